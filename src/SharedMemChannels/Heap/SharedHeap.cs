@@ -1,0 +1,603 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Heap;
+
+/// <summary>
+/// The general-purpose allocator inside a segment: a two-level segregated-fit heap (TLSF: O(1)
+/// allocate and free, immediate coalescing through boundary tags) shared by every thread of every
+/// attached process, behind a <see cref="RobustLock"/>, with per-thread caches of small blocks in
+/// front of it that allocate and free without any cross-process lock.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Crash safety. The lock holder may be killed at any instruction. Every multi-step update keeps the
+/// physical block chain walkable (see <see cref="BlockHeader"/>), and a free of a segment-owned block
+/// is announced in the intent record first; so whoever takes the lock over from a dead holder finishes
+/// that free and rebuilds the whole free index from the chain (<see cref="RecoverLocked"/>).
+/// </para>
+/// <para>
+/// Ownership. Each allocated or cached block names its owning process (or the segment). When a
+/// process is found dead, one walk frees every block it owned, its cached blocks included, so nothing
+/// it held leaks and nothing any live process holds is touched.
+/// </para>
+/// </remarks>
+internal sealed partial class SharedHeap
+{
+    private const long ControlOffset = SegmentLayout.HeapControlOffset;
+    private const uint GenerationMask = 0xFF_FFFF;
+
+    /// <summary>The largest allocation (1 GiB).</summary>
+    public const int MaxAllocationSize = 1 << 30;
+
+    private static int s_nextHeapId;
+
+    private readonly SegmentMemory _m;
+    private readonly ProcessTable _processes;
+    private readonly string _name;
+    private readonly Lock _cachesLock = new();
+    private readonly List<WeakReference<ThreadCache>> _caches = [];
+    private OwnerId _owner;
+    private bool _detached;
+
+    public SharedHeap(SegmentMemory memory, ProcessTable processes, string name)
+    {
+        _m = memory;
+        _processes = processes;
+        _name = name;
+        Id = Interlocked.Increment(ref s_nextHeapId);
+        ref HeapControl control = ref Control;
+        if (Volatile.Read(ref control.Magic) != HeapControl.MagicValue || control.HeapStart != SegmentLayout.HeapStart)
+        {
+            throw new InvalidSegmentException(name, "its heap control block is damaged.");
+        }
+    }
+
+    /// <summary>Tells apart heaps of this process for the thread-local cache lookup.</summary>
+    public int Id { get; }
+
+    public OwnerId Owner => _owner;
+
+    private ref HeapControl Control => ref _m.Ref<HeapControl>(ControlOffset);
+
+    private const long HeapStart = SegmentLayout.HeapStart;
+
+    /// <summary>Lays out an empty heap in a new segment: one free block and the end sentinel.</summary>
+    public static void Initialize(SegmentMemory memory)
+    {
+        ref HeapControl control = ref memory.Ref<HeapControl>(ControlOffset);
+        control.HeapStart = SegmentLayout.HeapStart;
+        control.NextGeneration = 1;
+        long capacity = memory.Header.Capacity;
+        var heap = new SharedHeap(memory, processes: null!, memory.Name, initializing: true);
+        heap.WriteSentinel(capacity - BlockHeader.SentinelSize);
+        long size = capacity - BlockHeader.SentinelSize - SegmentLayout.HeapStart;
+        heap.WriteFreeHeader(SegmentLayout.HeapStart, size);
+        control.HeapEnd = capacity;
+        heap.InsertFree(SegmentLayout.HeapStart, size);
+        Volatile.Write(ref control.Magic, HeapControl.MagicValue);
+    }
+
+    private SharedHeap(SegmentMemory memory, ProcessTable processes, string name, bool initializing)
+    {
+        _ = initializing;
+        _m = memory;
+        _processes = processes;
+        _name = name;
+    }
+
+    public void SetOwner(OwnerId owner) => _owner = owner;
+
+    // ---------------------------------------------------------------- allocation
+
+    /// <summary>Allocates a block of <paramref name="size"/> usable bytes; false when the heap cannot.</summary>
+    public bool TryAllocate(int size, ShmOwnership ownership, uint tag, out ShmHandle handle)
+    {
+        if ((uint)(size - 1) >= MaxAllocationSize)
+        {
+            ThrowSizeOutOfRange(size);
+        }
+
+        int blockSize = BlockSizeFor(size);
+        uint owner = ownership == ShmOwnership.Segment ? 0 : _owner.Value;
+        if (blockSize <= SizeClasses.MaxBlockSize)
+        {
+            ThreadCache cache = GetCache();
+            int sizeClass = SizeClasses.ForAllocation(blockSize);
+            if (cache.Counts[sizeClass] == 0)
+            {
+                Refill(cache, sizeClass);
+            }
+
+            while (cache.Counts[sizeClass] > 0)
+            {
+                long offset = cache.Pop(sizeClass);
+                if (TryTakeCached(offset, (uint)size, owner, tag, out handle))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return TryAllocateSlow(blockSize, (uint)size, owner, tag, out handle);
+    }
+
+    /// <summary>Hands a cached block to the caller. Only this thread touches its cached blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryTakeCached(long offset, uint length, uint owner, uint tag, out ShmHandle handle)
+    {
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        ulong stateGen = Volatile.Read(ref block.StateGen);
+        if (BlockHeader.StateOf(stateGen) != BlockHeader.StateCached || block.Owner != _owner.Value || block.Check != BlockHeader.CheckFor(offset))
+        {
+            // Not what we cached: someone wrote over it. Drop it from the cache rather than hand it out.
+            handle = default;
+            return false;
+        }
+
+        uint generation = NextCachedGeneration(BlockHeader.GenerationOf(stateGen));
+        block.Length = length;
+        block.Tag = tag;
+        // Allocated while still owned by us: should we die before the next store, the block is
+        // reclaimed with our other blocks instead of leaking as a segment block nobody references.
+        Volatile.Write(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateAllocated, generation));
+        if (owner != _owner.Value)
+        {
+            Volatile.Write(ref block.Owner, owner);
+        }
+
+        handle = ShmHandle.Create(offset, generation);
+        return true;
+    }
+
+    private bool TryAllocateSlow(int blockSize, uint length, uint owner, uint tag, out ShmHandle handle)
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long offset;
+            EnterLock();
+            try
+            {
+                offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, owner == 0 ? _owner.Value : owner, length, tag);
+                if (offset == 0 && TryGrowLocked(blockSize))
+                {
+                    offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, owner == 0 ? _owner.Value : owner, length, tag);
+                }
+            }
+            finally
+            {
+                ExitLock();
+            }
+
+            if (offset != 0)
+            {
+                ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+                if (owner == 0)
+                {
+                    // See TryTakeCached: segment ownership is given only once the block is ours to give.
+                    Volatile.Write(ref block.Owner, 0);
+                }
+
+                handle = ShmHandle.Create(offset, BlockHeader.GenerationOf(Volatile.Read(ref block.StateGen)));
+                return true;
+            }
+
+            // Out of room: give back what this thread hoards, then what dead processes held, and retry.
+            if (attempt == 0)
+            {
+                FlushCache(GetCache());
+            }
+            else if (attempt == 1 && ReclaimDead is { } reclaim && reclaim() == 0)
+            {
+                break;
+            }
+        }
+
+        handle = default;
+        return false;
+    }
+
+    /// <summary>Set by the segment: reclaims dead processes, returns how many.</summary>
+    public Func<int>? ReclaimDead { get; set; }
+
+    private void Refill(ThreadCache cache, int sizeClass)
+    {
+        int blockSize = SizeClasses.BlockSize(sizeClass);
+        int want = Math.Max(1, SizeClasses.Capacity(sizeClass) / 2);
+        EnterLock();
+        try
+        {
+            for (int i = 0; i < want; i++)
+            {
+                long offset = AllocateLocked(blockSize, BlockHeader.StateCached, _owner.Value, 0, cache.ThreadTag);
+                if (offset == 0)
+                {
+                    if (i > 0 || !TryGrowLocked(blockSize * want))
+                    {
+                        break;
+                    }
+
+                    offset = AllocateLocked(blockSize, BlockHeader.StateCached, _owner.Value, 0, cache.ThreadTag);
+                    if (offset == 0)
+                    {
+                        break;
+                    }
+                }
+
+                cache.Push(sizeClass, offset);
+            }
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    // ---------------------------------------------------------------- free and access
+
+    /// <summary>Frees a block. Throws for a null, foreign, stale or already freed handle.</summary>
+    public void Free(ShmHandle handle)
+    {
+        long offset = ValidateHandle(handle, out ulong stateGen);
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        long blockSize = (long)block.SizeUnits * BlockHeader.Unit;
+        int sizeClass = SizeClasses.ForFreedBlock(blockSize);
+        if (sizeClass >= 0)
+        {
+            ThreadCache cache = GetCache();
+            if (cache.Counts[sizeClass] == SizeClasses.Capacity(sizeClass))
+            {
+                FlushHalf(cache, sizeClass);
+            }
+
+            // The block becomes ours before it becomes cached: should we die in between it is reclaimed
+            // as one of our allocated blocks, which it was about to stop being anyway.
+            Volatile.Write(ref block.Owner, _owner.Value);
+            block.Tag = cache.ThreadTag;
+            if (Interlocked.CompareExchange(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateCached, BlockHeader.GenerationOf(stateGen)), stateGen) != stateGen)
+            {
+                ThrowFreed(handle);
+            }
+
+            cache.Push(sizeClass, offset);
+            return;
+        }
+
+        EnterLock();
+        try
+        {
+            ref HeapControl control = ref Control;
+            control.IntentOffset = offset;
+            control.IntentGeneration = BlockHeader.GenerationOf(stateGen);
+            Volatile.Write(ref control.IntentOp, HeapControl.IntentFree);
+            bool freed = Interlocked.CompareExchange(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateFree, BlockHeader.GenerationOf(stateGen)), stateGen) == stateGen;
+            if (freed)
+            {
+                ReleaseLocked(offset);
+            }
+
+            Volatile.Write(ref control.IntentOp, HeapControl.IntentNone);
+            if (!freed)
+            {
+                ThrowFreed(handle);
+            }
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    /// <summary>The usable bytes of an allocated block: exactly the length it was allocated with.</summary>
+    public Span<byte> GetSpan(ShmHandle handle)
+    {
+        long offset = ValidateHandle(handle, out _);
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        uint length = block.Length;
+        if (length > ((long)block.SizeUnits * BlockHeader.Unit) - BlockHeader.Size)
+        {
+            ThrowCorrupt(offset, $"its length {length} exceeds its size");
+        }
+
+        return _m.Span(offset + BlockHeader.Size, (int)length);
+    }
+
+    /// <summary>The offset of the block's first usable byte (for typed views that check their own bounds).</summary>
+    public long GetPayloadOffset(ShmHandle handle, out int length, out uint tag)
+    {
+        long offset = ValidateHandle(handle, out _);
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        length = (int)Math.Min(block.Length, ((long)block.SizeUnits * BlockHeader.Unit) - BlockHeader.Size);
+        tag = block.Tag;
+        return offset + BlockHeader.Size;
+    }
+
+    /// <summary>Sets the type tag of an allocated block.</summary>
+    public void SetTag(ShmHandle handle, uint tag)
+    {
+        long offset = ValidateHandle(handle, out _);
+        Volatile.Write(ref _m.Ref<BlockHeader>(offset).Tag, tag);
+    }
+
+    /// <summary>Gives a block to the segment or to this process.</summary>
+    public void SetOwnership(ShmHandle handle, ShmOwnership ownership)
+    {
+        long offset = ValidateHandle(handle, out _);
+        Volatile.Write(ref _m.Ref<BlockHeader>(offset).Owner, ownership == ShmOwnership.Segment ? 0 : _owner.Value);
+    }
+
+    /// <summary>Who owns a block: the segment, or a process (by owner id).</summary>
+    public OwnerId GetOwner(ShmHandle handle)
+    {
+        long offset = ValidateHandle(handle, out _);
+        return new OwnerId(Volatile.Read(ref _m.Ref<BlockHeader>(offset).Owner));
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="handle"/> names an allocated block of this heap and returns the
+    /// block's offset. Every field is read from shared memory and checked before use.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long ValidateHandle(ShmHandle handle, out ulong stateGen)
+    {
+        long offset = handle.Offset;
+        if (offset < HeapStart || offset > _m.MaxCapacity - BlockHeader.MinBlockSize)
+        {
+            ThrowForeign(handle);
+        }
+
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        stateGen = Volatile.Read(ref block.StateGen);
+        if (block.Check != BlockHeader.CheckFor(offset))
+        {
+            ThrowForeign(handle);
+        }
+
+        if (BlockHeader.StateOf(stateGen) != BlockHeader.StateAllocated || (BlockHeader.GenerationOf(stateGen) & GenerationMask) != handle.Generation)
+        {
+            ThrowFreed(handle);
+        }
+
+        long size = (long)block.SizeUnits * BlockHeader.Unit;
+        if (size < BlockHeader.MinBlockSize || offset + size > Volatile.Read(ref _m.Header.Capacity))
+        {
+            ThrowCorrupt(offset, $"its size {size} does not fit the segment");
+        }
+
+        return offset;
+    }
+
+    // ---------------------------------------------------------------- thread caches
+
+    [ThreadStatic]
+    private static ThreadCache? t_lastCache;
+
+    [ThreadStatic]
+    private static List<ThreadCache>? t_caches;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ThreadCache GetCache()
+    {
+        ThreadCache? cache = t_lastCache;
+        if (cache is not null && cache.HeapId == Id && !cache.Returned)
+        {
+            return cache;
+        }
+
+        return GetCacheSlow();
+    }
+
+    private ThreadCache GetCacheSlow()
+    {
+        List<ThreadCache> caches = t_caches ??= [];
+        caches.RemoveAll(c => c.Returned);
+        foreach (ThreadCache existing in caches)
+        {
+            if (existing.HeapId == Id)
+            {
+                t_lastCache = existing;
+                return existing;
+            }
+        }
+
+        var cache = new ThreadCache(this, (uint)Environment.CurrentManagedThreadId);
+        lock (_cachesLock)
+        {
+            ObjectDisposedException.ThrowIf(_detached, typeof(SharedSegment));
+            _caches.RemoveAll(w => !w.TryGetTarget(out ThreadCache? c) || c.Returned);
+            _caches.Add(new WeakReference<ThreadCache>(cache));
+        }
+
+        caches.Add(cache);
+        t_lastCache = cache;
+        return cache;
+    }
+
+    /// <summary>Returns half of a full class to the heap.</summary>
+    private void FlushHalf(ThreadCache cache, int sizeClass)
+    {
+        int keep = SizeClasses.Capacity(sizeClass) / 2;
+        EnterLock();
+        try
+        {
+            while (cache.Counts[sizeClass] > keep)
+            {
+                ReleaseCachedLocked(cache.Pop(sizeClass));
+            }
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    /// <summary>Returns every block of a cache to the heap.</summary>
+    private void FlushCache(ThreadCache cache)
+    {
+        EnterLock();
+        try
+        {
+            for (int c = 0; c < SizeClasses.Count; c++)
+            {
+                while (cache.Counts[c] > 0)
+                {
+                    ReleaseCachedLocked(cache.Pop(c));
+                }
+            }
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    private void ReleaseCachedLocked(long offset)
+    {
+        ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+        ulong stateGen = Volatile.Read(ref block.StateGen);
+        if (BlockHeader.StateOf(stateGen) != BlockHeader.StateCached || block.Owner != _owner.Value)
+        {
+            return; // not ours any more (reclaimed or overwritten): nothing to return
+        }
+
+        Volatile.Write(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateFree, BlockHeader.GenerationOf(stateGen)));
+        ReleaseLocked(offset);
+    }
+
+    /// <summary>Called by a cache's finalizer when its thread has ended.</summary>
+    internal void ReturnCacheOfEndedThread(ThreadCache cache)
+    {
+        lock (_cachesLock)
+        {
+            if (_detached || cache.Returned)
+            {
+                return;
+            }
+
+            cache.Returned = true;
+            FlushCache(cache);
+        }
+    }
+
+    /// <summary>Returns every cache of this process to the heap; the segment is being disposed.</summary>
+    public void Detach()
+    {
+        lock (_cachesLock)
+        {
+            if (_detached)
+            {
+                return;
+            }
+
+            _detached = true;
+            foreach (WeakReference<ThreadCache> weak in _caches)
+            {
+                if (weak.TryGetTarget(out ThreadCache? cache) && !cache.Returned)
+                {
+                    cache.Returned = true;
+                    FlushCache(cache);
+                }
+            }
+
+            _caches.Clear();
+        }
+    }
+
+    // ---------------------------------------------------------------- dead processes
+
+    /// <summary>
+    /// Frees every block owned by the dead process <paramref name="dead"/> (allocated or cached) and
+    /// rebuilds the free index around them.
+    /// </summary>
+    public void ReclaimOwner(OwnerId dead)
+    {
+        if (dead.IsNone)
+        {
+            return;
+        }
+
+        EnterLock();
+        try
+        {
+            RebuildLocked(dead);
+            Control.Reclaims++;
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    // ---------------------------------------------------------------- lock
+
+    private void EnterLock()
+    {
+        if (RobustLock.Acquire(ref Control.Lock, _owner, _processes) == LockResult.OwnerDied)
+        {
+            try
+            {
+                RecoverLocked();
+            }
+            catch
+            {
+                ExitLock();
+                throw;
+            }
+        }
+    }
+
+    private void ExitLock() => RobustLock.Release(ref Control.Lock);
+
+    /// <summary>
+    /// Repairs the heap after taking the lock over from a dead holder: finish the free it announced,
+    /// then rebuild the free index from the block chain.
+    /// </summary>
+    private void RecoverLocked()
+    {
+        ref HeapControl control = ref Control;
+        if (Volatile.Read(ref control.IntentOp) == HeapControl.IntentFree)
+        {
+            long offset = control.IntentOffset;
+            if (offset >= HeapStart && offset % BlockHeader.Unit == 0 && offset < Volatile.Read(ref _m.Header.Capacity) - BlockHeader.Size)
+            {
+                ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
+                ulong expected = BlockHeader.Pack(BlockHeader.StateAllocated, control.IntentGeneration);
+                if (block.Check == BlockHeader.CheckFor(offset))
+                {
+                    Interlocked.CompareExchange(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateFree, control.IntentGeneration), expected);
+                }
+            }
+
+            Volatile.Write(ref control.IntentOp, HeapControl.IntentNone);
+        }
+
+        RebuildLocked(OwnerId.None);
+        control.Recoveries++;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowSizeOutOfRange(int size) =>
+        throw new ArgumentOutOfRangeException(nameof(size), size, $"The size must be from 1 to {MaxAllocationSize} bytes.");
+
+    [DoesNotReturn]
+    private static void ThrowForeign(ShmHandle handle) =>
+        throw new ArgumentException(
+            handle.IsNull ? "The handle is null." : $"{handle} does not refer to a block of this segment.", nameof(handle));
+
+    [DoesNotReturn]
+    private static void ThrowFreed(ShmHandle handle) =>
+        throw new InvalidOperationException($"{handle} refers to a block that is not allocated: it was freed already (a double free) or the handle is stale.");
+
+    [DoesNotReturn]
+    private void ThrowCorrupt(long offset, string what) =>
+        throw new InvalidSegmentException(_name, $"the heap block at offset {offset} is damaged: {what}.");
+
+    private static int BlockSizeFor(int size) => Math.Max(BlockHeader.MinBlockSize, ((size + BlockHeader.Unit - 1) & ~(BlockHeader.Unit - 1)) + BlockHeader.Size);
+
+    private static uint NextCachedGeneration(uint generation)
+    {
+        uint next = generation + 1;
+        return (next & GenerationMask) == 0 ? next + 1 : next;
+    }
+}

@@ -1,0 +1,616 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using SharedMemChannels.Heap;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Objects;
+
+/// <summary>
+/// The segment's directory of named objects: an open-addressing hash table in a heap block, found
+/// through the heap control block, guarded by its own <see cref="RobustLock"/> (taken before the heap
+/// lock, never after). Each named object is one heap block holding an <see cref="ObjectHeader"/>, the
+/// name, the type's name and then the value, so that creating or destroying one touches one block.
+/// </summary>
+/// <remarks>
+/// Crash safety: every change is announced in the directory's intent record and made visible by one
+/// store (an entry's state, the table handle). Whoever takes the lock over from a dead holder finishes
+/// or undoes the announced change (<see cref="RecoverLocked"/>); blocks still owned by the dead process
+/// are either adopted by the segment (the change was published) or left to be reclaimed (it was not).
+/// </remarks>
+internal sealed class ObjectDirectory
+{
+    /// <summary>The block tag of object blocks (named and anonymous).</summary>
+    public const uint ObjectBlockTag = 0x4F42_4A31; // "OBJ1"
+
+    private const uint TableMagic = 0x5249_4453; // "SDIR"
+    private const uint ObjectMagic = 0x4A42_4F53; // "SOBJ"
+    private const int TableHeaderSize = 16;
+    private const int EntrySize = 32;
+    private const int InitialCapacity = 16;
+
+    private const int EntryEmpty = 0;
+    private const int EntryUsed = 1;
+    private const int EntryTombstone = 2;
+
+    private const int IntentNone = 0;
+    private const int IntentInsert = 1;
+    private const int IntentDestroy = 2;
+    private const int IntentRehash = 3;
+
+    private readonly SharedSegment _segment;
+    private readonly SegmentMemory _m;
+    private readonly SharedHeap _heap;
+
+    public ObjectDirectory(SharedSegment segment)
+    {
+        _segment = segment;
+        _m = segment.Memory;
+        _heap = segment.HeapInternal;
+    }
+
+    private ref HeapControl Control => ref _m.Ref<HeapControl>(SegmentLayout.HeapControlOffset);
+
+    /// <summary>
+    /// Finds the object <paramref name="name"/> as a <typeparamref name="T"/>, or (when
+    /// <paramref name="mayCreate"/>) creates it holding <paramref name="value"/>, atomically across processes.
+    /// </summary>
+    public ShmPtr<T> FindOrConstruct<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
+        where T : unmanaged
+    {
+        TypeLayoutInfo type = TypeLayout<T>.Info;
+        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
+        uint hash = Hash(nameBytes);
+        created = false;
+        EnterLock();
+        try
+        {
+            long table = EnsureTable();
+            int slot = Lookup(table, nameBytes, hash, out int freeSlot);
+            if (slot >= 0)
+            {
+                if (!mayFind)
+                {
+                    throw new InvalidOperationException($"Segment '{_segment.Name}' already has a named object '{name}'.");
+                }
+
+                return PtrFromEntry<T>(table, slot, name, type);
+            }
+
+            if (!mayCreate)
+            {
+                return default;
+            }
+
+            if (NeedsRehash(table))
+            {
+                table = Rehash(table);
+                Lookup(table, nameBytes, hash, out freeSlot);
+            }
+
+            ShmHandle block = AllocateObject(nameBytes, type, in value, ShmOwnership.Process, out long valueOffset);
+            ref HeapControl control = ref Control;
+            control.DirectoryIntentHandle = block.Value;
+            Volatile.Write(ref control.DirectoryIntentOp, IntentInsert);
+
+            ref DirectoryEntry entry = ref Entry(table, freeSlot);
+            bool wasTombstone = entry.State == EntryTombstone;
+            entry.NameHash = hash;
+            entry.Handle = block.Value;
+            entry.Fingerprint = type.Fingerprint;
+            entry.TypeSize = (uint)type.Size;
+            entry.NameLength = (uint)nameBytes.Length;
+            Volatile.Write(ref entry.State, EntryUsed); // published
+            ref TableHeader header = ref Header(table);
+            header.Count++;
+            if (wasTombstone)
+            {
+                header.Tombstones--;
+            }
+
+            _heap.SetOwnership(block, ShmOwnership.Segment);
+            Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+            created = true;
+            return new ShmPtr<T>(_segment, block, valueOffset, 1);
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    /// <summary>Removes the object <paramref name="name"/> and frees its block; false when there is none.</summary>
+    public bool Destroy(string name)
+    {
+        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
+        EnterLock();
+        try
+        {
+            long table = TableOrZero();
+            if (table == 0)
+            {
+                return false;
+            }
+
+            int slot = Lookup(table, nameBytes, Hash(nameBytes), out _);
+            if (slot < 0)
+            {
+                return false;
+            }
+
+            ref DirectoryEntry entry = ref Entry(table, slot);
+            ShmHandle block = ShmHandle.FromValue(entry.Handle);
+            ref HeapControl control = ref Control;
+            control.DirectoryIntentHandle = block.Value;
+            Volatile.Write(ref control.DirectoryIntentOp, IntentDestroy);
+            Volatile.Write(ref entry.State, EntryTombstone);
+            ref TableHeader header = ref Header(table);
+            header.Count--;
+            header.Tombstones++;
+            _heap.Free(block);
+            Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+            return true;
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    /// <summary>Lists the named objects (under the lock).</summary>
+    public List<NamedObjectInfo> List()
+    {
+        EnterLock();
+        try
+        {
+            return ListCore(_m, _heap, TableOrZero());
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
+    /// <summary>Lists the named objects of a segment mapped read-only, without any lock (for inspection).</summary>
+    public static List<NamedObjectInfo> List(SegmentMemory memory)
+    {
+        var heap = new SharedHeap(memory, new ProcessTable(memory), memory.Name);
+        ulong tableHandle = Volatile.Read(ref memory.Ref<HeapControl>(SegmentLayout.HeapControlOffset).DirectoryTable);
+        long table = tableHandle == 0 ? 0 : heap.GetPayloadOffset(ShmHandle.FromValue(tableHandle), out _, out _);
+        return ListCore(memory, heap, table);
+    }
+
+    /// <summary>Allocates an object block: header, name, type name, then the value.</summary>
+    public ShmHandle AllocateObject<T>(ReadOnlySpan<byte> nameBytes, TypeLayoutInfo type, in T value, ShmOwnership ownership, out long valueOffset)
+        where T : unmanaged
+    {
+        byte[] typeName = Encoding.UTF8.GetBytes(type.DisplayName.Length > 200 ? type.DisplayName[..200] : type.DisplayName);
+        int valueAt = (ObjectHeader.Size + nameBytes.Length + typeName.Length + 15) & ~15;
+        int total = valueAt + Math.Max(type.Size, 1);
+        ShmHandle block = _heap.TryAllocate(total, ownership, ObjectBlockTag, out ShmHandle handle)
+            ? handle
+            : throw new OutOfSharedMemoryException($"Out of shared memory: {total} bytes for a {type.DisplayName} object in segment '{_segment.Name}'.");
+        long payload = _heap.GetPayloadOffset(block, out _, out _);
+        Span<byte> bytes = _m.Span(payload, total);
+        bytes.Clear();
+        ref ObjectHeader header = ref _m.Ref<ObjectHeader>(payload);
+        header.Magic = ObjectMagic;
+        header.NameLength = (uint)nameBytes.Length;
+        header.TypeNameLength = (uint)typeName.Length;
+        header.TypeSize = (uint)type.Size;
+        header.Fingerprint = type.Fingerprint;
+        header.ValueOffset = (uint)valueAt;
+        nameBytes.CopyTo(bytes[ObjectHeader.Size..]);
+        typeName.CopyTo(bytes[(ObjectHeader.Size + nameBytes.Length)..]);
+        valueOffset = payload + valueAt;
+        _m.Ref<T>(valueOffset) = value;
+        return block;
+    }
+
+    /// <summary>
+    /// Reads the object header of block <paramref name="block"/> and checks it against
+    /// <paramref name="type"/>: the offset of the value, or an exception naming both types.
+    /// </summary>
+    public static long ValueOffsetOf(SegmentMemory m, SharedHeap heap, ShmHandle block, TypeLayoutInfo type, string what)
+    {
+        long payload = heap.GetPayloadOffset(block, out int length, out uint tag);
+        if (tag != ObjectBlockTag)
+        {
+            throw new InvalidCastException($"{what} is a plain block, not an object constructed as a type.");
+        }
+
+        ObjectHeader header = ReadObjectHeader(m, payload, length);
+        if (header.Fingerprint != type.Fingerprint || header.TypeSize != type.Size)
+        {
+            string stored = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size + header.NameLength, (int)header.TypeNameLength));
+            throw new InvalidCastException(
+                $"{what} was constructed as {stored} ({header.TypeSize} bytes, layout {header.Fingerprint:x16}); it cannot be used as {type.DisplayName} ({type.Size} bytes, layout {type.Fingerprint:x16}).");
+        }
+
+        return payload + header.ValueOffset;
+    }
+
+    private static ObjectHeader ReadObjectHeader(SegmentMemory m, long payload, int length)
+    {
+        if (length < ObjectHeader.Size)
+        {
+            throw new InvalidSegmentException(m.Name, $"the object block at {payload} is too small ({length} bytes).");
+        }
+
+        ObjectHeader header = m.Ref<ObjectHeader>(payload);
+        if (header.Magic != ObjectMagic || header.NameLength > SharedName.MaxLength || header.TypeNameLength > 256 ||
+            header.ValueOffset % 16 != 0 || header.ValueOffset < ObjectHeader.Size + header.NameLength + header.TypeNameLength ||
+            (long)header.ValueOffset + Math.Max(header.TypeSize, 1) > length)
+        {
+            throw new InvalidSegmentException(m.Name, $"the object block at {payload} has a damaged header.");
+        }
+
+        return header;
+    }
+
+    private ShmPtr<T> PtrFromEntry<T>(long table, int slot, string name, TypeLayoutInfo type)
+        where T : unmanaged
+    {
+        ShmHandle block = ShmHandle.FromValue(Entry(table, slot).Handle);
+        long valueOffset = ValueOffsetOf(_m, _heap, block, type, $"Named object '{name}'");
+        return new ShmPtr<T>(_segment, block, valueOffset, 1);
+    }
+
+    private static List<NamedObjectInfo> ListCore(SegmentMemory m, SharedHeap heap, long table)
+    {
+        var result = new List<NamedObjectInfo>();
+        if (table == 0)
+        {
+            return result;
+        }
+
+        TableHeader header = ValidateTable(m, heap, table);
+        for (int i = 0; i < header.Capacity; i++)
+        {
+            DirectoryEntry entry = m.Ref<DirectoryEntry>(table + TableHeaderSize + ((long)i * EntrySize));
+            if (entry.State != EntryUsed)
+            {
+                continue;
+            }
+
+            ShmHandle block = ShmHandle.FromValue(entry.Handle);
+            long payload = heap.GetPayloadOffset(block, out int length, out _);
+            ObjectHeader objectHeader = ReadObjectHeader(m, payload, length);
+            string name = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size, (int)objectHeader.NameLength));
+            string typeName = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size + objectHeader.NameLength, (int)objectHeader.TypeNameLength));
+            result.Add(new NamedObjectInfo(name, typeName, (int)objectHeader.TypeSize, objectHeader.Fingerprint, block));
+        }
+
+        result.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return result;
+    }
+
+    /// <summary>The slot holding <paramref name="name"/>, or -1; <paramref name="freeSlot"/> is where it would go.</summary>
+    private int Lookup(long table, ReadOnlySpan<byte> name, uint hash, out int freeSlot)
+    {
+        TableHeader header = ValidateTable(_m, _heap, table);
+        int mask = (int)header.Capacity - 1;
+        freeSlot = -1;
+        for (int probe = 0, i = (int)hash & mask; probe < header.Capacity; probe++, i = (i + 1) & mask)
+        {
+            ref DirectoryEntry entry = ref Entry(table, i);
+            int state = Volatile.Read(ref entry.State);
+            if (state == EntryEmpty)
+            {
+                if (freeSlot < 0)
+                {
+                    freeSlot = i;
+                }
+
+                return -1;
+            }
+
+            if (state == EntryTombstone)
+            {
+                if (freeSlot < 0)
+                {
+                    freeSlot = i;
+                }
+
+                continue;
+            }
+
+            if (entry.NameHash == hash && entry.NameLength == name.Length && NameMatches(entry, name))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private bool NameMatches(in DirectoryEntry entry, ReadOnlySpan<byte> name)
+    {
+        long payload = _heap.GetPayloadOffset(ShmHandle.FromValue(entry.Handle), out int length, out _);
+        ObjectHeader header = ReadObjectHeader(_m, payload, length);
+        return header.NameLength == name.Length && _m.Span(payload + ObjectHeader.Size, name.Length).SequenceEqual(name);
+    }
+
+    private bool NeedsRehash(long table)
+    {
+        TableHeader header = Header(table);
+        return (header.Count + header.Tombstones + 1) * 2 > header.Capacity;
+    }
+
+    /// <summary>Builds a new table (larger if it is more than a quarter full of live entries) and swaps it in.</summary>
+    private long Rehash(long oldTable)
+    {
+        TableHeader old = Header(oldTable);
+        uint capacity = old.Capacity;
+        while ((old.Count + 1) * 4 > capacity)
+        {
+            capacity *= 2;
+        }
+
+        ShmHandle oldHandle = ShmHandle.FromValue(Control.DirectoryTable);
+        ShmHandle newHandle = AllocateTable(capacity, ShmOwnership.Process);
+        long newTable = _heap.GetPayloadOffset(newHandle, out _, out _);
+        uint mask = capacity - 1;
+        uint count = 0;
+        for (int i = 0; i < old.Capacity; i++)
+        {
+            DirectoryEntry entry = Entry(oldTable, i);
+            if (entry.State != EntryUsed)
+            {
+                continue;
+            }
+
+            uint at = entry.NameHash & mask;
+            while (Entry(newTable, (int)at).State != EntryEmpty)
+            {
+                at = (at + 1) & mask;
+            }
+
+            Entry(newTable, (int)at) = entry;
+            count++;
+        }
+
+        Header(newTable).Count = count;
+
+        // Announce, give the new table to the segment, publish it with one store, then free the old one.
+        ref HeapControl control = ref Control;
+        control.DirectoryIntentHandle = newHandle.Value;
+        control.DirectoryIntentHandle2 = oldHandle.Value;
+        Volatile.Write(ref control.DirectoryIntentOp, IntentRehash);
+        _heap.SetOwnership(newHandle, ShmOwnership.Segment);
+        Volatile.Write(ref control.DirectoryTable, newHandle.Value);
+        _heap.Free(oldHandle);
+        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+        return newTable;
+    }
+
+    private long EnsureTable()
+    {
+        long table = TableOrZero();
+        if (table != 0)
+        {
+            return table;
+        }
+
+        // The same announce-publish steps as a rehash, with no old table to free.
+        ShmHandle handle = AllocateTable(InitialCapacity, ShmOwnership.Process);
+        ref HeapControl control = ref Control;
+        control.DirectoryIntentHandle = handle.Value;
+        control.DirectoryIntentHandle2 = 0;
+        Volatile.Write(ref control.DirectoryIntentOp, IntentRehash);
+        _heap.SetOwnership(handle, ShmOwnership.Segment);
+        Volatile.Write(ref control.DirectoryTable, handle.Value);
+        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+        return _heap.GetPayloadOffset(handle, out _, out _);
+    }
+
+    private ShmHandle AllocateTable(uint capacity, ShmOwnership ownership)
+    {
+        int size = TableHeaderSize + ((int)capacity * EntrySize);
+        if (!_heap.TryAllocate(size, ownership, 0, out ShmHandle handle))
+        {
+            throw new OutOfSharedMemoryException($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.");
+        }
+
+        long payload = _heap.GetPayloadOffset(handle, out _, out _);
+        _m.Span(payload, size).Clear();
+        ref TableHeader header = ref Header(payload);
+        header.Magic = TableMagic;
+        header.Capacity = capacity;
+        return handle;
+    }
+
+    private long TableOrZero()
+    {
+        ulong handle = Volatile.Read(ref Control.DirectoryTable);
+        return handle == 0 ? 0 : _heap.GetPayloadOffset(ShmHandle.FromValue(handle), out _, out _);
+    }
+
+    private static TableHeader ValidateTable(SegmentMemory m, SharedHeap heap, long table)
+    {
+        TableHeader header = m.Ref<TableHeader>(table);
+        _ = heap;
+        if (header.Magic != TableMagic || header.Capacity < InitialCapacity || (header.Capacity & (header.Capacity - 1)) != 0 ||
+            header.Capacity > (1u << 24) || header.Count > header.Capacity)
+        {
+            throw new InvalidSegmentException(m.Name, "its named-object directory is damaged.");
+        }
+
+        // The entries must lie inside the table's block; the accessor checks each one against the mapping.
+        m.Span(table, TableHeaderSize + ((int)header.Capacity * EntrySize));
+        return header;
+    }
+
+    private ref TableHeader Header(long table) => ref _m.Ref<TableHeader>(table);
+
+    private ref DirectoryEntry Entry(long table, int index) => ref _m.Ref<DirectoryEntry>(table + TableHeaderSize + ((long)index * EntrySize));
+
+    private void EnterLock()
+    {
+        if (RobustLock.Acquire(ref Control.DirectoryLock, _segment.Owner, _segment.Processes) == LockResult.OwnerDied)
+        {
+            try
+            {
+                RecoverLocked();
+            }
+            catch
+            {
+                ExitLock();
+                throw;
+            }
+        }
+    }
+
+    private void ExitLock() => RobustLock.Release(ref Control.DirectoryLock);
+
+    /// <summary>Finishes or undoes the change a dead lock holder announced.</summary>
+    private void RecoverLocked()
+    {
+        ref HeapControl control = ref Control;
+        int op = Volatile.Read(ref control.DirectoryIntentOp);
+        var handle = ShmHandle.FromValue(control.DirectoryIntentHandle);
+        switch (op)
+        {
+            case IntentInsert:
+            {
+                long table = TableOrZero();
+                int slot = table == 0 ? -1 : FindEntryByHandle(table, handle.Value);
+                if (slot >= 0 && IsAllocated(handle))
+                {
+                    _heap.SetOwnership(handle, ShmOwnership.Segment); // published: keep it
+                }
+                else
+                {
+                    if (slot >= 0)
+                    {
+                        // Published, but the dead process's blocks were reclaimed first: undo the entry.
+                        Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
+                        ref TableHeader header = ref Header(table);
+                        header.Count--;
+                        header.Tombstones++;
+                    }
+
+                    FreeIfAllocated(handle);
+                }
+
+                break;
+            }
+
+            case IntentDestroy:
+            {
+                long table = TableOrZero();
+                int slot = table == 0 ? -1 : FindEntryByHandle(table, handle.Value);
+                if (slot >= 0)
+                {
+                    Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
+                    ref TableHeader header = ref Header(table);
+                    header.Count--;
+                    header.Tombstones++;
+                }
+
+                FreeIfAllocated(handle);
+                break;
+            }
+
+            case IntentRehash:
+            {
+                var oldHandle = ShmHandle.FromValue(control.DirectoryIntentHandle2);
+                if (Volatile.Read(ref control.DirectoryTable) == handle.Value)
+                {
+                    _heap.SetOwnership(handle, ShmOwnership.Segment);
+                    FreeIfAllocated(oldHandle);
+                }
+                else
+                {
+                    FreeIfAllocated(handle);
+                }
+
+                break;
+            }
+        }
+
+        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+    }
+
+    private int FindEntryByHandle(long table, ulong handle)
+    {
+        TableHeader header = ValidateTable(_m, _heap, table);
+        for (int i = 0; i < header.Capacity; i++)
+        {
+            ref DirectoryEntry entry = ref Entry(table, i);
+            if (entry.State == EntryUsed && entry.Handle == handle)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private bool IsAllocated(ShmHandle handle)
+    {
+        try
+        {
+            _heap.GetPayloadOffset(handle, out _, out _);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private void FreeIfAllocated(ShmHandle handle)
+    {
+        if (!handle.IsNull && IsAllocated(handle))
+        {
+            _heap.Free(handle);
+        }
+    }
+
+    private static uint Hash(ReadOnlySpan<byte> name)
+    {
+        uint hash = 2166136261;
+        foreach (byte b in name)
+        {
+            hash ^= b;
+            hash *= 16777619;
+        }
+
+        return hash;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = TableHeaderSize)]
+    private struct TableHeader
+    {
+        [FieldOffset(0)] public uint Magic;
+        [FieldOffset(4)] public uint Capacity;
+        [FieldOffset(8)] public uint Count;
+        [FieldOffset(12)] public uint Tombstones;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = EntrySize)]
+    private struct DirectoryEntry
+    {
+        [FieldOffset(0)] public int State;
+        [FieldOffset(4)] public uint NameHash;
+        [FieldOffset(8)] public ulong Handle;
+        [FieldOffset(16)] public ulong Fingerprint;
+        [FieldOffset(24)] public uint TypeSize;
+        [FieldOffset(28)] public uint NameLength;
+    }
+}
+
+/// <summary>The header of an object block (named or anonymous).</summary>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+internal struct ObjectHeader
+{
+    public const int Size = 32;
+
+    [FieldOffset(0)] public uint Magic;
+    [FieldOffset(4)] public uint NameLength;
+    [FieldOffset(8)] public uint TypeNameLength;
+    [FieldOffset(12)] public uint TypeSize;
+    [FieldOffset(16)] public ulong Fingerprint;
+    [FieldOffset(24)] public uint ValueOffset;
+    [FieldOffset(28)] public uint Reserved;
+}

@@ -1,0 +1,159 @@
+using System.Runtime.InteropServices;
+
+namespace SharedMemChannels.Platform.Linux;
+
+/// <summary>
+/// The C library and raw system calls this library uses on Linux. Nothing outside <c>Platform/</c>
+/// calls into native code; every entry point sets <c>errno</c> for <see cref="Errno"/> to map.
+/// Constants are the asm-generic values, identical on x86-64 and arm64 unless noted.
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Lib = "libc";
+
+    public const int O_RDONLY = 0;
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_CLOEXEC = 0x80000;
+
+    public const int PROT_NONE = 0;
+    public const int PROT_READ = 1;
+    public const int PROT_WRITE = 2;
+    public const int MAP_SHARED = 0x01;
+    public const int MAP_PRIVATE = 0x02;
+    public const int MAP_FIXED = 0x10;
+    public const int MAP_ANONYMOUS = 0x20;
+    public const int MAP_NORESERVE = 0x4000;
+
+    public const int LOCK_SH = 1;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+    public const int LOCK_UN = 8;
+
+    public const int IPC_CREAT = 0x200;   // 01000
+    public const int IPC_EXCL = 0x400;    // 02000
+    public const int IPC_RMID = 0;
+    public const int IPC_STAT = 2;
+    public const int SHM_RDONLY = 0x1000; // 010000
+    public const int SHM_DEST = 0x200;    // 01000, a bit of shm_perm.mode
+
+    public const int AT_FDCWD = -100;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_BASIC_STATS = 0x7ff;
+
+    public const int CLOCK_MONOTONIC = 1;
+
+    [LibraryImport(Lib, EntryPoint = "shm_open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int ShmOpen(string name, int oflag, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "shm_unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int ShmUnlink(string name);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "ftruncate", SetLastError = true)]
+    public static partial int FTruncate(int fd, long length);
+
+    /// <summary>Linux <c>fallocate(2)</c>; mode 0 allocates the range and extends the size.</summary>
+    [LibraryImport(Lib, EntryPoint = "fallocate", SetLastError = true)]
+    public static partial int FAllocate(int fd, int mode, long offset, long length);
+
+    [LibraryImport(Lib, EntryPoint = "fchmod", SetLastError = true)]
+    public static partial int FChmod(int fd, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(int fd, int operation);
+
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, StatxBuffer* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(Lib, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
+
+    public const int MADV_POPULATE_WRITE = 23;
+
+    [LibraryImport(Lib, EntryPoint = "madvise", SetLastError = true)]
+    public static partial int Madvise(nint address, nuint length, int advice);
+
+    [LibraryImport(Lib, EntryPoint = "shmget", SetLastError = true)]
+    public static partial int ShmGet(int key, nuint size, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "shmat", SetLastError = true)]
+    public static partial nint ShmAt(int id, nint address, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "shmdt", SetLastError = true)]
+    public static partial int ShmDt(nint address);
+
+    [LibraryImport(Lib, EntryPoint = "shmctl", SetLastError = true)]
+    public static partial int ShmCtl(int id, int command, ShmIdDs* buffer);
+
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
+    /// <summary>
+    /// <c>syscall(2)</c> with six integer arguments. The C function is variadic; on x86-64 and
+    /// arm64 Linux integer variadic arguments travel in the same registers as fixed ones, and
+    /// glibc's <c>syscall</c> reads no vector registers, so the fixed signature is exact.
+    /// </summary>
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall(long number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
+
+    [LibraryImport(Lib, EntryPoint = "clock_gettime", SetLastError = true)]
+    public static partial int ClockGetTime(int clock, Timespec* time);
+
+    /// <summary><c>struct timespec</c> on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+
+        public static Timespec FromTicks(long ticks)
+        {
+            if (ticks < 0)
+            {
+                ticks = 0;
+            }
+
+            return new Timespec
+            {
+                Seconds = ticks / TimeSpan.TicksPerSecond,
+                Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100,
+            };
+        }
+    }
+
+    /// <summary><c>struct statx</c>: the same 256-byte layout on every architecture.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    public struct StatxBuffer
+    {
+        [FieldOffset(0)] public uint Mask;
+        [FieldOffset(20)] public uint Uid;
+        [FieldOffset(24)] public uint Gid;
+        [FieldOffset(28)] public ushort Mode;
+        [FieldOffset(32)] public ulong Inode;
+        [FieldOffset(40)] public ulong Size;
+    }
+
+    /// <summary>
+    /// <c>struct shmid_ds</c> on 64-bit Linux (x86-64 and arm64 agree on these offsets; checked
+    /// against the C headers on x86-64). Only the fields read here are named.
+    /// </summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    public struct ShmIdDs
+    {
+        [FieldOffset(0)] public int Key;
+        [FieldOffset(4)] public uint Uid;
+        [FieldOffset(20)] public ushort Mode;
+        [FieldOffset(48)] public ulong SegmentSize;
+        [FieldOffset(72)] public long ChangeTime;
+        [FieldOffset(80)] public int CreatorPid;
+        [FieldOffset(84)] public int LastPid;
+        [FieldOffset(88)] public ulong AttachCount;
+    }
+}

@@ -1,0 +1,419 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace SharedMemChannels.Platform.Linux;
+
+/// <summary>
+/// POSIX shared memory: <c>shm_open</c> objects, which glibc keeps as files of the tmpfs at
+/// <c>/dev/shm</c>. Attachment is an advisory <c>flock</c> on each process's own descriptor: shared
+/// while attached, exclusive while the creator initializes and while a process removes the name. The
+/// kernel drops it when the process dies, which is how survivors tell a dead creator from a slow one.
+/// </summary>
+internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
+{
+    /// <summary>Where glibc's <c>shm_open</c> keeps its objects.</summary>
+    public const string Directory = "/dev/shm";
+
+    public override SharedMemoryBackend Kind => SharedMemoryBackend.Posix;
+
+    public override SharedMemoryObject? TryCreate(string name, long size, UnixFileMode mode)
+    {
+        string shmName = ShmName(name);
+        int fd = LibC.ShmOpen(shmName, LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, (uint)mode);
+        if (fd < 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.EEXIST)
+            {
+                return null;
+            }
+
+            throw Errno.ToException(errno, "shm_open(O_CREAT|O_EXCL)", Describe(name));
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        PosixSharedMemory? created = null;
+        try
+        {
+            // Exclusive until the header says ready: an opener that can take a shared lock while the
+            // state is still "initializing" knows this process died.
+            PosixSharedMemory.FlockOrThrow(handle, LibC.LOCK_EX, name);
+            // shm_open applies the umask; the segment gets exactly the mode asked for.
+            if (LibC.FChmod(fd, (uint)mode) != 0)
+            {
+                throw Errno.LastError("fchmod", Describe(name));
+            }
+
+            created = new PosixSharedMemory(name, shmName, handle, lockState: PosixSharedMemory.LockExclusive);
+            return created;
+        }
+        catch
+        {
+            LibC.ShmUnlink(shmName);
+            if (created is null)
+            {
+                handle.Dispose();
+            }
+            else
+            {
+                created.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    public override SharedMemoryObject? TryOpen(string name, bool writable)
+    {
+        string shmName = ShmName(name);
+        int fd = LibC.ShmOpen(shmName, (writable ? LibC.O_RDWR : LibC.O_RDONLY) | LibC.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.ENOENT)
+            {
+                return null;
+            }
+
+            throw Errno.ToException(errno, "shm_open", Describe(name));
+        }
+
+        return new PosixSharedMemory(name, shmName, new SafeFileHandle(fd, ownsHandle: true), lockState: 0) { Writable = writable };
+    }
+
+    public override bool Exists(string name) => File.Exists(PathOf(name));
+
+    public override bool Remove(string name)
+    {
+        if (LibC.ShmUnlink(ShmName(name)) == 0)
+        {
+            return true;
+        }
+
+        int errno = Errno.Last;
+        if (errno == Errno.ENOENT)
+        {
+            return false;
+        }
+
+        throw Errno.ToException(errno, "shm_unlink", Describe(name));
+    }
+
+    public override IReadOnlyList<string> List()
+    {
+        var names = new List<string>();
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            return names;
+        }
+
+        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, ObjectPrefix + "*"))
+        {
+            string name = Path.GetFileName(path)[ObjectPrefix.Length..];
+            if (SharedName.IsValid(name))
+            {
+                names.Add(name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    public override string Describe(string name) => PathOf(name);
+
+    internal static string ShmName(string name) => "/" + ObjectPrefix + name;
+
+    internal static string PathOf(string name) => Directory + "/" + ObjectPrefix + name;
+}
+
+/// <summary>One process's descriptor and mapping of a POSIX shared-memory object.</summary>
+internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
+{
+    internal const int LockNone = 0;
+    internal const int LockShared = 1;
+    internal const int LockExclusive = 2;
+
+    private readonly string _shmName;
+    private readonly string _path;
+    private readonly SafeFileHandle _fd;
+    private readonly ulong _inode;
+    private nint _base;
+    private long _reserved;
+    private long _mapped;
+    private int _protection;
+    private int _lockState;
+
+    internal PosixSharedMemory(string name, string shmName, SafeFileHandle fd, int lockState)
+        : base(name)
+    {
+        _shmName = shmName;
+        _path = PosixSharedMemoryProvider.PathOf(name);
+        _fd = fd;
+        _lockState = lockState;
+        LibC.StatxBuffer stat = StatDescriptor();
+        _inode = stat.Inode;
+    }
+
+    internal bool Writable { get; init; } = true;
+
+    public override nint BaseAddress => _base;
+
+    public override long MappedLength => _mapped;
+
+    public override long QuerySize() => (long)StatDescriptor().Size;
+
+    public override uint QueryOwnerUid() => StatDescriptor().Uid;
+
+    public override nint Map(long length, long reserve, bool writable)
+    {
+        if (_base != 0)
+        {
+            throw new InvalidOperationException("The object is already mapped.");
+        }
+
+        reserve = Math.Max(reserve, length);
+        _protection = writable ? LibC.PROT_READ | LibC.PROT_WRITE : LibC.PROT_READ;
+        nint reservation = LibC.Mmap(0, (nuint)reserve, LibC.PROT_NONE, LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_NORESERVE, -1, 0);
+        if (reservation == -1)
+        {
+            throw Errno.ToException(Errno.Last, $"mmap (reserving {reserve} bytes of address space)", _path);
+        }
+
+        nint mapped = LibC.Mmap(reservation, (nuint)length, _protection, LibC.MAP_SHARED | LibC.MAP_FIXED, (int)_fd.DangerousGetHandle(), 0);
+        if (mapped == -1)
+        {
+            int errno = Errno.Last;
+            LibC.Munmap(reservation, (nuint)reserve);
+            throw Errno.ToException(errno, "mmap", _path);
+        }
+
+        _base = reservation;
+        _reserved = reserve;
+        _mapped = length;
+        return _base;
+    }
+
+    public override void MapMore(long newLength)
+    {
+        if (_base == 0)
+        {
+            throw new InvalidOperationException("The object is not mapped.");
+        }
+
+        if (newLength <= _mapped)
+        {
+            return;
+        }
+
+        if (newLength > _reserved)
+        {
+            throw new InvalidSegmentException(Name, $"cannot map {newLength} bytes: only {_reserved} bytes of address space were reserved (MaxCapacity).");
+        }
+
+        // MAP_FIXED into our own PROT_NONE reservation: nothing else can live there, and data already
+        // mapped keeps its address.
+        nint at = _base + (nint)_mapped;
+        nint result = LibC.Mmap(at, (nuint)(newLength - _mapped), _protection, LibC.MAP_SHARED | LibC.MAP_FIXED, (int)_fd.DangerousGetHandle(), _mapped);
+        if (result == -1)
+        {
+            throw Errno.ToException(Errno.Last, "mmap (growing)", _path);
+        }
+
+        _mapped = newLength;
+    }
+
+    public override void Unmap()
+    {
+        if (_base != 0)
+        {
+            LibC.Munmap(_base, (nuint)_reserved);
+            _base = 0;
+            _reserved = 0;
+            _mapped = 0;
+        }
+    }
+
+    public override void Extend(long newSize)
+    {
+        long current = QuerySize();
+        if (newSize <= current)
+        {
+            return;
+        }
+
+        // fallocate reserves every page now (tmpfs supports it), so that a full /dev/shm is this
+        // exception here and not a SIGBUS when a page is first touched.
+        if (LibC.FAllocate((int)_fd.DangerousGetHandle(), 0, 0, newSize) == 0)
+        {
+            return;
+        }
+
+        int errno = Errno.Last;
+        if (errno is Errno.ENOSPC or Errno.ENOMEM or Errno.EFBIG)
+        {
+            // tmpfs may have allocated part of the range before failing; give it back.
+            LibC.FTruncate((int)_fd.DangerousGetHandle(), current);
+            throw new OutOfSharedMemoryException(
+                $"No room in {PosixSharedMemoryProvider.Directory} for segment '{Name}' to reach {newSize} bytes: {Errno.Describe(errno)}. Free space there, or ask for less.");
+        }
+
+        if (errno == Errno.EOPNOTSUPP)
+        {
+            // Not tmpfs: size the object without a reservation.
+            if (LibC.FTruncate((int)_fd.DangerousGetHandle(), newSize) == 0)
+            {
+                return;
+            }
+
+            errno = Errno.Last;
+        }
+
+        throw Errno.ToException(errno, "fallocate", _path);
+    }
+
+    public override void Populate()
+    {
+        // fallocate already reserved the pages.
+    }
+
+    public override bool TryAcquireAttachToken()
+    {
+        if (_lockState != LockNone)
+        {
+            return true;
+        }
+
+        if (!TryFlock(LibC.LOCK_SH | LibC.LOCK_NB))
+        {
+            return false;
+        }
+
+        _lockState = LockShared;
+        return true;
+    }
+
+    public override void DowngradeToAttachToken()
+    {
+        if (_lockState == LockExclusive)
+        {
+            // Linux converts a flock by dropping and re-taking it; the gap is harmless because the
+            // state is already "ready", and the caller re-checks that the name is still ours.
+            FlockOrThrow(_fd, LibC.LOCK_SH, Name);
+            _lockState = LockShared;
+        }
+    }
+
+    public override void ReleaseAttachToken()
+    {
+        if (_lockState != LockNone)
+        {
+            TryFlock(LibC.LOCK_UN);
+            _lockState = LockNone;
+        }
+    }
+
+    public override bool InitializerMayBeAlive(ProcessIdentity creator)
+    {
+        // The creator holds its exclusive lock from shm_open until "ready" and the kernel drops it
+        // when the creator dies, so holding our shared lock proves there is no live creator. The one
+        // gap is between the creator's shm_open and its flock; the caller covers it for empty objects.
+        return _lockState == LockNone;
+    }
+
+    public override bool TryBecomeSole()
+    {
+        if (_lockState == LockExclusive)
+        {
+            return true;
+        }
+
+        // A failed non-blocking conversion leaves no lock at all (Linux drops the old one first).
+        if (TryFlock(LibC.LOCK_EX | LibC.LOCK_NB))
+        {
+            _lockState = LockExclusive;
+            return true;
+        }
+
+        _lockState = LockNone;
+        return false;
+    }
+
+    public override bool TryLockForRemoval() => TryBecomeSole();
+
+    public override bool IsCurrent()
+    {
+        LibC.StatxBuffer stat;
+        int result = LibC.Statx(LibC.AT_FDCWD, _path, 0, LibC.STATX_BASIC_STATS, &stat);
+        if (result != 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.ENOENT)
+            {
+                return false;
+            }
+
+            throw Errno.ToException(errno, "statx", _path);
+        }
+
+        return stat.Inode == _inode;
+    }
+
+    public override void RemoveName()
+    {
+        if (LibC.ShmUnlink(_shmName) != 0 && Errno.Last != Errno.ENOENT)
+        {
+            throw Errno.LastError("shm_unlink", _path);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        Unmap();
+        if (disposing)
+        {
+            _fd.Dispose(); // closing the descriptor also drops its flock
+        }
+    }
+
+    internal static void FlockOrThrow(SafeFileHandle fd, int operation, string name)
+    {
+        while (LibC.Flock((int)fd.DangerousGetHandle(), operation) != 0)
+        {
+            int errno = Errno.Last;
+            if (errno != Errno.EINTR)
+            {
+                throw Errno.ToException(errno, "flock", PosixSharedMemoryProvider.PathOf(name));
+            }
+        }
+    }
+
+    private bool TryFlock(int operation)
+    {
+        while (LibC.Flock((int)_fd.DangerousGetHandle(), operation) != 0)
+        {
+            int errno = Errno.Last;
+            if (errno == Errno.EWOULDBLOCK)
+            {
+                return false;
+            }
+
+            if (errno != Errno.EINTR)
+            {
+                throw Errno.ToException(errno, "flock", _path);
+            }
+        }
+
+        return true;
+    }
+
+    private LibC.StatxBuffer StatDescriptor()
+    {
+        LibC.StatxBuffer stat;
+        if (LibC.Statx((int)_fd.DangerousGetHandle(), string.Empty, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, &stat) != 0)
+        {
+            throw Errno.LastError("statx", _path);
+        }
+
+        return stat;
+    }
+}

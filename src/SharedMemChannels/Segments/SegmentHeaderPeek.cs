@@ -1,0 +1,167 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace SharedMemChannels.Segments;
+
+/// <summary>What the first bytes of a shared-memory object say it is.</summary>
+internal enum HeaderKind
+{
+    /// <summary>Smaller than a header, or a header of zeros: a creator died before writing anything.</summary>
+    Empty,
+
+    /// <summary>Not written by this library.</summary>
+    Foreign,
+
+    /// <summary>This library's magic, another layout version.</summary>
+    OtherVersion,
+
+    /// <summary>Being initialized (or left so by a creator that died).</summary>
+    Initializing,
+
+    /// <summary>Initialized.</summary>
+    Ready,
+}
+
+/// <summary>
+/// Reads a segment header from a copy of its bytes: safe code, no trust in what it reads.
+/// </summary>
+internal static class SegmentHeaderPeek
+{
+    public const int MinimumLength = SegmentHeader.Size;
+
+    /// <summary>Says what the header bytes are.</summary>
+    public static HeaderKind Classify(ReadOnlySpan<byte> header)
+    {
+        if (header.Length < MinimumLength || !header[..MinimumLength].ContainsAnyExcept((byte)0))
+        {
+            return HeaderKind.Empty;
+        }
+
+        if (BinaryPrimitives.ReadUInt64LittleEndian(header) != SegmentHeader.MagicValue)
+        {
+            return HeaderKind.Foreign;
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != SegmentHeader.CurrentVersion)
+        {
+            return HeaderKind.OtherVersion;
+        }
+
+        return BinaryPrimitives.ReadInt32LittleEndian(header[16..]) == SegmentHeader.StateReady ? HeaderKind.Ready : HeaderKind.Initializing;
+    }
+
+    /// <summary>The layout version written in a header of this library.</summary>
+    public static uint Version(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+
+    /// <summary>The name stored in the header, or null when the bytes are not a header of this library.</summary>
+    public static string? ReadName(ReadOnlySpan<byte> header)
+    {
+        if (Classify(header) is not (HeaderKind.Ready or HeaderKind.Initializing))
+        {
+            return null;
+        }
+
+        SegmentHeader h = MemoryMarshal.Read<SegmentHeader>(header);
+        if (h.NameLength == 0 || h.NameLength > SharedName.MaxLength)
+        {
+            return null;
+        }
+
+        return Encoding.UTF8.GetString(header.Slice(SegmentHeader.NameOffset, (int)h.NameLength));
+    }
+
+    /// <summary>
+    /// Checks a ready header against the object it came from, and throws
+    /// <see cref="InvalidSegmentException"/> for anything that does not add up.
+    /// </summary>
+    /// <param name="header">A copy of the header bytes.</param>
+    /// <param name="name">The name the caller opened.</param>
+    /// <param name="objectSize">The backing object's size as the kernel reports it.</param>
+    /// <param name="backend">The facility the object was opened through.</param>
+    public static SegmentHeader Validate(ReadOnlySpan<byte> header, string name, long objectSize, SharedMemoryBackend backend)
+    {
+        SegmentHeader h = MemoryMarshal.Read<SegmentHeader>(header);
+        if (h.HeaderSize != SegmentHeader.Size)
+        {
+            throw new InvalidSegmentException(name, $"its header claims {h.HeaderSize} bytes; layout version {SegmentHeader.CurrentVersion} has {SegmentHeader.Size}.");
+        }
+
+        if (h.Checksum != ComputeChecksum(header))
+        {
+            throw new InvalidSegmentException(name, "its header is damaged (checksum mismatch).");
+        }
+
+        if (h.NameLength == 0 || h.NameLength > SharedName.MaxLength)
+        {
+            throw new InvalidSegmentException(name, $"its header holds a name of {h.NameLength} bytes.");
+        }
+
+        string stored = Encoding.UTF8.GetString(header.Slice(SegmentHeader.NameOffset, (int)h.NameLength));
+        if (stored != name)
+        {
+            throw backend == SharedMemoryBackend.SystemV
+                ? new IOException($"System V key collision: the key of segment '{name}' is held by segment '{stored}'. Choose another name or use the POSIX backend.")
+                : new InvalidSegmentException(name, $"its header names another segment, '{stored}'.");
+        }
+
+        if (h.Backend != (uint)backend)
+        {
+            throw new InvalidSegmentException(name, $"its header says backend {h.Backend}, but it was opened as {backend}.");
+        }
+
+        if (h.ProcessTableOffset != SegmentLayout.ProcessTableOffset || h.ProcessTableSlots != SegmentLayout.ProcessTableSlots ||
+            h.HeapControlOffset != SegmentLayout.HeapControlOffset || h.HeapStart != SegmentLayout.HeapStart)
+        {
+            throw new InvalidSegmentException(name, "its header places the process table or heap where layout version 1 does not.");
+        }
+
+        long page = Environment.SystemPageSize;
+        if (h.MaxCapacity < SegmentOptions.MinCapacity || h.MaxCapacity > SegmentOptions.MaxSupportedCapacity || h.MaxCapacity % page != 0)
+        {
+            throw new InvalidSegmentException(name, $"its header gives an impossible maximum capacity ({h.MaxCapacity} bytes).");
+        }
+
+        long capacity = h.Capacity;
+        if (capacity < SegmentOptions.MinCapacity || capacity > h.MaxCapacity || capacity % page != 0)
+        {
+            throw new InvalidSegmentException(name, $"its header gives an impossible capacity ({capacity} bytes, maximum {h.MaxCapacity}).");
+        }
+
+        if (objectSize < capacity)
+        {
+            throw new InvalidSegmentException(name, $"it is truncated: the header says {capacity} bytes, the object has {objectSize}.");
+        }
+
+        if (objectSize > h.MaxCapacity)
+        {
+            throw new InvalidSegmentException(name, $"the object has {objectSize} bytes, more than the {h.MaxCapacity} its header allows: it was resized by something other than this library.");
+        }
+
+        return h;
+    }
+
+    /// <summary>
+    /// FNV-1a over every byte the creator writes once: the whole header page except the state word,
+    /// the checksum itself and the mutable words from offset 1024 on.
+    /// </summary>
+    public static ulong ComputeChecksum(ReadOnlySpan<byte> header)
+    {
+        ulong hash = 14695981039346656037UL;
+        hash = Fnv(hash, header[..16]);
+        hash = Fnv(hash, header[20..104]);
+        hash = Fnv(hash, header[112..1024]);
+        return hash;
+    }
+
+    private static ulong Fnv(ulong hash, ReadOnlySpan<byte> bytes)
+    {
+        foreach (byte b in bytes)
+        {
+            hash ^= b;
+            hash *= 1099511628211UL;
+        }
+
+        return hash;
+    }
+}

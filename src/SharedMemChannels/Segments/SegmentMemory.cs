@@ -1,0 +1,172 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using SharedMemChannels.Platform;
+
+namespace SharedMemChannels.Segments;
+
+/// <summary>
+/// This process's view of a segment's bytes, and the only way to turn an offset into memory. Every
+/// offset and length is checked against what is mapped; an offset beyond the mapping is first taken
+/// as a sign that a peer grew the segment (the new part is mapped if the header and the backing
+/// object both say it exists), and otherwise is an <see cref="InvalidSegmentException"/>.
+/// </summary>
+/// <remarks>
+/// The base address never changes while the segment is attached: the whole maximum capacity was
+/// reserved as address space up front and growth maps into that reservation. Spans and references
+/// handed out are valid until the segment is disposed.
+/// </remarks>
+internal sealed unsafe class SegmentMemory
+{
+    private readonly SharedMemoryObject _object;
+    private readonly byte* _base;
+    private readonly long _maxCapacity;
+    private readonly Lock _mapLock = new();
+    private long _mapped;
+
+    public SegmentMemory(SharedMemoryObject backing, long maxCapacity)
+    {
+        _object = backing;
+        _base = (byte*)backing.BaseAddress;
+        _maxCapacity = maxCapacity;
+        _mapped = backing.MappedLength;
+    }
+
+    /// <summary>The segment's name, for messages.</summary>
+    public string Name => _object.Name;
+
+    /// <summary>Where the segment starts in this process. Stable for the life of the attachment.</summary>
+    public nint BaseAddress => (nint)_base;
+
+    /// <summary>How many bytes this process has mapped.</summary>
+    public long MappedLength => Volatile.Read(ref _mapped);
+
+    /// <summary>The growth limit this process reserved address space for.</summary>
+    public long MaxCapacity => _maxCapacity;
+
+    /// <summary>The header, always mapped.</summary>
+    public ref SegmentHeader Header => ref Unsafe.AsRef<SegmentHeader>(_base);
+
+    /// <summary>Bytes [offset, offset + length) of the segment.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<byte> Span(long offset, int length)
+    {
+        Check(offset, length);
+        return new Span<byte>(_base + offset, length);
+    }
+
+    /// <summary>A reference to a <typeparamref name="T"/> at <paramref name="offset"/>, which must be aligned as T's fields need.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref T Ref<T>(long offset)
+        where T : unmanaged
+    {
+        Check(offset, sizeof(T));
+        // The natural alignment of T's largest power-of-two factor, at most 8: what its fields need.
+        if ((offset & (Math.Min(sizeof(T) & -sizeof(T), 8) - 1)) != 0)
+        {
+            ThrowMisaligned(offset, typeof(T));
+        }
+
+        return ref Unsafe.AsRef<T>(_base + offset);
+    }
+
+    /// <summary>A 32-bit shared word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref int Int32(long offset) => ref Ref<int>(offset);
+
+    /// <summary>A 64-bit shared word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref long Int64(long offset) => ref Ref<long>(offset);
+
+    /// <summary>
+    /// Makes sure bytes up to <paramref name="end"/> are mapped, mapping what a peer grew. Throws when
+    /// the segment does not reach that far.
+    /// </summary>
+    public void EnsureMapped(long end)
+    {
+        if (end <= Volatile.Read(ref _mapped))
+        {
+            return;
+        }
+
+        lock (_mapLock)
+        {
+            if (end <= _mapped)
+            {
+                return;
+            }
+
+            // The capacity word is written by peers: check it against our reservation and against the
+            // object's real size before mapping, or a lying header would make us fault on access.
+            long capacity = Volatile.Read(ref Header.Capacity);
+            if (end > capacity || capacity > _maxCapacity || capacity % Environment.SystemPageSize != 0)
+            {
+                ThrowOutOfBounds(end, capacity);
+            }
+
+            long objectSize = _object.QuerySize();
+            if (objectSize < capacity)
+            {
+                throw new InvalidSegmentException(Name, $"its header says {capacity} bytes but the backing object has only {objectSize}.");
+            }
+
+            _object.MapMore(capacity);
+            Volatile.Write(ref _mapped, capacity);
+        }
+    }
+
+    /// <summary>
+    /// Grows the backing object to <paramref name="newCapacity"/> bytes (pages reserved), maps it here,
+    /// and then publishes the new capacity for peers. The caller serializes growth (the heap lock).
+    /// </summary>
+    public void Grow(long newCapacity)
+    {
+        lock (_mapLock)
+        {
+            long current = Volatile.Read(ref Header.Capacity);
+            if (newCapacity <= current)
+            {
+                return;
+            }
+
+            if (newCapacity > _maxCapacity)
+            {
+                throw new OutOfSharedMemoryException($"Segment '{Name}' cannot grow to {newCapacity} bytes: its MaxCapacity is {_maxCapacity}.");
+            }
+
+            _object.Extend(newCapacity);
+            _object.MapMore(newCapacity);
+            Volatile.Write(ref _mapped, newCapacity);
+            // Published last: a peer that sees the new capacity finds the object already that large.
+            Volatile.Write(ref Header.Capacity, newCapacity);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Check(long offset, int length)
+    {
+        ulong mapped = (ulong)Volatile.Read(ref _mapped);
+        if ((ulong)offset > mapped || (uint)length > mapped - (ulong)offset)
+        {
+            CheckSlow(offset, length);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CheckSlow(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset > _maxCapacity - length)
+        {
+            ThrowOutOfBounds(offset + (long)length, _maxCapacity);
+        }
+
+        EnsureMapped(offset + length);
+    }
+
+    [DoesNotReturn]
+    private void ThrowOutOfBounds(long end, long limit) =>
+        throw new InvalidSegmentException(Name, $"an offset or length read from shared memory reaches byte {end}, beyond the segment's {limit} bytes.");
+
+    [DoesNotReturn]
+    private void ThrowMisaligned(long offset, Type type) =>
+        throw new InvalidSegmentException(Name, $"offset {offset} read from shared memory is not aligned for {type.Name}.");
+}

@@ -1,0 +1,241 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using SharedMemChannels.Objects;
+
+namespace SharedMemChannels;
+
+/// <summary>Creates <see cref="ShmVector{T}"/> values.</summary>
+public static class ShmVector
+{
+    /// <summary>Creates a vector in <paramref name="segment"/> holding <paramref name="items"/>.</summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="segment">The segment whose heap holds the elements.</param>
+    /// <param name="items">The initial elements.</param>
+    /// <exception cref="OutOfSharedMemoryException">No room for the elements.</exception>
+    public static ShmVector<T> Create<T>(SharedSegment segment, ReadOnlySpan<T> items)
+        where T : unmanaged
+    {
+        var result = default(ShmVector<T>);
+        result.Reserve(segment, Math.Max(items.Length, 4));
+        result.AddRange(segment, items);
+        return result;
+    }
+}
+
+/// <summary>
+/// A growable array whose elements live in a segment's heap: an 8-byte unmanaged struct (the handle of
+/// its storage), so it can be a field of a named object or of a channel element, and any process that
+/// maps the segment sees the same elements. The storage records the element type's size and layout, so
+/// reading a vector of one type as a vector of another is an <see cref="InvalidCastException"/>.
+/// </summary>
+/// <typeparam name="T">An unmanaged element type.</typeparam>
+/// <remarks>
+/// Call the mutating methods on the struct where it lives in shared memory (through a <c>ref</c>). Not
+/// thread-safe: synchronize writers as for any shared data. The storage belongs to the segment;
+/// <see cref="Free"/> returns it.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential)]
+public struct ShmVector<T> : IEquatable<ShmVector<T>>
+    where T : unmanaged
+{
+    private const string Kind = "ShmVector";
+    private ulong _storage;
+
+    /// <summary>The handle of the storage block, or null for an empty vector that owns nothing.</summary>
+    public readonly ShmHandle Storage => ShmHandle.FromValue(_storage);
+
+    /// <summary>Whether the vector owns no storage (a default <see cref="ShmVector{T}"/>).</summary>
+    public readonly bool IsNull => _storage == 0;
+
+    private static uint ElementTag => TypeLayout<T>.Info.Tag;
+
+    /// <summary>The number of elements.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    public readonly int GetCount(SharedSegment segment)
+    {
+        if (Open(segment, out int count, out _) == 0)
+        {
+            return 0;
+        }
+
+        return count;
+    }
+
+    /// <summary>How many elements fit before the storage must grow.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    public readonly int GetCapacity(SharedSegment segment)
+    {
+        Open(segment, out _, out int capacity);
+        return capacity;
+    }
+
+    /// <summary>The elements, in shared memory (no copy). Valid until the vector grows or is freed.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    public readonly Span<T> AsSpan(SharedSegment segment)
+    {
+        long elements = Open(segment, out int count, out _);
+        return elements == 0 ? Span<T>.Empty : ElementSpan(segment, elements, count);
+    }
+
+    /// <summary>The element at <paramref name="index"/>, in shared memory.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="index">0 to count - 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The index is outside the vector.</exception>
+    public readonly ref T GetRef(SharedSegment segment, int index)
+    {
+        long elements = Open(segment, out int count, out _);
+        if ((uint)index >= (uint)count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"The vector has {count} elements.");
+        }
+
+        return ref segment.Memory.Ref<T>(elements + ((long)index * Unsafe.SizeOf<T>()));
+    }
+
+    /// <summary>Adds an element at the end.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="item">The element.</param>
+    /// <exception cref="OutOfSharedMemoryException">No room to grow.</exception>
+    public void Add(SharedSegment segment, in T item) => AddRange(segment, new ReadOnlySpan<T>(in item));
+
+    /// <summary>Adds elements at the end, growing the storage by doubling when needed.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="items">The elements.</param>
+    /// <exception cref="OutOfSharedMemoryException">No room to grow.</exception>
+    public void AddRange(SharedSegment segment, ReadOnlySpan<T> items)
+    {
+        long elements = Open(segment, out int count, out int capacity);
+        long needed = (long)count + items.Length;
+        if (needed > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(items), "The vector would hold more than int.MaxValue elements.");
+        }
+
+        if (elements == 0 || needed > capacity)
+        {
+            elements = Grow(segment, ContainerStorage.Grown(capacity, (int)needed, 4));
+        }
+
+        items.CopyTo(ElementSpan(segment, elements + ((long)count * Unsafe.SizeOf<T>()), items.Length));
+        ContainerStorage.SetCount(segment, elements, (int)needed);
+    }
+
+    /// <summary>Replaces all elements with <paramref name="items"/>.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="items">The new elements.</param>
+    public void Assign(SharedSegment segment, ReadOnlySpan<T> items)
+    {
+        Clear(segment);
+        AddRange(segment, items);
+    }
+
+    /// <summary>Removes the element at <paramref name="index"/>, moving the later ones down.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="index">0 to count - 1.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The index is outside the vector.</exception>
+    public void RemoveAt(SharedSegment segment, int index)
+    {
+        long elements = Open(segment, out int count, out _);
+        if ((uint)index >= (uint)count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"The vector has {count} elements.");
+        }
+
+        Span<T> span = ElementSpan(segment, elements, count);
+        span[(index + 1)..].CopyTo(span[index..]);
+        ContainerStorage.SetCount(segment, elements, count - 1);
+    }
+
+    /// <summary>Removes every element and keeps the storage.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    public void Clear(SharedSegment segment)
+    {
+        long elements = Open(segment, out _, out _);
+        if (elements != 0)
+        {
+            ContainerStorage.SetCount(segment, elements, 0);
+        }
+    }
+
+    /// <summary>Makes room for at least <paramref name="capacity"/> elements.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    /// <param name="capacity">The capacity wanted.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is negative.</exception>
+    /// <exception cref="OutOfSharedMemoryException">No room to grow.</exception>
+    public void Reserve(SharedSegment segment, int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        long elements = Open(segment, out _, out int current);
+        if (elements == 0 || capacity > current)
+        {
+            Grow(segment, Math.Max(capacity, 1));
+        }
+    }
+
+    /// <summary>Returns the storage to the heap; the vector becomes empty.</summary>
+    /// <param name="segment">The segment the vector lives in.</param>
+    public void Free(SharedSegment segment)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        if (_storage != 0)
+        {
+            ulong storage = _storage;
+            _storage = 0;
+            segment.Free(ShmHandle.FromValue(storage));
+        }
+    }
+
+    /// <inheritdoc />
+    public readonly bool Equals(ShmVector<T> other) => _storage == other._storage;
+
+    /// <inheritdoc />
+    public override readonly bool Equals(object? obj) => obj is ShmVector<T> other && Equals(other);
+
+    /// <inheritdoc />
+    public override readonly int GetHashCode() => _storage.GetHashCode();
+
+    /// <summary>Describes the vector's storage (the elements need the segment: <see cref="AsSpan"/>).</summary>
+    public override readonly string ToString() => $"ShmVector<{typeof(T).Name}>({Storage})";
+
+    /// <summary>Whether two values refer to the same storage.</summary>
+    public static bool operator ==(ShmVector<T> left, ShmVector<T> right) => left.Equals(right);
+
+    /// <summary>Whether two values refer to different storage.</summary>
+    public static bool operator !=(ShmVector<T> left, ShmVector<T> right) => !left.Equals(right);
+
+    /// <summary>Checks the storage; returns the offset of the first element, or 0 when there is no storage.</summary>
+    private readonly long Open(SharedSegment segment, out int count, out int capacity)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        segment.ThrowIfDisposed();
+        count = 0;
+        capacity = 0;
+        return _storage == 0
+            ? 0
+            : ContainerStorage.Open(segment, _storage, ContainerStorage.VectorTag, Unsafe.SizeOf<T>(), ElementTag, Kind, out count, out capacity);
+    }
+
+    /// <summary>Moves the elements to new storage of <paramref name="capacity"/>: fill, publish the handle, free the old block.</summary>
+    private long Grow(SharedSegment segment, int capacity)
+    {
+        long oldElements = Open(segment, out int count, out _);
+        ShmHandle handle = ContainerStorage.Allocate(segment, ContainerStorage.VectorTag, Unsafe.SizeOf<T>(), ElementTag, capacity, Kind, out long elements);
+        if (oldElements != 0)
+        {
+            ElementSpan(segment, oldElements, count).CopyTo(ElementSpan(segment, elements, count));
+        }
+
+        ContainerStorage.SetCount(segment, elements, count);
+        ulong old = _storage;
+        _storage = handle.Value;
+        if (old != 0)
+        {
+            segment.Free(ShmHandle.FromValue(old));
+        }
+
+        return elements;
+    }
+
+    private static Span<T> ElementSpan(SharedSegment segment, long offset, int count) =>
+        MemoryMarshal.Cast<byte, T>(segment.Memory.Span(offset, count * Unsafe.SizeOf<T>()));
+}

@@ -1,0 +1,352 @@
+using System.Globalization;
+using SharedMemChannels;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.TestHost;
+
+/// <summary>
+/// The child process of the cross-process tests: one subcommand per role. Every role prints one line
+/// when it has reached the state the test waits for, so that the test never sleeps to synchronize.
+/// Output lines are "key=value" words; errors are "error Type message" and exit code 1.
+/// </summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.WriteLine("usage: TestHost <role> <args...>");
+            return 2;
+        }
+
+        try
+        {
+            var options = new Options(args[1..]);
+            return args[0] switch
+            {
+                "hold" => Hold(options),
+                "race" => Race(options),
+                "create-stall" => CreateStall(options),
+                "open" => OpenOnce(options),
+                "read" => Read(options),
+                "alloc-loop" => AllocLoop(options),
+                "stress" => Stress(options),
+                "lock-hold" => LockHold(options),
+                _ => Unknown(args[0]),
+            };
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine($"error {e.GetType().Name} {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    private static int Unknown(string role)
+    {
+        Console.Error.WriteLine($"unknown role '{role}'");
+        return 2;
+    }
+
+    /// <summary>Opens (or creates) a segment, says so, and stays attached until stdin says "exit" or closes.</summary>
+    private static int Hold(Options o)
+    {
+        using SharedSegment segment = o.Has("create") ? SharedSegment.OpenOrCreate(o.Name, o.SegmentOptions()) : OpenAsked(o);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ready pid={Environment.ProcessId} slot={segment.Owner.Slot} created={segment.IsCreator} base={segment.BaseAddress:x} capacity={segment.Capacity}"));
+        return Serve(segment);
+    }
+
+    /// <summary>Commands a held segment understands on stdin, one per line.</summary>
+    private static int Serve(SharedSegment segment)
+    {
+        string? line;
+        while ((line = Console.ReadLine()) is not null && line != "exit")
+        {
+            string[] words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            try
+            {
+                switch (words[0])
+                {
+                    case "alloc":
+                        // alloc SIZE BYTE [segment]: allocate, fill with BYTE, print the handle.
+                        ShmHandle handle = segment.Allocate(int.Parse(words[1], CultureInfo.InvariantCulture),
+                            words.Length > 3 && words[3] == "segment" ? ShmOwnership.Segment : ShmOwnership.Process);
+                        segment.GetSpan(handle).Fill(byte.Parse(words[2], CultureInfo.InvariantCulture));
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"handle={handle.Value} capacity={segment.Capacity} base={segment.BaseAddress:x}"));
+                        break;
+                    case "check":
+                        // check HANDLE BYTE: is every byte of the block BYTE?
+                        Span<byte> span = segment.GetSpan(ShmHandle.FromValue(ulong.Parse(words[1], CultureInfo.InvariantCulture)));
+                        byte expected = byte.Parse(words[2], CultureInfo.InvariantCulture);
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"checked length={span.Length} ok={!span.ContainsAnyExcept(expected)} capacity={segment.Capacity} base={segment.BaseAddress:x}"));
+                        break;
+                    case "free":
+                        segment.Free(ShmHandle.FromValue(ulong.Parse(words[1], CultureInfo.InvariantCulture)));
+                        Console.WriteLine("freed");
+                        break;
+                    default:
+                        Console.WriteLine($"error UnknownCommand {words[0]}");
+                        break;
+                }
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine($"error {e.GetType().Name} {e.Message.ReplaceLineEndings(" ")}");
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Waits for "go" on stdin, then races OpenOrCreate and reports who created.</summary>
+    private static int Race(Options o)
+    {
+        Console.WriteLine("waiting");
+        if (Console.ReadLine() != "go")
+        {
+            return 2;
+        }
+
+        using SharedSegment segment = SharedSegment.OpenOrCreate(o.Name, o.SegmentOptions());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"result created={segment.IsCreator} creator={segment.Memory.Header.CreatorPid} pid={Environment.ProcessId}"));
+        return Serve(segment);
+    }
+
+    /// <summary>Creates a segment and stops for good half way, before marking it ready: a test kills it there.</summary>
+    private static int CreateStall(Options o)
+    {
+        SegmentTestHooks.BeforeReady = _ =>
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"initializing pid={Environment.ProcessId}"));
+            Thread.Sleep(Timeout.Infinite);
+        };
+        using SharedSegment segment = SharedSegment.Create(o.Name, o.SegmentOptions());
+        return 3; // never reached
+    }
+
+    /// <summary>Opens once and reports the outcome (used to check permissions as another user).</summary>
+    private static int OpenOnce(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"opened pid={Environment.ProcessId} capacity={segment.Capacity}"));
+        return 0;
+    }
+
+    /// <summary>Opens and checks that the block HANDLE holds LENGTH bytes of BYTE.</summary>
+    private static int Read(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        Span<byte> span = segment.GetSpan(ShmHandle.FromValue(ulong.Parse(o.Get("handle"), CultureInfo.InvariantCulture)));
+        byte expected = byte.Parse(o.Get("byte"), CultureInfo.InvariantCulture);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"read length={span.Length} ok={!span.ContainsAnyExcept(expected)}"));
+        return 0;
+    }
+
+    /// <summary>Allocates and frees random sizes forever (until killed); says "running" once under way.</summary>
+    private static int AllocLoop(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        var random = new Random(o.GetInt("seed", Environment.ProcessId));
+        var held = new List<ShmHandle>();
+        int threads = o.GetInt("threads", 1);
+        long iterations = 0;
+        bool announced = false;
+        var workers = new List<Thread>();
+        for (int t = 1; t < threads; t++)
+        {
+            int seed = random.Next();
+            var worker = new Thread(() => Churn(segment, new Random(seed), [], ref iterations, long.MaxValue)) { IsBackground = true };
+            worker.Start();
+            workers.Add(worker);
+        }
+
+        while (true)
+        {
+            Churn(segment, random, held, ref iterations, 200);
+            if (!announced && Interlocked.Read(ref iterations) >= 1000)
+            {
+                Console.WriteLine("running");
+                announced = true;
+            }
+        }
+    }
+
+    private static void Churn(SharedSegment segment, Random random, List<ShmHandle> held, ref long iterations, long rounds)
+    {
+        for (long i = 0; i < rounds; i++)
+        {
+            if (held.Count < 64 && (held.Count == 0 || random.Next(3) != 0))
+            {
+                int size = random.Next(4) == 0 ? random.Next(1, 64 * 1024) : random.Next(1, 1500);
+                ShmOwnership ownership = random.Next(4) == 0 ? ShmOwnership.Segment : ShmOwnership.Process;
+                if (segment.TryAllocate(size, ownership, out ShmHandle handle))
+                {
+                    if (ownership == ShmOwnership.Segment)
+                    {
+                        // Segment blocks outlive us; only process blocks are for the test to see reclaimed.
+                        segment.SetOwnership(handle, ShmOwnership.Process);
+                    }
+
+                    segment.GetSpan(handle)[0] = 1;
+                    held.Add(handle);
+                }
+            }
+            else
+            {
+                int index = random.Next(held.Count);
+                segment.Free(held[index]);
+                held[index] = held[^1];
+                held.RemoveAt(held.Count - 1);
+            }
+
+            Interlocked.Increment(ref iterations);
+        }
+    }
+
+    /// <summary>
+    /// Several threads allocate and free random sizes; every block is filled with a pattern of its owner
+    /// and checked before it is freed. Prints "done blocks=N errors=0" and exits 0 when all is well.
+    /// </summary>
+    private static int Stress(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        int threads = o.GetInt("threads", 2);
+        int iterations = o.GetInt("iterations", 10000);
+        int seed = o.GetInt("seed", Environment.ProcessId);
+        long errors = 0;
+        long blocks = 0;
+        var workers = new Thread[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            int id = t;
+            workers[t] = new Thread(() =>
+            {
+                var random = new Random(seed * 31 + id);
+                var held = new List<(ShmHandle Handle, byte Pattern)>();
+                for (int i = 0; i < iterations; i++)
+                {
+                    if (held.Count < 100 && (held.Count == 0 || random.Next(2) == 0))
+                    {
+                        int size = random.Next(8) == 0 ? random.Next(1, 32 * 1024) : random.Next(1, 600);
+                        if (!segment.TryAllocate(size, out ShmHandle handle))
+                        {
+                            continue;
+                        }
+
+                        byte pattern = (byte)((Environment.ProcessId * 7) + (id * 13) + i);
+                        Span<byte> span = segment.GetSpan(handle);
+                        if (span.Length != size)
+                        {
+                            Interlocked.Increment(ref errors);
+                        }
+
+                        span.Fill(pattern);
+                        held.Add((handle, pattern));
+                        Interlocked.Increment(ref blocks);
+                    }
+                    else
+                    {
+                        int index = random.Next(held.Count);
+                        (ShmHandle handle, byte pattern) = held[index];
+                        if (segment.GetSpan(handle).ContainsAnyExcept(pattern))
+                        {
+                            Interlocked.Increment(ref errors);
+                        }
+
+                        segment.Free(handle);
+                        held[index] = held[^1];
+                        held.RemoveAt(held.Count - 1);
+                    }
+                }
+
+                foreach ((ShmHandle handle, byte pattern) in held)
+                {
+                    if (segment.GetSpan(handle).ContainsAnyExcept(pattern))
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+
+                    segment.Free(handle);
+                }
+            });
+            workers[t].Start();
+        }
+
+        foreach (Thread worker in workers)
+        {
+            worker.Join();
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done blocks={blocks} errors={errors}"));
+        return errors == 0 ? 0 : 1;
+    }
+
+    /// <summary>Takes the heap lock and keeps it until killed (to test lock takeover from a dead holder).</summary>
+    private static int LockHold(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        segment.HeapInternal.HoldLockForTest(() =>
+        {
+            Console.WriteLine("locked");
+            Thread.Sleep(Timeout.Infinite);
+        });
+        return 3;
+    }
+
+    private static SharedSegment OpenAsked(Options o) =>
+        o.Has("backend") ? SharedSegment.Open(o.Name, o.SegmentOptions()) : SharedSegment.Open(o.Name);
+
+    /// <summary>"NAME --key value --flag" arguments.</summary>
+    private sealed class Options
+    {
+        private readonly Dictionary<string, string> _values = [];
+
+        public Options(string[] args)
+        {
+            Name = args.Length > 0 ? args[0] : string.Empty;
+            for (int i = 1; i < args.Length; i++)
+            {
+                string key = args[i].TrimStart('-');
+                bool hasValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+                _values[key] = hasValue ? args[++i] : "true";
+            }
+        }
+
+        public string Name { get; }
+
+        public bool Has(string key) => _values.ContainsKey(key);
+
+        public string Get(string key) => _values.TryGetValue(key, out string? value) ? value : throw new ArgumentException($"missing --{key}");
+
+        public int GetInt(string key, int fallback) => _values.TryGetValue(key, out string? value) ? int.Parse(value, CultureInfo.InvariantCulture) : fallback;
+
+        public SegmentOptions SegmentOptions()
+        {
+            var options = new SegmentOptions
+            {
+                Backend = _values.GetValueOrDefault("backend") == "sysv" ? SharedMemoryBackend.SystemV : SharedMemoryBackend.Posix,
+                RemoveOnLastDetach = Has("remove-on-last-detach"),
+            };
+            if (_values.TryGetValue("capacity", out string? capacity))
+            {
+                options.Capacity = long.Parse(capacity, CultureInfo.InvariantCulture);
+            }
+
+            if (_values.TryGetValue("max", out string? max))
+            {
+                options.MaxCapacity = long.Parse(max, CultureInfo.InvariantCulture);
+            }
+
+            if (_values.TryGetValue("timeout-ms", out string? timeout))
+            {
+                options.OpenTimeout = TimeSpan.FromMilliseconds(int.Parse(timeout, CultureInfo.InvariantCulture));
+            }
+
+            return options;
+        }
+    }
+}

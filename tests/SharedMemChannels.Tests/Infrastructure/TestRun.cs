@@ -1,0 +1,73 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using SharedMemChannels.Platform;
+
+namespace SharedMemChannels.Tests.Infrastructure;
+
+/// <summary>
+/// Names for this test run and the cleanup of everything that carries them. Every segment a test makes
+/// is named <c>t&lt;pid&gt;-&lt;tag&gt;-&lt;n&gt;</c>: at the end of the run (and when a later run finds this
+/// process dead) everything with the prefix is removed from /dev/shm and System V, even after failures.
+/// </summary>
+internal static partial class TestRun
+{
+    private static int s_counter;
+
+    public static string Prefix { get; } = string.Create(CultureInfo.InvariantCulture, $"t{Environment.ProcessId}-");
+
+    /// <summary>A fresh segment or object name for this run.</summary>
+    public static string Name(string tag) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Prefix}{tag}-{Interlocked.Increment(ref s_counter)}");
+
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "Test assembly: cleanup must be armed before any test runs.")]
+    internal static void Arm()
+    {
+        RemoveLeftoversOfDeadRuns();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAll(name => name.StartsWith(Prefix, StringComparison.Ordinal));
+    }
+
+    /// <summary>Removes every segment (both backends) whose name matches.</summary>
+    public static void RemoveAll(Func<string, bool> match)
+    {
+        foreach (SharedMemoryBackend backend in Enum.GetValues<SharedMemoryBackend>())
+        {
+            SharedMemoryProvider provider = PlatformServices.GetProvider(backend);
+            foreach (string name in provider.List().Where(match))
+            {
+                try
+                {
+                    provider.Remove(name);
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        // Objects of ours whose header is unreadable (garbage written by a test) are found by file name.
+        foreach (string path in Directory.EnumerateFiles("/dev/shm", "shmc.t*"))
+        {
+            string name = Path.GetFileName(path)["shmc.".Length..];
+            if (match(name))
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    private static void RemoveLeftoversOfDeadRuns() =>
+        RemoveAll(name =>
+        {
+            Match m = RunPrefix().Match(name);
+            return m.Success && !Directory.Exists("/proc/" + m.Groups[1].Value);
+        });
+
+    [GeneratedRegex(@"^t(\d+)-")]
+    private static partial Regex RunPrefix();
+}
