@@ -461,6 +461,7 @@ public sealed partial class SharedSegment : IDisposable
                     }
 
                     peek ??= TryMapHeader(backing);
+                    SegmentTestHooks.OnWaitingForCreator(name);
                     WaitForState(peek, deadline);
                     continue;
                 }
@@ -484,6 +485,7 @@ public sealed partial class SharedSegment : IDisposable
                             : default;
                         if (backing.InitializerMayBeAlive(creator))
                         {
+                            SegmentTestHooks.OnWaitingForCreator(name);
                             WaitForState(peek, deadline);
                             continue;
                         }

@@ -8,4 +8,9 @@ internal static class SegmentTestHooks
 {
     /// <summary>Called by a creator after writing the header and before marking it ready.</summary>
     public static Action<string>? BeforeReady { get; set; }
+
+    /// <summary>Raised each time an opener sleeps because another process is initializing the segment.</summary>
+    public static event Action<string>? WaitingForCreator;
+
+    internal static void OnWaitingForCreator(string name) => WaitingForCreator?.Invoke(name);
 }
