@@ -4,6 +4,21 @@ using SharedMemChannels.Segments;
 
 namespace SharedMemChannels.TestHost;
 
+/// <summary>A counter shared by racing processes.</summary>
+internal struct Counter
+{
+    public int Magic;
+    public int Count;
+}
+
+/// <summary>The README's example object.</summary>
+internal struct Config
+{
+    public int Version;
+    public ShmString Title;
+    public ShmVector<double> Gains;
+}
+
 /// <summary>
 /// The child process of the cross-process tests: one subcommand per role. Every role prints one line
 /// when it has reached the state the test waits for, so that the test never sleeps to synchronize.
@@ -32,6 +47,10 @@ internal static class Program
                 "alloc-loop" => AllocLoop(options),
                 "stress" => Stress(options),
                 "lock-hold" => LockHold(options),
+                "dir-lock-hold" => DirectoryLockHold(options),
+                "obj-race" => ObjectRace(options),
+                "read-config" => ReadConfig(options),
+                "write-config" => WriteConfig(options),
                 _ => Unknown(args[0]),
             };
         }
@@ -182,15 +201,10 @@ internal static class Program
             if (held.Count < 64 && (held.Count == 0 || random.Next(3) != 0))
             {
                 int size = random.Next(4) == 0 ? random.Next(1, 64 * 1024) : random.Next(1, 1500);
-                ShmOwnership ownership = random.Next(4) == 0 ? ShmOwnership.Segment : ShmOwnership.Process;
-                if (segment.TryAllocate(size, ownership, out ShmHandle handle))
+                // Process-owned only: a segment-owned block rightly outlives its allocator, and the test
+                // checks that everything the dead process owned comes back.
+                if (segment.TryAllocate(size, out ShmHandle handle))
                 {
-                    if (ownership == ShmOwnership.Segment)
-                    {
-                        // Segment blocks outlive us; only process blocks are for the test to see reclaimed.
-                        segment.SetOwnership(handle, ShmOwnership.Process);
-                    }
-
                     segment.GetSpan(handle)[0] = 1;
                     held.Add(handle);
                 }
@@ -295,6 +309,64 @@ internal static class Program
             Thread.Sleep(Timeout.Infinite);
         });
         return 3;
+    }
+
+    /// <summary>Takes the named-object directory's lock and keeps it until killed.</summary>
+    private static int DirectoryLockHold(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        segment.HoldDirectoryLockForTest(() =>
+        {
+            Console.WriteLine("locked");
+            Thread.Sleep(Timeout.Infinite);
+        });
+        return 3;
+    }
+
+    /// <summary>Waits for "go", then FindOrConstruct on a shared counter and increments it.</summary>
+    private static int ObjectRace(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        Console.WriteLine("waiting");
+        if (Console.ReadLine() != "go")
+        {
+            return 2;
+        }
+
+        ShmPtr<Counter> counter = segment.FindOrConstruct(o.Get("object"), new Counter { Magic = 0xC0FFEE }, out bool created);
+        int value = Interlocked.Increment(ref counter.Value.Count);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"result created={created} handle={counter.Handle.Value} magic={counter.Value.Magic} count={value}"));
+        return 0;
+    }
+
+    /// <summary>Reads the README's Config object and prints it.</summary>
+    private static int ReadConfig(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        if (!segment.TryFind(o.Get("object"), out ShmPtr<Config> config))
+        {
+            Console.WriteLine("missing");
+            return 1;
+        }
+
+        ref Config c = ref config.Value;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"config version={c.Version} title={c.Title.ToString(segment).Replace(' ', '_')} gains={string.Join(',', c.Gains.AsSpan(segment).ToArray())}"));
+        return 0;
+    }
+
+    /// <summary>Creates the README's Config object, then stays attached until told to exit.</summary>
+    private static int WriteConfig(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        ShmPtr<Config> config = segment.FindOrConstruct<Config>(o.Get("object"));
+        ref Config c = ref config.Value;
+        c.Version = 7;
+        c.Title.Assign(segment, "written by the child");
+        c.Gains.AddRange(segment, [1.5, 2.5]);
+        Console.WriteLine("written");
+        return Serve(segment);
     }
 
     private static SharedSegment OpenAsked(Options o) =>

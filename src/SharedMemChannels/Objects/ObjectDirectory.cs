@@ -156,6 +156,20 @@ internal sealed class ObjectDirectory
         }
     }
 
+    /// <summary>Runs <paramref name="action"/> while holding the directory lock (for crash tests).</summary>
+    internal void HoldLockForTest(Action action)
+    {
+        EnterLock();
+        try
+        {
+            action();
+        }
+        finally
+        {
+            ExitLock();
+        }
+    }
+
     /// <summary>Lists the named objects (under the lock).</summary>
     public List<NamedObjectInfo> List()
     {

@@ -1,0 +1,363 @@
+using SharedMemChannels.Heap;
+using SharedMemChannels.Tests.Infrastructure;
+
+namespace SharedMemChannels.Tests;
+
+/// <summary>The shared heap within one process: sizes, bad handles, out of memory, growth, caches.</summary>
+public class HeapTests : SegmentTest
+{
+    private SharedSegment NewSegment(long capacity = 1024 * 1024, long max = 64 * 1024 * 1024) =>
+        Track(SharedSegment.Create(NewName("heap"), new SegmentOptions { Capacity = capacity, MaxCapacity = max }));
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(100)]
+    [InlineData(2000)]
+    [InlineData(2017)]
+    [InlineData(5000)]
+    [InlineData(100_000)]
+    public void GetSpan_is_exactly_the_allocated_size(int size)
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle handle = segment.Allocate(size);
+        Span<byte> span = segment.GetSpan(handle);
+        Assert.Equal(size, span.Length);
+        span.Fill(0xAB);
+        Assert.True(segment.GetSpan(handle).IndexOfAnyExcept((byte)0xAB) < 0);
+        segment.Free(handle);
+        segment.ValidateHeap();
+    }
+
+    [Fact]
+    public void Blocks_do_not_overlap()
+    {
+        SharedSegment segment = NewSegment();
+        var random = new Random(7);
+        var blocks = new List<(ShmHandle Handle, byte Fill)>();
+        for (int i = 0; i < 2000; i++)
+        {
+            ShmHandle handle = segment.Allocate(random.Next(1, 3000));
+            byte fill = (byte)i;
+            segment.GetSpan(handle).Fill(fill);
+            blocks.Add((handle, fill));
+        }
+
+        Assert.All(blocks, b => Assert.True(segment.GetSpan(b.Handle).IndexOfAnyExcept(b.Fill) < 0));
+        Assert.Equal(blocks.Count, blocks.Select(b => b.Handle).Distinct().Count());
+        foreach ((ShmHandle handle, _) in blocks)
+        {
+            segment.Free(handle);
+        }
+
+        segment.ValidateHeap();
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    [InlineData(SharedSegment.MaxAllocationSize + 1)]
+    public void Sizes_out_of_range_are_rejected(int size)
+    {
+        SharedSegment segment = NewSegment();
+        Assert.Throws<ArgumentOutOfRangeException>(() => segment.Allocate(size));
+        Assert.Throws<ArgumentOutOfRangeException>(() => segment.TryAllocate(size, out _));
+        Assert.Throws<ArgumentOutOfRangeException>(() => segment.Allocate(16, (ShmOwnership)9));
+    }
+
+    [Theory]
+    [InlineData(64)]     // a per-thread cache class
+    [InlineData(10_000)] // the locked heap
+    public void Double_free_is_detected(int size)
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle handle = segment.Allocate(size);
+        segment.Free(handle);
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => segment.Free(handle));
+        Assert.Contains("double free", e.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => segment.GetSpan(handle));
+        segment.ValidateHeap();
+    }
+
+    [Fact]
+    public void A_stale_handle_is_detected_after_its_block_is_reused()
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle first = segment.Allocate(64);
+        segment.Free(first);
+        ShmHandle second = segment.Allocate(64);
+        Assert.Equal(first.Offset, second.Offset); // the cache hands the same block back...
+        Assert.NotEqual(first, second);            // ...with a new generation
+        Assert.Throws<InvalidOperationException>(() => segment.GetSpan(first));
+        Assert.Throws<InvalidOperationException>(() => segment.Free(first));
+        Assert.Equal(64, segment.GetSpan(second).Length);
+    }
+
+    [Fact]
+    public void Null_and_foreign_handles_are_rejected()
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle block = segment.Allocate(1000);
+        Assert.Throws<ArgumentException>(() => segment.Free(ShmHandle.Null));
+        Assert.Throws<ArgumentException>(() => segment.GetSpan(default));
+
+        // Inside a block's payload: not a block start.
+        ShmHandle inside = ShmHandle.Create(block.Offset + 64, block.Generation);
+        Assert.Throws<ArgumentException>(() => segment.GetSpan(inside));
+        Assert.Throws<ArgumentException>(() => segment.Free(inside));
+
+        // In the header page, beyond the segment, beyond the reservation.
+        Assert.Throws<ArgumentException>(() => segment.GetSpan(ShmHandle.Create(4096, 1)));
+        Assert.ThrowsAny<Exception>(() => segment.GetSpan(ShmHandle.Create(segment.Capacity + 4096, 1)));
+        Assert.Throws<ArgumentException>(() => segment.GetSpan(ShmHandle.FromValue(ulong.MaxValue)));
+        segment.ValidateHeap();
+    }
+
+    [Fact]
+    public void A_handle_of_another_segment_is_rejected()
+    {
+        SharedSegment one = NewSegment();
+        SharedSegment two = NewSegment();
+        ShmHandle theirs = one.Allocate(500);
+        two.Allocate(300);
+        Exception e = Assert.ThrowsAny<Exception>(() => two.GetSpan(theirs));
+        Assert.True(e is ArgumentException or InvalidOperationException, e.GetType().Name);
+    }
+
+    [Fact]
+    public void Out_of_memory_is_false_or_an_exception_and_the_heap_stays_whole()
+    {
+        SharedSegment segment = NewSegment(capacity: 64 * 1024, max: 64 * 1024);
+        long baseline = segment.GetHeapStatistics().UsedBytes;
+        Assert.False(segment.TryAllocate(1024 * 1024, out ShmHandle none));
+        Assert.True(none.IsNull);
+        OutOfSharedMemoryException e = Assert.Throws<OutOfSharedMemoryException>(() => segment.Allocate(1024 * 1024));
+        Assert.Equal(1024 * 1024, e.RequestedBytes);
+        Assert.True(e.FreeBytes > 0);
+        Assert.Contains("1048576 bytes requested", e.Message, StringComparison.Ordinal);
+
+        var held = new List<ShmHandle>();
+        while (segment.TryAllocate(700, out ShmHandle handle))
+        {
+            held.Add(handle);
+        }
+
+        Assert.NotEmpty(held);
+        segment.ValidateHeap();
+        foreach (ShmHandle handle in held)
+        {
+            segment.Free(handle);
+        }
+
+        segment.ValidateHeap();
+        Assert.Equal(baseline, segment.GetHeapStatistics().UsedBytes);
+        Assert.True(segment.TryAllocate(20_000, out ShmHandle again)); // the space came back, coalesced
+        segment.Free(again);
+    }
+
+    [Fact]
+    public void The_heap_grows_the_segment_up_to_its_maximum()
+    {
+        SharedSegment segment = NewSegment(capacity: 64 * 1024, max: 8 * 1024 * 1024);
+        nint baseAddress = segment.BaseAddress;
+        var held = new List<ShmHandle>();
+        for (int i = 0; i < 100; i++)
+        {
+            held.Add(segment.Allocate(50_000));
+        }
+
+        Assert.True(segment.Capacity >= 5_000_000);
+        Assert.Equal(baseAddress, segment.BaseAddress);
+        Assert.True(segment.GetHeapStatistics().Capacity > 5_000_000);
+        segment.ValidateHeap();
+        Assert.False(segment.TryAllocate(8 * 1024 * 1024, out _)); // beyond the maximum
+        foreach (ShmHandle handle in held)
+        {
+            segment.Free(handle);
+        }
+
+        segment.ValidateHeap();
+        Assert.Equal(1, segment.GetHeapStatistics().FreeBlocks); // all one block again
+    }
+
+    [Fact]
+    public void Ownership_defaults_to_the_process_and_can_be_handed_to_the_segment()
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle mine = segment.Allocate(100);
+        ShmHandle shared = segment.Allocate(100, ShmOwnership.Segment);
+        ShmHandle small = segment.Allocate(10, ShmOwnership.Segment); // the cache path
+        Assert.Equal(ShmOwnership.Process, segment.GetOwnership(mine));
+        Assert.Equal(ShmOwnership.Segment, segment.GetOwnership(shared));
+        Assert.Equal(ShmOwnership.Segment, segment.GetOwnership(small));
+        segment.SetOwnership(mine, ShmOwnership.Segment);
+        Assert.Equal(ShmOwnership.Segment, segment.GetOwnership(mine));
+        segment.SetOwnership(mine, ShmOwnership.Process);
+        Assert.Equal(ShmOwnership.Process, segment.GetOwnership(mine));
+        Assert.Throws<ArgumentOutOfRangeException>(() => segment.SetOwnership(mine, (ShmOwnership)5));
+    }
+
+    [Fact]
+    public void Statistics_count_blocks_and_this_threads_cache()
+    {
+        SharedSegment segment = NewSegment();
+        HeapStatistics before = segment.GetHeapStatistics();
+        ShmHandle a = segment.Allocate(64);
+        ShmHandle b = segment.Allocate(5000);
+        HeapStatistics during = segment.GetHeapStatistics();
+        Assert.Equal(before.AllocatedBlocks + 2, during.AllocatedBlocks);
+        Assert.True(during.UsedBytes >= before.UsedBytes + 64 + 5000);
+        Assert.Contains(during.ThreadCaches, c => c.ProcessId == Environment.ProcessId && c.ThreadId == Environment.CurrentManagedThreadId);
+        Assert.Equal(during.Capacity, during.UsedBytes + during.CachedBytes + during.FreeBytes + 32);
+        segment.Free(a);
+        segment.Free(b);
+        Assert.Equal(before.UsedBytes, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
+    public void A_finished_threads_cache_goes_back_to_the_heap()
+    {
+        SharedSegment segment = NewSegment();
+        int threadId = 0;
+        var worker = new Thread(() =>
+        {
+            threadId = Environment.CurrentManagedThreadId;
+            var blocks = Enumerable.Range(0, 50).Select(i => segment.Allocate(32 + i)).ToList();
+            blocks.ForEach(segment.Free);
+        });
+        worker.Start();
+        worker.Join();
+        Assert.Contains(segment.GetHeapStatistics().ThreadCaches, c => c.ThreadId == threadId);
+
+        WaitUntil(
+            () =>
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                return !segment.GetHeapStatistics().ThreadCaches.Any(c => c.ThreadId == threadId);
+            },
+            "the ended thread's cache is returned");
+        segment.ValidateHeap();
+    }
+
+    [Fact]
+    public void Disposing_returns_this_processes_caches()
+    {
+        string name = NewName("heap");
+        using SharedSegment keeper = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        SharedSegment user = SharedSegment.Open(name);
+        int slot = user.Owner.Slot;
+        var blocks = Enumerable.Range(0, 40).Select(i => user.Allocate(16 + (i * 8))).ToList();
+        blocks.ForEach(user.Free);
+        Assert.Contains(keeper.GetHeapStatistics().ThreadCaches, c => c.ProcessSlot == slot);
+        user.Dispose();
+        Assert.DoesNotContain(keeper.GetHeapStatistics().ThreadCaches, c => c.ProcessSlot == slot);
+        keeper.ValidateHeap();
+    }
+
+    [Fact]
+    public void Many_threads_allocating_and_freeing_keep_the_heap_consistent()
+    {
+        SharedSegment segment = NewSegment(capacity: 256 * 1024, max: 256L * 1024 * 1024);
+        long baseline = segment.GetHeapStatistics().UsedBytes;
+        int errors = 0;
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+        {
+            var random = new Random(t);
+            var held = new List<(ShmHandle, byte)>();
+            for (int i = 0; i < 20_000; i++)
+            {
+                if (held.Count < 50 && (held.Count == 0 || random.Next(2) == 0))
+                {
+                    ShmHandle h = segment.Allocate(random.Next(8) == 0 ? random.Next(1, 20_000) : random.Next(1, 500));
+                    byte fill = (byte)(t * 50 + i);
+                    segment.GetSpan(h).Fill(fill);
+                    held.Add((h, fill));
+                }
+                else
+                {
+                    int k = random.Next(held.Count);
+                    (ShmHandle h, byte fill) = held[k];
+                    if (segment.GetSpan(h).IndexOfAnyExcept(fill) >= 0)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+
+                    segment.Free(h);
+                    held.RemoveAt(k);
+                }
+            }
+
+            held.ForEach(x => segment.Free(x.Item1));
+        });
+        Assert.Equal(0, errors);
+        segment.ValidateHeap();
+        Assert.Equal(baseline, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
+    public void A_damaged_block_header_is_an_exception_not_a_crash()
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle victim = segment.Allocate(4000);
+        ShmHandle neighbour = segment.Allocate(4000);
+        // A buggy peer writes over the block headers.
+        segment.Memory.Span(victim.Offset, 32).Fill(0xEE);
+        Assert.Throws<ArgumentException>(() => segment.GetSpan(victim));
+        Assert.Throws<ArgumentException>(() => segment.Free(victim));
+        Assert.Throws<InvalidSegmentException>(() => segment.ValidateHeap());
+        ref BlockHeader header = ref segment.Memory.Ref<BlockHeader>(neighbour.Offset);
+        header.SizeUnits = uint.MaxValue; // claims to run past the segment
+        Assert.Throws<InvalidSegmentException>(() => segment.GetSpan(neighbour));
+    }
+
+    [Fact]
+    public void Tlsf_mapping_finds_lists_whose_blocks_are_large_enough()
+    {
+        for (long size = BlockHeader.MinBlockSize; size < 1L << 34; size += Math.Max(16, size / 7) & ~15L)
+        {
+            (int fl, int sl) = HeapControl.MappingSearch(size);
+            Assert.True(fl < HeapControl.FlCount && sl < HeapControl.SlCount);
+            Assert.True(SmallestSizeIn(fl, sl) >= size, $"list ({fl},{sl}) may hold blocks smaller than {size}");
+            Assert.Equal((fl, sl), HeapControl.MappingInsert(SmallestSizeIn(fl, sl)));
+            // The list is the first such: the one before it may hold smaller blocks.
+            (int ifl, int isl) = HeapControl.MappingInsert(size);
+            Assert.True(fl > ifl || (fl == ifl && sl >= isl));
+        }
+    }
+
+    private static long SmallestSizeIn(int fl, int sl) =>
+        fl == 0
+            ? sl * 16L
+            : (1L << (fl + HeapControl.FlShift - 1)) + (sl * (1L << (fl + HeapControl.FlShift - 1 - HeapControl.SlLog2)));
+
+    [Fact]
+    public void Size_classes_round_up_for_allocation_and_down_for_freed_blocks()
+    {
+        for (int blockSize = BlockHeader.MinBlockSize; blockSize <= SizeClasses.MaxBlockSize; blockSize += 16)
+        {
+            int up = SizeClasses.ForAllocation(blockSize);
+            Assert.True(SizeClasses.BlockSize(up) >= blockSize);
+            Assert.True(up == 0 || SizeClasses.BlockSize(up - 1) < blockSize);
+            int down = SizeClasses.ForFreedBlock(blockSize);
+            Assert.True(SizeClasses.BlockSize(down) <= blockSize);
+        }
+
+        Assert.Equal(-1, SizeClasses.ForFreedBlock(SizeClasses.MaxBlockSize + 16));
+    }
+
+    [Fact]
+    public void Handles_round_trip_through_their_value()
+    {
+        SharedSegment segment = NewSegment();
+        ShmHandle handle = segment.Allocate(10);
+        Assert.Equal(handle, ShmHandle.FromValue(handle.Value));
+        Assert.False(handle.IsNull);
+        Assert.True(ShmHandle.Null.IsNull);
+        Assert.Equal(0UL, ShmHandle.Null.Value);
+        Assert.Contains("offset", handle.ToString(), StringComparison.Ordinal);
+    }
+}
