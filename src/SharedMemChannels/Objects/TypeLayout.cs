@@ -16,7 +16,10 @@ namespace SharedMemChannels.Objects;
 internal static class TypeLayout<T>
     where T : unmanaged
 {
-    public static readonly TypeLayoutInfo Info = TypeLayout.Describe(typeof(T));
+    private static TypeLayoutInfo? s_info;
+
+    /// <summary>The layout of <typeparamref name="T"/>; throws <see cref="ArgumentException"/> for a type that cannot live in shared memory.</summary>
+    public static TypeLayoutInfo Info => s_info ??= TypeLayout.Describe(typeof(T));
 }
 
 /// <summary>The layout identity of a type.</summary>
@@ -153,7 +156,7 @@ internal static class TypeLayout
         {
             if (!leafType.IsValueType || leafType.IsPointer)
             {
-                throw new ArgumentException($"Type {type} has field {field.Name} of type {field.FieldType}, which cannot live in shared memory.");
+                throw new ArgumentException($"Type {type} has field {field.Name} of type {field.FieldType}, which cannot live in shared memory: a pointer or a reference means nothing in another process. Store a ShmHandle instead.");
             }
 
             FieldInfo? first = leafType.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
