@@ -346,10 +346,9 @@ internal static class Commands
         string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
         double value = bytes;
         int unit = 0;
-        while (value >= 1024 && unit < units.Length - 1 && bytes % 1024 == 0)
+        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
         {
             value /= 1024;
-            bytes /= 1024;
             unit++;
         }
 
