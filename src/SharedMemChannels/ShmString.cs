@@ -130,16 +130,7 @@ public struct ShmString : IEquatable<ShmString>
 
     /// <summary>Returns the storage to the heap; the string becomes empty.</summary>
     /// <param name="segment">The segment the string lives in.</param>
-    public void Free(SharedSegment segment)
-    {
-        ArgumentNullException.ThrowIfNull(segment);
-        if (_storage != 0)
-        {
-            ulong storage = _storage;
-            _storage = 0;
-            segment.Free(ShmHandle.FromValue(storage));
-        }
-    }
+    public void Free(SharedSegment segment) => ContainerStorage.Free(segment, ref _storage);
 
     /// <inheritdoc />
     public readonly bool Equals(ShmString other) => _storage == other._storage;
@@ -170,11 +161,6 @@ public struct ShmString : IEquatable<ShmString>
         first.CopyTo(CharSpan(segment, chars, first.Length));
         second.CopyTo(CharSpan(segment, chars + (first.Length * sizeof(char)), second.Length));
         ContainerStorage.SetCount(segment, chars, length);
-        ulong old = _storage;
-        _storage = handle.Value;
-        if (old != 0)
-        {
-            segment.Free(ShmHandle.FromValue(old));
-        }
+        ContainerStorage.Publish(segment, ref _storage, handle);
     }
 }

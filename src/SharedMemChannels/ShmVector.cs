@@ -174,16 +174,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
 
     /// <summary>Returns the storage to the heap; the vector becomes empty.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
-    public void Free(SharedSegment segment)
-    {
-        ArgumentNullException.ThrowIfNull(segment);
-        if (_storage != 0)
-        {
-            ulong storage = _storage;
-            _storage = 0;
-            segment.Free(ShmHandle.FromValue(storage));
-        }
-    }
+    public void Free(SharedSegment segment) => ContainerStorage.Free(segment, ref _storage);
 
     /// <inheritdoc />
     public readonly bool Equals(ShmVector<T> other) => _storage == other._storage;
@@ -226,12 +217,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         }
 
         ContainerStorage.SetCount(segment, elements, count);
-        ulong old = _storage;
-        _storage = handle.Value;
-        if (old != 0)
-        {
-            segment.Free(ShmHandle.FromValue(old));
-        }
+        ContainerStorage.Publish(segment, ref _storage, handle);
 
         return elements;
     }

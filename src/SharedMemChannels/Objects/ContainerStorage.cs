@@ -67,6 +67,29 @@ internal static class ContainerStorage
     public static void SetCount(SharedSegment segment, long elements, int count) =>
         Volatile.Write(ref segment.Memory.Ref<Header>(elements - HeaderSize).Count, count);
 
+    /// <summary>Returns a container's storage to the heap and empties the container's handle first.</summary>
+    public static void Free(SharedSegment segment, ref ulong storage)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        if (storage != 0)
+        {
+            ulong handle = storage;
+            storage = 0;
+            segment.Free(ShmHandle.FromValue(handle));
+        }
+    }
+
+    /// <summary>Moves a container to new storage: publishes <paramref name="replacement"/> in its handle, then frees the old block.</summary>
+    public static void Publish(SharedSegment segment, ref ulong storage, ShmHandle replacement)
+    {
+        ulong old = storage;
+        storage = replacement.Value;
+        if (old != 0)
+        {
+            segment.Free(ShmHandle.FromValue(old));
+        }
+    }
+
     /// <summary>The capacity to grow to: doubling, at least <paramref name="needed"/>.</summary>
     public static int Grown(int capacity, int needed, int minimum) => (int)Math.Min(int.MaxValue, Math.Max(needed, Math.Max(minimum, capacity * 2L)));
 

@@ -142,10 +142,7 @@ internal sealed class ObjectDirectory
             ref HeapControl control = ref Control;
             control.DirectoryIntentHandle = block.Value;
             Volatile.Write(ref control.DirectoryIntentOp, IntentDestroy);
-            Volatile.Write(ref entry.State, EntryTombstone);
-            ref TableHeader header = ref Header(table);
-            header.Count--;
-            header.Tombstones++;
+            Tombstone(table, slot);
             _heap.Free(block);
             Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
             return true;
@@ -497,10 +494,7 @@ internal sealed class ObjectDirectory
                     if (slot >= 0)
                     {
                         // Published, but the dead process's blocks were reclaimed first: undo the entry.
-                        Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
-                        ref TableHeader header = ref Header(table);
-                        header.Count--;
-                        header.Tombstones++;
+                        Tombstone(table, slot);
                     }
 
                     FreeIfAllocated(handle);
@@ -515,10 +509,7 @@ internal sealed class ObjectDirectory
                 int slot = table == 0 ? -1 : FindEntryByHandle(table, handle.Value);
                 if (slot >= 0)
                 {
-                    Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
-                    ref TableHeader header = ref Header(table);
-                    header.Count--;
-                    header.Tombstones++;
+                    Tombstone(table, slot);
                 }
 
                 FreeIfAllocated(handle);
@@ -543,6 +534,15 @@ internal sealed class ObjectDirectory
         }
 
         Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+    }
+
+    /// <summary>Removes an entry from lookups with one store, then fixes the counts.</summary>
+    private void Tombstone(long table, int slot)
+    {
+        Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
+        ref TableHeader header = ref Header(table);
+        header.Count--;
+        header.Tombstones++;
     }
 
     private int FindEntryByHandle(long table, ulong handle)

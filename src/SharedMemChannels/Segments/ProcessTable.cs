@@ -82,14 +82,7 @@ internal sealed class ProcessTable
                 continue;
             }
 
-            // The pid is in the slot from the CAS on, so a claimant that dies here is still found dead.
-            Volatile.Write(ref slot.StartTime, me.StartTime);
-            Volatile.Write(ref slot.PidNamespace, me.PidNamespace);
-            Volatile.Write(ref slot.AttachedUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            Volatile.Write(ref slot.Reclaimer, 0);
-            int generation = Interlocked.Increment(ref slot.Generation) & 0x7FFF;
-            Volatile.Write(ref slot.StateAndPid, ProcessSlot.Pack(ProcessSlot.Live, me.Pid));
-            return OwnerId.From(i, generation);
+            return CompleteClaim(ref slot, i, me);
         }
 
         return OwnerId.None;
@@ -114,17 +107,26 @@ internal sealed class ProcessTable
                 continue;
             }
 
-            Volatile.Write(ref slot.StartTime, me.StartTime);
-            Volatile.Write(ref slot.PidNamespace, me.PidNamespace);
-            Volatile.Write(ref slot.AttachedUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            Volatile.Write(ref slot.Reclaimer, 0);
-            int newGeneration = Interlocked.Increment(ref slot.Generation) & 0x7FFF;
-            Volatile.Write(ref slot.StateAndPid, ProcessSlot.Pack(ProcessSlot.Live, me.Pid));
             dead = OwnerId.From(i, generation);
-            return OwnerId.From(i, newGeneration);
+            return CompleteClaim(ref slot, i, me);
         }
 
         return OwnerId.None;
+    }
+
+    /// <summary>
+    /// Fills a slot this process has just CAS-ed to "claiming" under its pid, gives it a new generation and
+    /// marks it live. The pid is in the slot from the CAS on, so a claimant that dies in here is still found dead.
+    /// </summary>
+    private static OwnerId CompleteClaim(ref ProcessSlot slot, int index, ProcessIdentity me)
+    {
+        Volatile.Write(ref slot.StartTime, me.StartTime);
+        Volatile.Write(ref slot.PidNamespace, me.PidNamespace);
+        Volatile.Write(ref slot.AttachedUnixMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        Volatile.Write(ref slot.Reclaimer, 0);
+        int generation = Interlocked.Increment(ref slot.Generation) & 0x7FFF;
+        Volatile.Write(ref slot.StateAndPid, ProcessSlot.Pack(ProcessSlot.Live, me.Pid));
+        return OwnerId.From(index, generation);
     }
 
     /// <summary>Frees the slot of a detaching process.</summary>
@@ -142,7 +144,7 @@ internal sealed class ProcessTable
     /// <summary>Whether the process behind <paramref name="owner"/> still holds its claim and runs.</summary>
     public bool IsAlive(OwnerId owner)
     {
-        if (owner.IsNone || owner.Slot >= Capacity)
+        if (owner.IsNone || (uint)owner.Slot >= (uint)Capacity)
         {
             return false;
         }
