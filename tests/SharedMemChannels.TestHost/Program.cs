@@ -49,6 +49,7 @@ internal static class Program
                 "lock-hold" => LockHold(options),
                 "dir-lock-hold" => DirectoryLockHold(options),
                 "obj-race" => ObjectRace(options),
+                "obj-churn" => ObjectChurn(options),
                 "read-config" => ReadConfig(options),
                 "write-config" => WriteConfig(options),
                 _ => Unknown(args[0]),
@@ -338,6 +339,39 @@ internal static class Program
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"result created={created} handle={counter.Handle.Value} magic={counter.Value.Magic} count={value}"));
         return 0;
+    }
+
+    /// <summary>Constructs and destroys named objects forever (until killed); says "running" once under way.</summary>
+    private static int ObjectChurn(Options o)
+    {
+        using SharedSegment segment = OpenAsked(o);
+        var random = new Random(o.GetInt("seed", Environment.ProcessId));
+        for (long i = 0; ; i++)
+        {
+            string name = string.Create(CultureInfo.InvariantCulture, $"k{random.Next(60)}");
+            switch (random.Next(3))
+            {
+                case 0:
+                    segment.FindOrConstruct(name, random.Next(), out _);
+                    break;
+                case 1:
+                    segment.Destroy(name);
+                    break;
+                default:
+                    segment.TryFind(name, out ShmPtr<int> value);
+                    if (!value.IsNull)
+                    {
+                        value.Value++;
+                    }
+
+                    break;
+            }
+
+            if (i == 300)
+            {
+                Console.WriteLine("running");
+            }
+        }
     }
 
     /// <summary>Reads the README's Config object and prints it.</summary>

@@ -222,6 +222,41 @@ public class NamedObjectTests : SegmentTest
     }
 
     [Fact]
+    public async Task Killing_a_process_that_constructs_and_destroys_at_random_moments_keeps_the_directory_whole()
+    {
+        string name = NewName("dirchurn");
+        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        var random = new Random(2026);
+        for (int round = 0; round < 20; round++)
+        {
+            ChildProcess child = Host("obj-churn", name, "--seed", round.ToString(CultureInfo.InvariantCulture));
+            child.WaitForLine("running");
+            await Task.Delay(random.Next(0, 10)); // a random moment, not synchronization
+            child.Kill();
+
+            // Every object the directory lists is whole and findable; the heap holds together.
+            foreach (NamedObjectInfo info in segment.GetNamedObjects())
+            {
+                Assert.True(segment.TryFind(info.Name, out ShmPtr<int> value), info.Name);
+                _ = value.Value;
+            }
+
+            segment.ValidateHeap();
+        }
+
+        foreach (NamedObjectInfo info in segment.GetNamedObjects())
+        {
+            Assert.True(segment.Destroy(info.Name));
+        }
+
+        segment.ReclaimDeadProcesses();
+        segment.ValidateHeap();
+        HeapStatistics stats = segment.GetHeapStatistics();
+        Assert.Equal(1, stats.AllocatedBlocks); // only the directory's table: nothing leaked
+        Assert.Empty(segment.GetNamedObjects());
+    }
+
+    [Fact]
     public void Layout_fingerprints_are_structural()
     {
         Assert.Equal(TypeLayout<Point>.Info.Fingerprint, TypeLayout<OtherPoint>.Info.Fingerprint);

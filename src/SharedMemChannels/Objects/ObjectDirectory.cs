@@ -438,15 +438,27 @@ internal sealed class ObjectDirectory
 
     private static TableHeader ValidateTable(SegmentMemory m, SharedHeap heap, long table)
     {
-        TableHeader header = m.Ref<TableHeader>(table);
         _ = heap;
+        TableHeader header = ValidateTableShape(m, table);
+        if (header.Count > header.Capacity || header.Tombstones > header.Capacity)
+        {
+            throw new InvalidSegmentException(m.Name, $"its named-object directory is damaged: {header.Count} entries and {header.Tombstones} tombstones in {header.Capacity} slots.");
+        }
+
+        return header;
+    }
+
+    /// <summary>Checks what every lookup relies on: the magic, and a power-of-two capacity inside the block.</summary>
+    private static TableHeader ValidateTableShape(SegmentMemory m, long table)
+    {
+        TableHeader header = m.Ref<TableHeader>(table);
         if (header.Magic != TableMagic || header.Capacity < InitialCapacity || (header.Capacity & (header.Capacity - 1)) != 0 ||
-            header.Capacity > (1u << 24) || header.Count > header.Capacity)
+            header.Capacity > (1u << 24))
         {
             throw new InvalidSegmentException(m.Name, "its named-object directory is damaged.");
         }
 
-        // The entries must lie inside the table's block; the accessor checks each one against the mapping.
+        // The entries must lie inside the mapping; the accessor checks the whole range.
         m.Span(table, TableHeaderSize + ((int)header.Capacity * EntrySize));
         return header;
     }
@@ -534,6 +546,31 @@ internal sealed class ObjectDirectory
         }
 
         Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+
+        // The counts are updated after the single store that publishes a change, so a dead holder may
+        // have left them one off: count again from the entries themselves.
+        long current = TableOrZero();
+        if (current != 0)
+        {
+            Recount(current);
+        }
+    }
+
+    private void Recount(long table)
+    {
+        TableHeader header = ValidateTableShape(_m, table);
+        uint used = 0;
+        uint tombstones = 0;
+        for (int i = 0; i < header.Capacity; i++)
+        {
+            int state = Entry(table, i).State;
+            used += state == EntryUsed ? 1u : 0u;
+            tombstones += state == EntryTombstone ? 1u : 0u;
+        }
+
+        ref TableHeader live = ref Header(table);
+        live.Count = used;
+        live.Tombstones = tombstones;
     }
 
     /// <summary>Removes an entry from lookups with one store, then fixes the counts.</summary>
