@@ -58,14 +58,23 @@ public sealed partial class SharedSegment : IDisposable
         _owner = owner;
         _heap.SetOwner(owner);
         _heap.ReclaimDead = () => ReclaimDeadProcessesCore(_owner);
-        if (!deadPredecessor.IsNone)
+        try
         {
-            _heap.ReclaimOwner(deadPredecessor);
-        }
+            if (!deadPredecessor.IsNone)
+            {
+                _heap.ReclaimOwner(deadPredecessor);
+            }
 
-        // Finding the dead is cheap while attaching (a /proc read per occupied slot), and it returns
-        // what they held before this process starts to allocate.
-        ReclaimDeadProcessesCore(owner);
+            // Finding the dead is cheap while attaching (a /proc read per occupied slot), and it returns
+            // what they held before this process starts to allocate.
+            ReclaimDeadProcessesCore(owner);
+        }
+        catch
+        {
+            // A damaged heap found while reclaiming: the caller disposes the mapping; give the slot back.
+            _processes.Release(owner);
+            throw;
+        }
     }
 
     /// <summary>The segment's name.</summary>
@@ -156,6 +165,13 @@ public sealed partial class SharedSegment : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         return OpenCore(name, options.Clone(), OpenMode.Open);
     }
+
+    /// <summary>Opens the segment, or creates it with default options if there is none.</summary>
+    /// <param name="name">The segment's name.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="InvalidSegmentException">The object of that name is not a usable segment.</exception>
+    /// <exception cref="TimeoutException">Another creator did not finish in time.</exception>
+    public static SharedSegment OpenOrCreate(string name) => OpenOrCreate(name, new SegmentOptions());
 
     /// <summary>
     /// Opens the segment, or creates it if there is none. Any number of processes may race here:
