@@ -52,9 +52,9 @@ public sealed partial class SharedSegment
     public bool TryAllocate(int size, ShmOwnership ownership, out ShmHandle handle)
     {
         ThrowIfDisposed();
-        if (!Enum.IsDefined(ownership))
+        if ((uint)ownership > (uint)ShmOwnership.Segment)
         {
-            throw new ArgumentOutOfRangeException(nameof(ownership), ownership, "Unknown ownership.");
+            ThrowUnknownOwnership(ownership);
         }
 
         return _heap.TryAllocate(size, ownership, 0, out handle);
@@ -91,9 +91,9 @@ public sealed partial class SharedSegment
     public void SetOwnership(ShmHandle handle, ShmOwnership ownership)
     {
         ThrowIfDisposed();
-        if (!Enum.IsDefined(ownership))
+        if ((uint)ownership > (uint)ShmOwnership.Segment)
         {
-            throw new ArgumentOutOfRangeException(nameof(ownership), ownership, "Unknown ownership.");
+            ThrowUnknownOwnership(ownership);
         }
 
         _heap.SetOwnership(handle, ownership);
@@ -122,6 +122,10 @@ public sealed partial class SharedSegment
         ThrowIfDisposed();
         _heap.Validate();
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowUnknownOwnership(ShmOwnership ownership) =>
+        throw new ArgumentOutOfRangeException(nameof(ownership), ownership, "Unknown ownership.");
 
     private void ThrowOutOfMemory(int size)
     {

@@ -11,7 +11,7 @@ internal readonly record struct WaitTarget(nint Address, int Expected);
 /// </summary>
 internal interface IWaitOnAddress
 {
-    /// <summary>Whether <see cref="WaitAny"/> is available on this kernel.</summary>
+    /// <summary>Whether the kernel waits on many words at once; without it <see cref="WaitAny"/> falls back to polling in short slices.</summary>
     bool SupportsWaitAny { get; }
 
     /// <summary>The most words one <see cref="WaitAny"/> call can watch.</summary>

@@ -110,9 +110,9 @@ internal sealed unsafe class LinuxFutex : IWaitOnAddress
             throw new ArgumentOutOfRangeException(nameof(targets), targets.Length, $"futex_waitv takes 1 to {MaxWaitAny} words.");
         }
 
-        if (!SupportsWaitAny)
+        if (!SupportsWaitAny || ForceWaitAnyFallback)
         {
-            throw new PlatformNotSupportedException("futex_waitv is not available on this kernel (it needs Linux 5.16 or later).");
+            return WaitAnyByPolling(targets, timeout);
         }
 
         FutexWaitv* waiters = stackalloc FutexWaitv[targets.Length];
@@ -161,11 +161,45 @@ internal sealed unsafe class LinuxFutex : IWaitOnAddress
         }
     }
 
-    /// <summary>Returned by <see cref="WaitAny"/> when a word differed from its expected value on entry.</summary>
+    /// <summary>Returned by <see cref="WaitAny"/> when a word differed from its expected value (on entry, or seen by the fallback).</summary>
     public const int WaitAnyChanged = -1;
 
     /// <summary>Returned by <see cref="WaitAny"/> when the timeout passed.</summary>
     public const int WaitAnyTimedOut = -2;
+
+    /// <summary>For tests: use the fallback even where futex_waitv exists.</summary>
+    internal bool ForceWaitAnyFallback { get; set; }
+
+    /// <summary>
+    /// Where futex_waitv is missing (kernels before 5.16): sleep on the first word in short slices and
+    /// look at all of them after each. Correct, with up to a slice of extra latency for the others.
+    /// </summary>
+    private int WaitAnyByPolling(ReadOnlySpan<WaitTarget> targets, TimeSpan? timeout)
+    {
+        long deadline = timeout is { } t ? Environment.TickCount64 + (long)Math.Ceiling(Math.Max(t.TotalMilliseconds, 0)) : long.MaxValue;
+        while (true)
+        {
+            for (int i = 0; i < targets.Length; i++)
+            {
+                if (Volatile.Read(ref *(int*)targets[i].Address) != targets[i].Expected)
+                {
+                    return WaitAnyChanged;
+                }
+            }
+
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return WaitAnyTimedOut;
+            }
+
+            ref int first = ref *(int*)targets[0].Address;
+            if (Wait(ref first, targets[0].Expected, TimeSpan.FromMilliseconds(Math.Min(left, 2))) && Volatile.Read(ref first) != targets[0].Expected)
+            {
+                return 0;
+            }
+        }
+    }
 
     private static bool ProbeWaitv()
     {
