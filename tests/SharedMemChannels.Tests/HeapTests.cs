@@ -184,6 +184,18 @@ public class HeapTests : SegmentTest
     }
 
     [Fact]
+    public void A_System_V_heap_does_not_grow()
+    {
+        SharedSegment segment = Track(SharedSegment.Create(
+            NewName("heap"), new SegmentOptions { Backend = SharedMemoryBackend.SystemV, Capacity = 128 * 1024 }));
+        Assert.False(segment.TryAllocate(200 * 1024, out _));
+        Assert.Equal(128 * 1024, segment.Capacity);
+        ShmHandle fits = segment.Allocate(50 * 1024);
+        segment.Free(fits);
+        segment.ValidateHeap();
+    }
+
+    [Fact]
     public void Ownership_defaults_to_the_process_and_can_be_handed_to_the_segment()
     {
         SharedSegment segment = NewSegment();

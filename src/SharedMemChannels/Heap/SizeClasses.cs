@@ -12,6 +12,7 @@ internal static class SizeClasses
     private const int BytesPerClass = 4096;
 
     private static readonly int[] Sizes = Build();
+    private static readonly int[] Capacities = [.. Sizes.Select(size => Math.Clamp(BytesPerClass / size, 2, 64))];
     private static readonly byte[] ClassOfUnits = BuildLookup();
 
     public static int Count => Sizes.Length;
@@ -19,7 +20,7 @@ internal static class SizeClasses
     public static int BlockSize(int sizeClass) => Sizes[sizeClass];
 
     /// <summary>How many blocks of the class a thread keeps at most.</summary>
-    public static int Capacity(int sizeClass) => Math.Clamp(BytesPerClass / Sizes[sizeClass], 2, 64);
+    public static int Capacity(int sizeClass) => Capacities[sizeClass];
 
     /// <summary>The smallest class whose blocks hold <paramref name="blockSize"/> bytes; the caller ensures blockSize ≤ <see cref="MaxBlockSize"/>.</summary>
     public static int ForAllocation(int blockSize) => ClassOfUnits[(blockSize + 15) >> 4];
