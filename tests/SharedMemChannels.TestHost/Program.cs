@@ -142,7 +142,7 @@ internal static class Program
         SegmentTestHooks.BeforeReady = _ =>
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"initializing pid={Environment.ProcessId}"));
-            Thread.Sleep(Timeout.Infinite);
+            ParkUntilKilled();
         };
         using SharedSegment segment = SharedSegment.Create(o.Name, o.SegmentOptions());
         return 3; // never reached
@@ -307,7 +307,7 @@ internal static class Program
         segment.HeapInternal.HoldLockForTest(() =>
         {
             Console.WriteLine("locked");
-            Thread.Sleep(Timeout.Infinite);
+            ParkUntilKilled();
         });
         return 3;
     }
@@ -319,7 +319,7 @@ internal static class Program
         segment.HoldDirectoryLockForTest(() =>
         {
             Console.WriteLine("locked");
-            Thread.Sleep(Timeout.Infinite);
+            ParkUntilKilled();
         });
         return 3;
     }
@@ -401,6 +401,13 @@ internal static class Program
         c.Gains.AddRange(segment, [1.5, 2.5]);
         Console.WriteLine("written");
         return Serve(segment);
+    }
+
+    /// <summary>Stops this thread for good: the test kills the process here.</summary>
+    private static void ParkUntilKilled()
+    {
+        using var never = new ManualResetEventSlim();
+        never.Wait();
     }
 
     private static SharedSegment OpenAsked(Options o) =>

@@ -8,28 +8,18 @@ internal sealed partial class SharedHeap
     /// <summary>Runs <paramref name="action"/> while holding the heap lock (the test host dies in there on purpose).</summary>
     internal void HoldLockForTest(Action action)
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             action();
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
     /// <summary>Walks the heap under its lock and counts.</summary>
     public HeapStatistics GetStatistics()
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             return Walk(_m, _processes);
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
@@ -125,14 +115,9 @@ internal sealed partial class SharedHeap
     /// </summary>
     public void Validate()
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             ValidateLocked();
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 

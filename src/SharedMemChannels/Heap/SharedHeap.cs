@@ -70,7 +70,7 @@ internal sealed partial class SharedHeap
         control.HeapStart = SegmentLayout.HeapStart;
         control.NextGeneration = 1;
         long capacity = memory.Header.Capacity;
-        var heap = new SharedHeap(memory, processes: null!, memory.Name, initializing: true);
+        var heap = new SharedHeap(memory);
         heap.WriteSentinel(capacity - BlockHeader.SentinelSize);
         long size = capacity - BlockHeader.SentinelSize - SegmentLayout.HeapStart;
         heap.WriteFreeHeader(SegmentLayout.HeapStart, size);
@@ -79,12 +79,12 @@ internal sealed partial class SharedHeap
         Volatile.Write(ref control.Magic, HeapControl.MagicValue);
     }
 
-    private SharedHeap(SegmentMemory memory, ProcessTable processes, string name, bool initializing)
+    /// <summary>A heap being laid out by its creator: no other process can see it yet, so nothing here locks.</summary>
+    private SharedHeap(SegmentMemory memory)
     {
-        _ = initializing;
         _m = memory;
-        _processes = processes;
-        _name = name;
+        _processes = null!;
+        _name = memory.Name;
     }
 
     public void SetOwner(OwnerId owner) => _owner = owner;
@@ -156,18 +156,14 @@ internal sealed partial class SharedHeap
         for (int attempt = 0; attempt < 3; attempt++)
         {
             long offset;
-            EnterLock();
-            try
+            using (HoldLock())
             {
-                offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, owner == 0 ? _owner.Value : owner, length, tag);
+                // Always allocated as ours first; see below for segment ownership.
+                offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, _owner.Value, length, tag);
                 if (offset == 0 && TryGrowLocked(blockSize))
                 {
-                    offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, owner == 0 ? _owner.Value : owner, length, tag);
+                    offset = AllocateLocked(blockSize, BlockHeader.StateAllocated, _owner.Value, length, tag);
                 }
-            }
-            finally
-            {
-                ExitLock();
             }
 
             if (offset != 0)
@@ -205,8 +201,7 @@ internal sealed partial class SharedHeap
     {
         int blockSize = SizeClasses.BlockSize(sizeClass);
         int want = Math.Max(1, SizeClasses.Capacity(sizeClass) / 2);
-        EnterLock();
-        try
+        using (HoldLock())
         {
             for (int i = 0; i < want; i++)
             {
@@ -227,10 +222,6 @@ internal sealed partial class SharedHeap
 
                 cache.Push(sizeClass, offset);
             }
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
@@ -264,8 +255,7 @@ internal sealed partial class SharedHeap
             return;
         }
 
-        EnterLock();
-        try
+        using (HoldLock())
         {
             ref HeapControl control = ref Control;
             control.IntentOffset = offset;
@@ -282,10 +272,6 @@ internal sealed partial class SharedHeap
             {
                 ThrowFreed(handle);
             }
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
@@ -418,25 +404,19 @@ internal sealed partial class SharedHeap
     private void FlushHalf(ThreadCache cache, int sizeClass)
     {
         int keep = SizeClasses.Capacity(sizeClass) / 2;
-        EnterLock();
-        try
+        using (HoldLock())
         {
             while (cache.Counts[sizeClass] > keep)
             {
                 ReleaseCachedLocked(cache.Pop(sizeClass));
             }
         }
-        finally
-        {
-            ExitLock();
-        }
     }
 
     /// <summary>Returns every block of a cache to the heap.</summary>
     private void FlushCache(ThreadCache cache)
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             for (int c = 0; c < SizeClasses.Count; c++)
             {
@@ -445,10 +425,6 @@ internal sealed partial class SharedHeap
                     ReleaseCachedLocked(cache.Pop(c));
                 }
             }
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
@@ -517,19 +493,21 @@ internal sealed partial class SharedHeap
             return;
         }
 
-        EnterLock();
-        try
+        using (HoldLock())
         {
             RebuildLocked(dead);
             Control.Reclaims++;
         }
-        finally
-        {
-            ExitLock();
-        }
     }
 
     // ---------------------------------------------------------------- lock
+
+    /// <summary>Takes the heap lock, repairing the heap first if its holder died, until the scope is disposed.</summary>
+    private LockScope HoldLock()
+    {
+        EnterLock();
+        return new LockScope(this);
+    }
 
     private void EnterLock()
     {
@@ -548,6 +526,12 @@ internal sealed partial class SharedHeap
     }
 
     private void ExitLock() => RobustLock.Release(ref Control.Lock);
+
+    /// <summary>Releases the heap lock when disposed.</summary>
+    private readonly ref struct LockScope(SharedHeap heap)
+    {
+        public void Dispose() => heap.ExitLock();
+    }
 
     /// <summary>
     /// Repairs the heap after taking the lock over from a dead holder: finish the free it announced,

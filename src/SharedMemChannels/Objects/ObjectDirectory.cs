@@ -61,8 +61,7 @@ internal sealed class ObjectDirectory
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
         uint hash = Hash(nameBytes);
         created = false;
-        EnterLock();
-        try
+        using (HoldLock())
         {
             long table = EnsureTable();
             int slot = Lookup(table, nameBytes, hash, out int freeSlot);
@@ -112,18 +111,13 @@ internal sealed class ObjectDirectory
             created = true;
             return new ShmPtr<T>(_segment, block, valueOffset, 1);
         }
-        finally
-        {
-            ExitLock();
-        }
     }
 
     /// <summary>Removes the object <paramref name="name"/> and frees its block; false when there is none.</summary>
     public bool Destroy(string name)
     {
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
-        EnterLock();
-        try
+        using (HoldLock())
         {
             long table = TableOrZero();
             if (table == 0)
@@ -147,37 +141,23 @@ internal sealed class ObjectDirectory
             Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
             return true;
         }
-        finally
-        {
-            ExitLock();
-        }
     }
 
     /// <summary>Runs <paramref name="action"/> while holding the directory lock (for crash tests).</summary>
     internal void HoldLockForTest(Action action)
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             action();
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
     /// <summary>Lists the named objects (under the lock).</summary>
     public List<NamedObjectInfo> List()
     {
-        EnterLock();
-        try
+        using (HoldLock())
         {
             return ListCore(_m, _heap, TableOrZero());
-        }
-        finally
-        {
-            ExitLock();
         }
     }
 
@@ -467,6 +447,13 @@ internal sealed class ObjectDirectory
 
     private ref DirectoryEntry Entry(long table, int index) => ref _m.Ref<DirectoryEntry>(table + TableHeaderSize + ((long)index * EntrySize));
 
+    /// <summary>Takes the directory lock, finishing a dead holder's change first, until the scope is disposed.</summary>
+    private LockScope HoldLock()
+    {
+        EnterLock();
+        return new LockScope(this);
+    }
+
     private void EnterLock()
     {
         if (RobustLock.Acquire(ref Control.DirectoryLock, _segment.Owner, _segment.Processes) == LockResult.OwnerDied)
@@ -484,6 +471,12 @@ internal sealed class ObjectDirectory
     }
 
     private void ExitLock() => RobustLock.Release(ref Control.DirectoryLock);
+
+    /// <summary>Releases the directory lock when disposed.</summary>
+    private readonly ref struct LockScope(ObjectDirectory directory)
+    {
+        public void Dispose() => directory.ExitLock();
+    }
 
     /// <summary>Finishes or undoes the change a dead lock holder announced.</summary>
     private void RecoverLocked()
