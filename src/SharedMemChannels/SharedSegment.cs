@@ -87,7 +87,15 @@ public sealed partial class SharedSegment : IDisposable
     public bool IsCreator { get; }
 
     /// <summary>The segment's current size in bytes. It only grows, up to <see cref="MaxCapacity"/>.</summary>
-    public long Capacity => Volatile.Read(ref _memory.Header.Capacity);
+    /// <exception cref="ObjectDisposedException">The segment was disposed (its memory is no longer mapped).</exception>
+    public long Capacity
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return Volatile.Read(ref _memory.Header.Capacity);
+        }
+    }
 
     /// <summary>The size the segment may grow to.</summary>
     public long MaxCapacity => _memory.MaxCapacity;
@@ -280,7 +288,8 @@ public sealed partial class SharedSegment : IDisposable
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"SharedSegment '{Name}' ({Backend}, {Capacity} of {MaxCapacity} bytes)";
+    public override string ToString() =>
+        IsDisposed ? $"SharedSegment '{Name}' (disposed)" : $"SharedSegment '{Name}' ({Backend}, {Capacity} of {MaxCapacity} bytes)";
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
@@ -427,15 +436,16 @@ public sealed partial class SharedSegment : IDisposable
         ref SegmentHeader header = ref memory.Header;
         ProcessIdentity me = PlatformServices.Processes.Current;
 
-        // The stable prefix first, state "initializing": from here an opener recognizes the object as
-        // ours and waits for it, or (if we die) cleans it up.
+        // The magic first, with one 8-byte store, while the rest is still zero (state "initializing"):
+        // an opener that can look while we work (System V has no lock to keep it out) then sees either
+        // all zeros or our magic, never a half-written header it would take for a foreign object.
         Volatile.Write(ref header.State, SegmentHeader.StateInitializing);
-        header.HeaderSize = SegmentHeader.Size;
-        header.LayoutVersion = SegmentHeader.CurrentVersion;
+        Volatile.Write(ref header.Magic, SegmentHeader.MagicValue);
         header.CreatorPid = me.Pid;
         header.CreatorStartTime = me.StartTime;
         header.CreatorPidNamespace = me.PidNamespace;
-        Volatile.Write(ref header.Magic, SegmentHeader.MagicValue);
+        header.HeaderSize = SegmentHeader.Size;
+        header.LayoutVersion = SegmentHeader.CurrentVersion;
 
         header.Flags = options.RemoveOnLastDetach ? SegmentHeader.FlagRemoveOnLastDetach : 0;
         header.MaxCapacity = maxCapacity;

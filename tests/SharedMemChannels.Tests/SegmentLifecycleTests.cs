@@ -121,6 +121,10 @@ public class SegmentLifecycleTests : SegmentTest
         Assert.Throws<ObjectDisposedException>(() => segment.Allocate(16));
         Assert.Throws<ObjectDisposedException>(() => segment.GetSpan(handle));
         Assert.Throws<ObjectDisposedException>(() => segment.Free(handle));
+        Assert.Throws<ObjectDisposedException>(() => segment.Capacity);
+        Assert.Throws<ObjectDisposedException>(() => segment.GetHeapStatistics());
+        Assert.Throws<ObjectDisposedException>(() => segment.Construct<int>("x"));
+        Assert.Contains("disposed", segment.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -43,12 +43,14 @@ internal static class SegmentHeaderPeek
             return HeaderKind.Foreign;
         }
 
-        if (BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) != SegmentHeader.CurrentVersion)
+        // Until "ready" the creator may not have written the version yet: only a finished header is
+        // judged by it (the state word is in the stable prefix, so every version agrees on it).
+        if (BinaryPrimitives.ReadInt32LittleEndian(header[16..]) != SegmentHeader.StateReady)
         {
-            return HeaderKind.OtherVersion;
+            return HeaderKind.Initializing;
         }
 
-        return BinaryPrimitives.ReadInt32LittleEndian(header[16..]) == SegmentHeader.StateReady ? HeaderKind.Ready : HeaderKind.Initializing;
+        return BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) == SegmentHeader.CurrentVersion ? HeaderKind.Ready : HeaderKind.OtherVersion;
     }
 
     /// <summary>The layout version written in a header of this library.</summary>
