@@ -529,7 +529,9 @@ public sealed partial class SharedSegment : IDisposable
                         return AttachOutcome.Retry;
 
                     default:
-                        SegmentHeader header = SegmentHeaderPeek.Validate(copy, name, size, provider.Kind);
+                        // The size again, read after the header: growth reserves the pages before it
+                        // publishes the new capacity, so this size is never behind the copied header.
+                        SegmentHeader header = SegmentHeaderPeek.Validate(copy, name, backing.QuerySize(), provider.Kind);
                         if (mode != OpenMode.Open && (header.Flags & SegmentHeader.FlagRemoveOnLastDetach) != 0)
                         {
                             if (backing.TryBecomeSole())

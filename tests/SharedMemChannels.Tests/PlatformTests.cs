@@ -22,11 +22,14 @@ public class PlatformTests : SegmentTest
         Task<bool> sleeper = Task.Run(() =>
         {
             sleeping.Set();
-            bool woken = false;
-            while (Volatile.Read(ref segment.Memory.Int32(offset)) == 0)
+            bool woken;
+            do
             {
+                // True when woken (or when the word had already changed); false only if the wake from
+                // the other mapping never arrived and the long timeout ran out.
                 woken = futex.Wait(ref segment.Memory.Int32(offset), 0, TimeSpan.FromSeconds(90));
             }
+            while (woken && Volatile.Read(ref segment.Memory.Int32(offset)) == 0);
 
             return woken;
         });

@@ -110,6 +110,33 @@ public class SegmentLifecycleTests : SegmentTest
     }
 
     [Fact]
+    public async Task Opening_while_another_attachment_grows_the_segment_never_sees_it_truncated()
+    {
+        string name = NewName("growrace");
+        using SharedSegment grower = SharedSegment.Create(name, new SegmentOptions { Capacity = 64 * 1024, MaxCapacity = 256L * 1024 * 1024 });
+        using var stop = new CancellationTokenSource();
+        Task growing = Task.Run(() =>
+        {
+            for (int i = 0; i < 400 && !stop.IsCancellationRequested; i++)
+            {
+                grower.Allocate(256 * 1024); // each one may double the segment
+            }
+        });
+
+        int opens = 0;
+        while (!growing.IsCompleted)
+        {
+            using SharedSegment opener = SharedSegment.Open(name);
+            Assert.True(opener.Capacity >= 64 * 1024);
+            opens++;
+        }
+
+        await growing;
+        Assert.True(opens > 0);
+        Assert.True(SegmentInspector.Inspect(name, SharedMemoryBackend.Posix, includeHeap: true) is { Error: null, HeapError: null });
+    }
+
+    [Fact]
     public void Dispose_twice_is_harmless_and_use_after_dispose_throws()
     {
         string name = NewName();

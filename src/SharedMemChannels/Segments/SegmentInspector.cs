@@ -105,9 +105,11 @@ internal static class SegmentInspector
                 return report with { Error = size == 0 ? "empty: its creator died before sizing it" : "not a segment (smaller than a header)" };
             }
 
-            backing.Map(size, size, writable: false);
-            var memory = new SegmentMemory(backing, size);
-            byte[] copy = memory.Span(0, SegmentHeader.Size).ToArray();
+            backing.Map(SegmentHeader.Size, SegmentHeader.Size, writable: false);
+            byte[] copy = new SegmentMemory(backing, SegmentHeader.Size).Span(0, SegmentHeader.Size).ToArray();
+            backing.Unmap();
+            size = backing.QuerySize(); // after the header: never behind a capacity the header publishes
+            report = report with { ObjectSize = size };
             HeaderKind kind = SegmentHeaderPeek.Classify(copy);
             switch (kind)
             {
@@ -147,6 +149,11 @@ internal static class SegmentInspector
             {
                 return report with { Error = "initializing (or its creator died while initializing)" };
             }
+
+            // The whole segment, in a reservation of its maximum: if it grows while we read, the new
+            // part is mapped on demand like in any attached process.
+            backing.Map(header.Capacity, header.MaxCapacity, writable: false);
+            var memory = new SegmentMemory(backing, header.MaxCapacity);
 
             var table = new ProcessTable(memory);
             report = report with { Processes = table.Snapshot() };
