@@ -265,6 +265,24 @@ public class SegmentDamageTests : SegmentTest
     }
 
     [Fact]
+    public void A_header_being_written_is_initializing_whatever_its_version_word_says()
+    {
+        byte[] header = new byte[SegmentHeader.Size];
+        Assert.Equal(HeaderKind.Empty, SegmentHeaderPeek.Classify(header));
+        BinaryPrimitives.WriteUInt64LittleEndian(header, SegmentHeader.MagicValue); // the creator's first store
+        Assert.Equal(HeaderKind.Initializing, SegmentHeaderPeek.Classify(header));
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), 7);
+        Assert.Equal(HeaderKind.Initializing, SegmentHeaderPeek.Classify(header));
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(16), SegmentHeader.StateReady);
+        Assert.Equal(HeaderKind.OtherVersion, SegmentHeaderPeek.Classify(header));
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), SegmentHeader.CurrentVersion);
+        Assert.Equal(HeaderKind.Ready, SegmentHeaderPeek.Classify(header));
+        header[0] ^= 1;
+        Assert.Equal(HeaderKind.Foreign, SegmentHeaderPeek.Classify(header));
+        Assert.Equal(HeaderKind.Empty, SegmentHeaderPeek.Classify(header.AsSpan(0, 100)));
+    }
+
+    [Fact]
     public void Header_layout_offsets_are_what_the_descriptor_says()
     {
         Assert.Equal(SegmentHeader.Size, System.Runtime.CompilerServices.Unsafe.SizeOf<SegmentHeader>());
