@@ -253,7 +253,9 @@ public sealed partial class SharedSegment : IDisposable
     }
 
     /// <summary>
-    /// Detaches: returns this process's heap caches, frees its process-table slot and unmaps the segment.
+    /// Detaches: returns this attachment's heap caches, frees the blocks it still owns
+    /// (<see cref="ShmOwnership.Process"/>; blocks given to the segment stay), frees its process-table
+    /// slot and unmaps the segment.
     /// If the segment was created with <see cref="SegmentOptions.RemoveOnLastDetach"/> and no other live
     /// process is attached, its name is removed too.
     /// </summary>
@@ -266,7 +268,18 @@ public sealed partial class SharedSegment : IDisposable
 
         try
         {
-            _heap.Detach();
+            try
+            {
+                // Give back the thread caches, then every block this attachment still owns: like the
+                // memory of an exiting process, blocks owned by the process end with its attachment.
+                _heap.Detach();
+                _heap.ReclaimOwner(_owner);
+            }
+            catch (InvalidSegmentException)
+            {
+                // The heap is damaged and cannot take them back. Detaching must still happen.
+            }
+
             _processes.Release(_owner);
         }
         finally

@@ -4,10 +4,10 @@ namespace SharedMemChannels;
 public enum ShmOwnership
 {
     /// <summary>
-    /// The allocating process owns the block, like memory of its own: if the process dies without
-    /// freeing it, the survivors reclaim it. The default for <see cref="SharedSegment.Allocate(int)"/>.
-    /// Hand the block to the segment (<see cref="SharedSegment.SetOwnership"/>) before other processes
-    /// rely on it outliving you.
+    /// The allocating process owns the block, like memory of its own: it is freed when that process
+    /// detaches (disposes the <see cref="SharedSegment"/> it allocated through) or dies without freeing
+    /// it. The default for <see cref="SharedSegment.Allocate(int)"/>. Hand the block to the segment
+    /// (<see cref="SharedSegment.SetOwnership"/>) before other processes rely on it outliving you.
     /// </summary>
     Process = 0,
 

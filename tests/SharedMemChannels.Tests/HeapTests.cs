@@ -213,6 +213,27 @@ public class HeapTests : SegmentTest
     }
 
     [Fact]
+    public void Detaching_frees_the_blocks_the_attachment_owns_and_keeps_the_segments()
+    {
+        string name = NewName("heap");
+        using SharedSegment keeper = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        long baseline = keeper.GetHeapStatistics().UsedBytes;
+        SharedSegment visitor = SharedSegment.Open(name);
+        ShmHandle owned = visitor.Allocate(5000);
+        ShmHandle ownedSmall = visitor.Allocate(40);
+        ShmHandle given = visitor.Allocate(5000, ShmOwnership.Segment);
+        visitor.GetSpan(given).Fill(9);
+        visitor.Dispose();
+
+        Assert.Throws<InvalidOperationException>(() => keeper.GetSpan(owned));
+        Assert.Throws<InvalidOperationException>(() => keeper.GetSpan(ownedSmall));
+        Assert.True(keeper.GetSpan(given).IndexOfAnyExcept((byte)9) < 0);
+        keeper.Free(given);
+        keeper.ValidateHeap();
+        Assert.Equal(baseline, keeper.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
     public void Statistics_count_blocks_and_this_threads_cache()
     {
         SharedSegment segment = NewSegment();
@@ -324,6 +345,20 @@ public class HeapTests : SegmentTest
         ref BlockHeader header = ref segment.Memory.Ref<BlockHeader>(neighbour.Offset);
         header.SizeUnits = uint.MaxValue; // claims to run past the segment
         Assert.Throws<InvalidSegmentException>(() => segment.GetSpan(neighbour));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Random_damage_to_the_heap_is_only_ever_a_documented_exception(int seed)
+    {
+        // In a child: were a damaged offset ever followed outside the mapping, that process would crash,
+        // not this one, and the test would see it.
+        ChildProcess fuzz = Host("corrupt-fuzz", NewName("fuzz"), "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "40");
+        string line = fuzz.WaitForLine("fuzz ok");
+        Assert.Equal(0, fuzz.WaitForExit());
+        Assert.True(int.Parse(Field(line, "exceptions"), System.Globalization.CultureInfo.InvariantCulture) > 0);
     }
 
     [Fact]

@@ -452,7 +452,15 @@ internal sealed partial class SharedHeap
             }
 
             cache.Returned = true;
-            FlushCache(cache);
+            try
+            {
+                FlushCache(cache);
+            }
+            catch (InvalidSegmentException)
+            {
+                // A damaged heap cannot take the blocks back, and a finalizer must not throw: they stay
+                // marked as this process's and go back when it detaches or dies.
+            }
         }
     }
 
@@ -467,16 +475,28 @@ internal sealed partial class SharedHeap
             }
 
             _detached = true;
+            InvalidSegmentException? damage = null;
             foreach (WeakReference<ThreadCache> weak in _caches)
             {
                 if (weak.TryGetTarget(out ThreadCache? cache) && !cache.Returned)
                 {
                     cache.Returned = true;
-                    FlushCache(cache);
+                    try
+                    {
+                        FlushCache(cache);
+                    }
+                    catch (InvalidSegmentException e)
+                    {
+                        damage ??= e; // keep detaching: the other caches, the slot, the mapping
+                    }
                 }
             }
 
             _caches.Clear();
+            if (damage is not null)
+            {
+                throw damage;
+            }
         }
     }
 
