@@ -56,6 +56,10 @@ public class NamedObjectTests : SegmentTest
         Assert.Equal(point.Handle, found.Handle);
         Assert.False(segment.TryFind<Point>("nowhere", out ShmPtr<Point> missing));
         Assert.True(missing.IsNull);
+        SharedSegment empty = NewSegment();
+        long before = empty.GetHeapStatistics().UsedBytes;
+        Assert.False(empty.TryFind<Point>("nothing", out _));
+        Assert.Equal(before, empty.GetHeapStatistics().UsedBytes); // finding created no directory
 
         Assert.Throws<InvalidOperationException>(() => segment.Construct<Point>("origin"));
 

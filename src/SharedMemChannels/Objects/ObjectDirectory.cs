@@ -63,7 +63,13 @@ internal sealed class ObjectDirectory
         created = false;
         using (HoldLock())
         {
-            long table = EnsureTable();
+            // A find alone never creates the table: looking must not change the segment.
+            long table = mayCreate ? EnsureTable() : TableOrZero();
+            if (table == 0)
+            {
+                return default;
+            }
+
             int slot = Lookup(table, nameBytes, hash, out int freeSlot);
             if (slot >= 0)
             {
