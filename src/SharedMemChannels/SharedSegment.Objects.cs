@@ -159,7 +159,4 @@ public sealed partial class SharedSegment
     /// <summary>Runs <paramref name="action"/> holding the directory lock (the test host dies in there on purpose).</summary>
     internal void HoldDirectoryLockForTest(Action action) => Objects.HoldLockForTest(action);
 
-    /// <summary>The layout description of a type as recorded for named objects (for diagnostics).</summary>
-    internal static string DescribeLayout<T>()
-        where T : unmanaged => TypeLayout<T>.Info.Description;
 }

@@ -6,9 +6,6 @@ namespace SharedMemChannels.Tests;
 /// <summary>The shared heap within one process: sizes, bad handles, out of memory, growth, caches.</summary>
 public class HeapTests : SegmentTest
 {
-    private SharedSegment NewSegment(long capacity = 1024 * 1024, long max = 64 * 1024 * 1024) =>
-        Track(SharedSegment.Create(NewName("heap"), new SegmentOptions { Capacity = capacity, MaxCapacity = max }));
-
     [Theory]
     [InlineData(1)]
     [InlineData(15)]
@@ -21,7 +18,7 @@ public class HeapTests : SegmentTest
     [InlineData(100_000)]
     public void GetSpan_is_exactly_the_allocated_size(int size)
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle handle = segment.Allocate(size);
         Span<byte> span = segment.GetSpan(handle);
         Assert.Equal(size, span.Length);
@@ -34,7 +31,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Blocks_do_not_overlap()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         var random = new Random(7);
         var blocks = new List<(ShmHandle Handle, byte Fill)>();
         for (int i = 0; i < 2000; i++)
@@ -62,7 +59,7 @@ public class HeapTests : SegmentTest
     [InlineData(SharedSegment.MaxAllocationSize + 1)]
     public void Sizes_out_of_range_are_rejected(int size)
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         Assert.Throws<ArgumentOutOfRangeException>(() => segment.Allocate(size));
         Assert.Throws<ArgumentOutOfRangeException>(() => segment.TryAllocate(size, out _));
         Assert.Throws<ArgumentOutOfRangeException>(() => segment.Allocate(16, (ShmOwnership)9));
@@ -73,7 +70,7 @@ public class HeapTests : SegmentTest
     [InlineData(10_000)] // the locked heap
     public void Double_free_is_detected(int size)
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle handle = segment.Allocate(size);
         segment.Free(handle);
         InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => segment.Free(handle));
@@ -85,7 +82,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void A_stale_handle_is_detected_after_its_block_is_reused()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle first = segment.Allocate(64);
         segment.Free(first);
         ShmHandle second = segment.Allocate(64);
@@ -99,7 +96,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Null_and_foreign_handles_are_rejected()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle block = segment.Allocate(1000);
         Assert.Throws<ArgumentException>(() => segment.Free(ShmHandle.Null));
         Assert.Throws<ArgumentException>(() => segment.GetSpan(default));
@@ -119,8 +116,8 @@ public class HeapTests : SegmentTest
     [Fact]
     public void A_handle_of_another_segment_is_rejected()
     {
-        SharedSegment one = NewSegment();
-        SharedSegment two = NewSegment();
+        SharedSegment one = NewSegment("heap");
+        SharedSegment two = NewSegment("heap");
         ShmHandle theirs = one.Allocate(500);
         two.Allocate(300);
         Exception e = Assert.ThrowsAny<Exception>(() => two.GetSpan(theirs));
@@ -130,7 +127,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Out_of_memory_is_false_or_an_exception_and_the_heap_stays_whole()
     {
-        SharedSegment segment = NewSegment(capacity: 64 * 1024, max: 64 * 1024);
+        SharedSegment segment = NewSegment("heap", capacity: 64 * 1024, max: 64 * 1024);
         long baseline = segment.GetHeapStatistics().UsedBytes;
         Assert.False(segment.TryAllocate(1024 * 1024, out ShmHandle none));
         Assert.True(none.IsNull);
@@ -161,7 +158,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void The_heap_grows_the_segment_up_to_its_maximum()
     {
-        SharedSegment segment = NewSegment(capacity: 64 * 1024, max: 8 * 1024 * 1024);
+        SharedSegment segment = NewSegment("heap", capacity: 64 * 1024, max: 8 * 1024 * 1024);
         nint baseAddress = segment.BaseAddress;
         var held = new List<ShmHandle>();
         for (int i = 0; i < 100; i++)
@@ -198,7 +195,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Ownership_defaults_to_the_process_and_can_be_handed_to_the_segment()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle mine = segment.Allocate(100);
         ShmHandle shared = segment.Allocate(100, ShmOwnership.Segment);
         ShmHandle small = segment.Allocate(10, ShmOwnership.Segment); // the cache path
@@ -236,7 +233,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Statistics_count_blocks_and_this_threads_cache()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         HeapStatistics before = segment.GetHeapStatistics();
         ShmHandle a = segment.Allocate(64);
         ShmHandle b = segment.Allocate(5000);
@@ -253,7 +250,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void A_finished_threads_cache_goes_back_to_the_heap()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         int threadId = 0;
         var worker = new Thread(() =>
         {
@@ -294,7 +291,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Many_threads_allocating_and_freeing_keep_the_heap_consistent()
     {
-        SharedSegment segment = NewSegment(capacity: 256 * 1024, max: 256L * 1024 * 1024);
+        SharedSegment segment = NewSegment("heap", capacity: 256 * 1024, max: 256L * 1024 * 1024);
         long baseline = segment.GetHeapStatistics().UsedBytes;
         int errors = 0;
         Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
@@ -334,7 +331,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void A_damaged_block_header_is_an_exception_not_a_crash()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle victim = segment.Allocate(4000);
         ShmHandle neighbour = segment.Allocate(4000);
         // A buggy peer writes over the block headers.
@@ -399,7 +396,7 @@ public class HeapTests : SegmentTest
     [Fact]
     public void Handles_round_trip_through_their_value()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("heap");
         ShmHandle handle = segment.Allocate(10);
         Assert.Equal(handle, ShmHandle.FromValue(handle.Value));
         Assert.False(handle.IsNull);

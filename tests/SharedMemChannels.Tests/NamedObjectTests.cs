@@ -40,13 +40,10 @@ internal unsafe struct WithPointer
 /// <summary>Named and anonymous objects: construct, find, destroy, type checks, races between processes.</summary>
 public class NamedObjectTests : SegmentTest
 {
-    private SharedSegment NewSegment() =>
-        Track(SharedSegment.Create(NewName("obj"), new SegmentOptions { Capacity = 1 << 20, MaxCapacity = 64 << 20 }));
-
     [Fact]
     public void Construct_find_and_destroy()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmPtr<Point> point = segment.Construct("origin", new Point { X = 3, Y = 4 });
         Assert.Equal(3, point.Value.X);
         point.Value.Y = 40;
@@ -56,7 +53,7 @@ public class NamedObjectTests : SegmentTest
         Assert.Equal(point.Handle, found.Handle);
         Assert.False(segment.TryFind<Point>("nowhere", out ShmPtr<Point> missing));
         Assert.True(missing.IsNull);
-        SharedSegment empty = NewSegment();
+        SharedSegment empty = NewSegment("obj");
         long before = empty.GetHeapStatistics().UsedBytes;
         Assert.False(empty.TryFind<Point>("nothing", out _));
         Assert.Equal(before, empty.GetHeapStatistics().UsedBytes); // finding created no directory
@@ -73,7 +70,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void Construct_zero_initializes_and_FindOrConstruct_says_which()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmPtr<Reading> first = segment.FindOrConstruct("r", new Reading { Value = 2.5 }, out bool created);
         Assert.True(created);
         Assert.Equal(2.5, first.Value.Value);
@@ -86,7 +83,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void Finding_as_another_type_is_an_invalid_cast()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         segment.Construct<Point>("p");
         InvalidCastException e = Assert.Throws<InvalidCastException>(() => segment.TryFind<Reading>("p", out _));
         Assert.Contains("Point", e.Message, StringComparison.Ordinal);
@@ -100,7 +97,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void Types_holding_pointers_are_refused()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ArgumentException e = Assert.Throws<ArgumentException>(() => segment.Construct<WithPointer>("ptr"));
         Assert.Contains("pointer", e.Message, StringComparison.Ordinal);
         Assert.False(segment.TryFind<int>("ptr", out _));
@@ -109,7 +106,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void Anonymous_objects_are_reached_by_handle_and_type_checked()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmPtr<Point> anonymous = segment.ConstructAnonymous(new Point { X = 7, Y = 8 });
         Assert.Equal(ShmOwnership.Segment, segment.GetOwnership(anonymous.Handle));
         ShmPtr<Point> again = segment.GetPtr<Point>(anonymous.Handle);
@@ -123,7 +120,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void Plain_blocks_are_viewed_as_arrays()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmPtr<int> array = segment.AllocateArray<int>(10);
         Assert.Equal(10, array.Length);
         Assert.All(array.AsSpan().ToArray(), v => Assert.Equal(0, v));
@@ -139,7 +136,7 @@ public class NamedObjectTests : SegmentTest
     [Fact]
     public void The_directory_grows_and_keeps_every_name()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         for (int i = 0; i < 300; i++)
         {
             segment.Construct($"item.{i}", i);
@@ -321,13 +318,10 @@ public class NamedObjectTests : SegmentTest
 /// <summary>ShmString and ShmVector: contents, growth, storage returned, damage detected.</summary>
 public class ContainerTests : SegmentTest
 {
-    private SharedSegment NewSegment() =>
-        Track(SharedSegment.Create(NewName("cont"), new SegmentOptions { Capacity = 1 << 20, MaxCapacity = 64 << 20 }));
-
     [Fact]
     public void ShmString_assign_append_read_free()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         long baseline = segment.GetHeapStatistics().UsedBytes;
         ShmPtr<Config> config = segment.Construct<Config>("c");
         ref ShmString title = ref config.Value.Title;
@@ -365,7 +359,7 @@ public class ContainerTests : SegmentTest
     [Fact]
     public void ShmVector_add_remove_grow_free()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         long baseline = segment.GetHeapStatistics().UsedBytes;
         ShmPtr<ShmVector<Reading>> holder = segment.ConstructAnonymous<ShmVector<Reading>>();
         ref ShmVector<Reading> vector = ref holder.Value;
@@ -411,7 +405,7 @@ public class ContainerTests : SegmentTest
     [Fact]
     public void A_vector_read_as_another_element_type_is_an_invalid_cast()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmVector<int> ints = ShmVector.Create(segment, [1, 2, 3, 4]);
         ShmVector<long> longs = System.Runtime.CompilerServices.Unsafe.As<ShmVector<int>, ShmVector<long>>(ref ints);
         Assert.Throws<InvalidCastException>(() => longs.GetCount(segment));
@@ -422,7 +416,7 @@ public class ContainerTests : SegmentTest
     [Fact]
     public void Damaged_containers_are_exceptions_not_stray_accesses()
     {
-        SharedSegment segment = NewSegment();
+        SharedSegment segment = NewSegment("obj");
         ShmPtr<Config> config = segment.Construct<Config>("c");
         config.Value.Title.Assign(segment, "text");
         config.Value.Gains.AddRange(segment, [1.0, 2.0]);

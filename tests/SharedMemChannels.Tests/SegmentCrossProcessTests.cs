@@ -60,8 +60,7 @@ public class SegmentCrossProcessTests : SegmentTest
     public void A_creator_killed_while_initializing_is_replaced(string backend)
     {
         string name = NewName("stall");
-        ChildProcess creator = Host(["create-stall", name, "--capacity", "262144", .. BackendArgs(backend)]);
-        creator.WaitForLine("initializing");
+        ChildProcess creator = StartStalledCreator(name, backend);
         creator.Kill();
 
         using SharedSegment segment = Track(SharedSegment.OpenOrCreate(name, Options(backend)));
@@ -76,8 +75,7 @@ public class SegmentCrossProcessTests : SegmentTest
     public void A_killed_creator_leftover_is_cleaned_by_Open_too(string backend)
     {
         string name = NewName("stall");
-        ChildProcess creator = Host(["create-stall", name, .. BackendArgs(backend)]);
-        creator.WaitForLine("initializing");
+        ChildProcess creator = StartStalledCreator(name, backend);
         creator.Kill();
 
         SharedMemoryBackend kind = Options(backend).Backend;
@@ -91,8 +89,7 @@ public class SegmentCrossProcessTests : SegmentTest
     public void An_opener_gives_up_on_a_creator_that_never_finishes(string backend)
     {
         string name = NewName("stall");
-        ChildProcess creator = Host(["create-stall", name, .. BackendArgs(backend)]);
-        creator.WaitForLine("initializing");
+        ChildProcess creator = StartStalledCreator(name, backend);
         var options = new SegmentOptions { Backend = Options(backend).Backend, OpenTimeout = TimeSpan.FromMilliseconds(300) };
         Assert.Throws<TimeoutException>(() => SharedSegment.Open(name, options));
         Assert.Throws<TimeoutException>(() => SharedSegment.OpenOrCreate(name, options));
@@ -103,8 +100,7 @@ public class SegmentCrossProcessTests : SegmentTest
     public async Task An_opener_waiting_on_a_creator_that_dies_creates_the_segment(string backend)
     {
         string name = NewName("stall");
-        ChildProcess creator = Host(["create-stall", name, .. BackendArgs(backend)]);
-        creator.WaitForLine("initializing");
+        ChildProcess creator = StartStalledCreator(name, backend);
 
         using var waiting = new ManualResetEventSlim();
         void OnWaiting(string segment)
@@ -269,6 +265,14 @@ public class SegmentCrossProcessTests : SegmentTest
         ChildProcess stranger = HostAsUser(65534, 65534, ["open", name, .. BackendArgs(backend)]);
         stranger.WaitForLine("opened");
         Assert.Equal(0, stranger.WaitForExit());
+    }
+
+    /// <summary>A child that creates the segment and stops for good before marking it ready.</summary>
+    private ChildProcess StartStalledCreator(string name, string backend)
+    {
+        ChildProcess creator = Host(["create-stall", name, "--capacity", "262144", .. BackendArgs(backend)]);
+        creator.WaitForLine("initializing");
+        return creator;
     }
 
     private static bool LibCanSwitchUser() =>

@@ -299,13 +299,6 @@ internal sealed partial class SharedHeap
         return offset + BlockHeader.Size;
     }
 
-    /// <summary>Sets the type tag of an allocated block.</summary>
-    public void SetTag(ShmHandle handle, uint tag)
-    {
-        long offset = ValidateHandle(handle, out _);
-        Volatile.Write(ref _m.Ref<BlockHeader>(offset).Tag, tag);
-    }
-
     /// <summary>Gives a block to the segment or to this process.</summary>
     public void SetOwnership(ShmHandle handle, ShmOwnership ownership)
     {

@@ -18,6 +18,10 @@ public abstract class SegmentTest : IDisposable
         return name;
     }
 
+    /// <summary>Creates a POSIX segment with a fresh name, disposed and removed when the test ends.</summary>
+    protected SharedSegment NewSegment(string tag = "seg", long capacity = 1 << 20, long max = 64 << 20) =>
+        Track(SharedSegment.Create(NewName(tag), new SegmentOptions { Capacity = capacity, MaxCapacity = max }));
+
     /// <summary>Disposes <paramref name="item"/> when the test ends (before names are removed).</summary>
     protected T Track<T>(T item)
         where T : IDisposable
