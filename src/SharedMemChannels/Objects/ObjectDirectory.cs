@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using System.Text;
 using SharedMemChannels.Heap;
@@ -617,17 +618,7 @@ internal sealed class ObjectDirectory
         }
     }
 
-    private static uint Hash(ReadOnlySpan<byte> name)
-    {
-        uint hash = 2166136261;
-        foreach (byte b in name)
-        {
-            hash ^= b;
-            hash *= 16777619;
-        }
-
-        return hash;
-    }
+    private static uint Hash(ReadOnlySpan<byte> name) => Fnv1a.Hash32(name);
 
     [StructLayout(LayoutKind.Explicit, Size = TableHeaderSize)]
     private struct TableHeader

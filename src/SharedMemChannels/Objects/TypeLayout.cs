@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -41,7 +42,7 @@ internal static class TypeLayout
         var description = new StringBuilder();
         Append(type, description);
         string text = description.ToString();
-        return new TypeLayoutInfo(SizeOf(type), Fnv1a(text), text, type.FullName ?? type.Name);
+        return new TypeLayoutInfo(SizeOf(type), Fnv1a.Hash64(text), text, type.FullName ?? type.Name);
     }
 
     private static void Append(Type type, StringBuilder description)
@@ -246,17 +247,6 @@ internal static class TypeLayout
 
     private static int SizeOf(Type type) => RuntimeHelpers.SizeOf(type.TypeHandle);
 
-    private static ulong Fnv1a(string text)
-    {
-        ulong hash = 14695981039346656037UL;
-        foreach (byte b in Encoding.UTF8.GetBytes(text))
-        {
-            hash ^= b;
-            hash *= 1099511628211UL;
-        }
-
-        return hash;
-    }
 
     private sealed class RawBox
     {

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -149,21 +150,9 @@ internal static class SegmentHeaderPeek
     /// </summary>
     public static ulong ComputeChecksum(ReadOnlySpan<byte> header)
     {
-        ulong hash = 14695981039346656037UL;
-        hash = Fnv(hash, header[..16]);
-        hash = Fnv(hash, header[20..104]);
-        hash = Fnv(hash, header[112..1024]);
-        return hash;
+        ulong hash = Fnv1a.Hash64(header[..16]);
+        hash = Fnv1a.Hash64(header[20..104], hash);
+        return Fnv1a.Hash64(header[112..1024], hash);
     }
 
-    private static ulong Fnv(ulong hash, ReadOnlySpan<byte> bytes)
-    {
-        foreach (byte b in bytes)
-        {
-            hash ^= b;
-            hash *= 1099511628211UL;
-        }
-
-        return hash;
-    }
 }

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -21,13 +22,7 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
     /// </summary>
     public static int KeyOf(string name)
     {
-        uint hash = 2166136261;
-        foreach (byte b in Encoding.UTF8.GetBytes(ObjectPrefix + name))
-        {
-            hash ^= b;
-            hash *= 16777619;
-        }
-
+        uint hash = Fnv1a.Hash32(ObjectPrefix + name);
         int key = unchecked((int)hash);
         return key == 0 ? 1 : key;
     }
