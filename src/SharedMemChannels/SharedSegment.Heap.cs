@@ -5,12 +5,12 @@ namespace SharedMemChannels;
 /// <content>The heap: allocating, freeing and reaching blocks of the segment.</content>
 public sealed partial class SharedSegment
 {
-    private readonly SharedHeap _heap;
-
     /// <summary>The largest single allocation (1 GiB).</summary>
     public const int MaxAllocationSize = SharedHeap.MaxAllocationSize;
 
-    internal SharedHeap HeapInternal => _heap;
+    internal SharedHeap HeapInternal => _attachment.Heap;
+
+    private SharedHeap _heap => _attachment.Heap;
 
     /// <summary>
     /// Allocates a block of <paramref name="size"/> bytes owned by this process (reclaimed if the

@@ -1,13 +1,13 @@
 using SharedMemChannels.Objects;
 
+using SharedMemChannels.Segments;
+
 namespace SharedMemChannels;
 
 /// <content>Named and anonymous objects.</content>
 public sealed partial class SharedSegment
 {
-    private ObjectDirectory? _directory;
-
-    private ObjectDirectory Objects => _directory ??= new ObjectDirectory(this);
+    private ObjectDirectory Objects => _attachment.Directory;
 
     /// <summary>
     /// Creates the named object <paramref name="name"/>, zero-initialized. Other processes find it by name
@@ -34,7 +34,7 @@ public sealed partial class SharedSegment
     {
         SharedName.Validate(name, nameof(name));
         ThrowIfDisposed();
-        return Objects.FindOrConstruct(name, in value, mayFind: false, mayCreate: true, out _);
+        return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: false, mayCreate: true, out _));
     }
 
     /// <summary>
@@ -62,7 +62,7 @@ public sealed partial class SharedSegment
     {
         SharedName.Validate(name, nameof(name));
         ThrowIfDisposed();
-        return Objects.FindOrConstruct(name, in value, mayFind: true, mayCreate: true, out created);
+        return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: true, mayCreate: true, out created));
     }
 
     /// <summary>Finds the named object; false when there is none.</summary>
@@ -76,7 +76,7 @@ public sealed partial class SharedSegment
     {
         SharedName.Validate(name, nameof(name));
         ThrowIfDisposed();
-        found = Objects.FindOrConstruct(name, default(T), mayFind: true, mayCreate: false, out _);
+        found = PtrTo<T>(Objects.FindOrConstruct(name, default(T), mayFind: true, mayCreate: false, out _));
         return !found.IsNull;
     }
 
@@ -142,7 +142,7 @@ public sealed partial class SharedSegment
         where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        int elementSize = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        int elementSize = SegmentMemory.SizeOf<T>();
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, MaxAllocationSize / elementSize);
         ShmHandle handle = Allocate(count * elementSize, ownership);
         GetSpan(handle).Clear();
@@ -159,4 +159,6 @@ public sealed partial class SharedSegment
     /// <summary>Runs <paramref name="action"/> holding the directory lock (the test host dies in there on purpose).</summary>
     internal void HoldDirectoryLockForTest(Action action) => Objects.HoldLockForTest(action);
 
+    private ShmPtr<T> PtrTo<T>(ObjectRef found)
+        where T : unmanaged => found.IsNull ? default : new ShmPtr<T>(this, found.Block, found.ValueOffset, 1);
 }

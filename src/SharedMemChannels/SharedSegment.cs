@@ -22,69 +22,19 @@ namespace SharedMemChannels;
 /// </remarks>
 public sealed partial class SharedSegment : IDisposable
 {
-    private readonly SharedMemoryObject _object;
-    private readonly SegmentMemory _memory;
-    private readonly ProcessTable _processes;
-    private readonly OwnerId _owner;
-    private readonly bool _removeOnLastDetach;
-    private int _disposed;
+    private readonly SegmentAttachment _attachment;
 
-    private SharedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created)
-    {
-        _object = backing;
-        _memory = memory;
-        Backend = backend;
-        IsCreator = created;
-        _processes = new ProcessTable(memory);
-        ref SegmentHeader header = ref memory.Header;
-        _removeOnLastDetach = (header.Flags & SegmentHeader.FlagRemoveOnLastDetach) != 0;
-        _heap = new Heap.SharedHeap(memory, _processes, Name);
-
-        ProcessIdentity me = PlatformServices.Processes.Current;
-        OwnerId owner = _processes.TryClaim(me);
-        OwnerId deadPredecessor = OwnerId.None;
-        if (owner.IsNone)
-        {
-            // Full: take over the slot of a dead process (its old owner id stays dead for good), and
-            // reclaim what it held once we have an identity to take the heap lock with.
-            owner = _processes.TryTakeOverDeadSlot(me, out deadPredecessor);
-            if (owner.IsNone)
-            {
-                throw new InvalidOperationException(
-                    $"Segment '{Name}' already has {ProcessTable.Capacity} live attachments, the most its process table holds.");
-            }
-        }
-
-        _owner = owner;
-        _heap.SetOwner(owner);
-        _heap.ReclaimDead = () => ReclaimDeadProcessesCore(_owner);
-        try
-        {
-            if (!deadPredecessor.IsNone)
-            {
-                _heap.ReclaimOwner(deadPredecessor);
-            }
-
-            // Finding the dead is cheap while attaching (a /proc read per occupied slot), and it returns
-            // what they held before this process starts to allocate.
-            ReclaimDeadProcessesCore(owner);
-        }
-        catch
-        {
-            // A damaged heap found while reclaiming: the caller disposes the mapping; give the slot back.
-            _processes.Release(owner);
-            throw;
-        }
-    }
+    private SharedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created) =>
+        _attachment = new SegmentAttachment(backing, memory, backend, created);
 
     /// <summary>The segment's name.</summary>
-    public string Name => _object.Name;
+    public string Name => _attachment.Name;
 
     /// <summary>The facility that backs the segment.</summary>
-    public SharedMemoryBackend Backend { get; }
+    public SharedMemoryBackend Backend => _attachment.Backend;
 
     /// <summary>Whether this instance created the segment (rather than opened an existing one).</summary>
-    public bool IsCreator { get; }
+    public bool IsCreator => _attachment.IsCreator;
 
     /// <summary>The segment's current size in bytes. It only grows, up to <see cref="MaxCapacity"/>.</summary>
     /// <exception cref="ObjectDisposedException">The segment was disposed (its memory is no longer mapped).</exception>
@@ -93,27 +43,30 @@ public sealed partial class SharedSegment : IDisposable
         get
         {
             ThrowIfDisposed();
-            return Volatile.Read(ref _memory.Header.Capacity);
+            return Volatile.Read(ref _attachment.Memory.Header.Capacity);
         }
     }
 
     /// <summary>The size the segment may grow to.</summary>
-    public long MaxCapacity => _memory.MaxCapacity;
+    public long MaxCapacity => _attachment.Memory.MaxCapacity;
 
     /// <summary>Whether the name is removed when the last live process detaches.</summary>
-    public bool RemoveOnLastDetach => _removeOnLastDetach;
+    public bool RemoveOnLastDetach => _attachment.RemoveOnLastDetach;
 
     /// <summary>Whether <see cref="Dispose"/> has run.</summary>
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public bool IsDisposed => _attachment.IsDetached;
 
-    internal SegmentMemory Memory => _memory;
+    /// <summary>What this process's attachment holds; the layers above the facade work with it.</summary>
+    internal SegmentAttachment Attachment => _attachment;
 
-    internal ProcessTable Processes => _processes;
+    internal SegmentMemory Memory => _attachment.Memory;
 
-    internal OwnerId Owner => _owner;
+    internal ProcessTable Processes => _attachment.Processes;
+
+    internal OwnerId Owner => _attachment.Owner;
 
     /// <summary>Where the segment is mapped in this process; stable while attached (for tests and diagnostics).</summary>
-    internal nint BaseAddress => _memory.BaseAddress;
+    internal nint BaseAddress => _attachment.Memory.BaseAddress;
 
     /// <summary>Creates a segment with default options; fails if one of that name exists.</summary>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="SharedName.MaxLength"/> characters.</param>
@@ -249,7 +202,7 @@ public sealed partial class SharedSegment : IDisposable
     public int ReclaimDeadProcesses()
     {
         ThrowIfDisposed();
-        return ReclaimDeadProcessesCore(_owner);
+        return _attachment.ReclaimDeadProcesses();
     }
 
     /// <summary>
@@ -259,73 +212,13 @@ public sealed partial class SharedSegment : IDisposable
     /// If the segment was created with <see cref="SegmentOptions.RemoveOnLastDetach"/> and no other live
     /// process is attached, its name is removed too.
     /// </summary>
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        try
-        {
-            try
-            {
-                // Give back the thread caches, then every block this attachment still owns: like the
-                // memory of an exiting process, blocks owned by the process end with its attachment.
-                _heap.Detach();
-                _heap.ReclaimOwner(_owner);
-            }
-            catch (InvalidSegmentException)
-            {
-                // The heap is damaged and cannot take them back. Detaching must still happen.
-            }
-
-            _processes.Release(_owner);
-        }
-        finally
-        {
-            _object.Unmap();
-            try
-            {
-                // Only when no other process holds its attachment: the kernel dropped those of the dead.
-                if (_removeOnLastDetach && _object.TryBecomeSole() && _object.IsCurrent())
-                {
-                    _object.RemoveName();
-                }
-            }
-            finally
-            {
-                _object.Dispose();
-            }
-        }
-    }
+    public void Dispose() => _attachment.Detach();
 
     /// <inheritdoc />
     public override string ToString() =>
         IsDisposed ? $"SharedSegment '{Name}' (disposed)" : $"SharedSegment '{Name}' ({Backend}, {Capacity} of {MaxCapacity} bytes)";
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
-
-    private int ReclaimDeadProcessesCore(OwnerId reclaimer)
-    {
-        int reclaimed = 0;
-        for (int i = 0; i < ProcessTable.Capacity; i++)
-        {
-            if (i == _owner.Slot && !_owner.IsNone)
-            {
-                continue;
-            }
-
-            if (_processes.TryBeginReclaim(i, reclaimer, out OwnerId dead))
-            {
-                _heap.ReclaimOwner(dead);
-                _processes.EndReclaim(dead, reclaimer);
-                reclaimed++;
-            }
-        }
-
-        return reclaimed;
-    }
 
     private enum OpenMode
     {

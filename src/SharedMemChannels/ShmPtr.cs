@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
+
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels;
 
@@ -41,10 +41,10 @@ public readonly struct ShmPtr<T> : IEquatable<ShmPtr<T>>
         }
         else
         {
-            Length = length / Unsafe.SizeOf<T>();
+            Length = length / SegmentMemory.SizeOf<T>();
             if (Length == 0)
             {
-                throw new ArgumentException($"{handle} holds {length} bytes, too few for one {typeof(T).Name} ({Unsafe.SizeOf<T>()} bytes).", nameof(handle));
+                throw new ArgumentException($"{handle} holds {length} bytes, too few for one {typeof(T).Name} ({SegmentMemory.SizeOf<T>()} bytes).", nameof(handle));
             }
 
             _offset = payload;
@@ -94,14 +94,14 @@ public readonly struct ShmPtr<T> : IEquatable<ShmPtr<T>>
                 throw new ArgumentOutOfRangeException(nameof(index), index, $"The block holds {Length} elements.");
             }
 
-            return ref segment.Memory.Ref<T>(_offset + ((long)index * Unsafe.SizeOf<T>()));
+            return ref segment.Memory.Ref<T>(_offset + ((long)index * SegmentMemory.SizeOf<T>()));
         }
     }
 
     /// <summary>The whole block as a span of <typeparamref name="T"/>.</summary>
     /// <exception cref="InvalidOperationException">The pointer is null.</exception>
     /// <exception cref="ObjectDisposedException">The segment was disposed.</exception>
-    public Span<T> AsSpan() => MemoryMarshal.Cast<byte, T>(Attached().Memory.Span(_offset, Length * Unsafe.SizeOf<T>()));
+    public Span<T> AsSpan() => Attached().Memory.Elements<T>(_offset, Length);
 
     /// <inheritdoc />
     public bool Equals(ShmPtr<T> other) => ReferenceEquals(_segment, other._segment) && Handle == other.Handle;

@@ -49,11 +49,11 @@ public struct ShmString : IEquatable<ShmString>
         segment.ThrowIfDisposed();
         if (_storage != 0)
         {
-            long chars = ContainerStorage.Open(segment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out _, out int capacity);
+            long chars = ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out _, out int capacity);
             if (capacity >= value.Length)
             {
                 value.CopyTo(CharSpan(segment, chars, value.Length));
-                ContainerStorage.SetCount(segment, chars, value.Length);
+                ContainerStorage.SetCount(segment.Attachment, chars, value.Length);
                 return;
             }
         }
@@ -76,7 +76,7 @@ public struct ShmString : IEquatable<ShmString>
             return;
         }
 
-        long chars = ContainerStorage.Open(segment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out int capacity);
+        long chars = ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out int capacity);
         long newLength = (long)length + value.Length;
         if (newLength > (SharedSegment.MaxAllocationSize - ContainerStorage.HeaderSize) / sizeof(char))
         {
@@ -86,7 +86,7 @@ public struct ShmString : IEquatable<ShmString>
         if (capacity >= newLength)
         {
             value.CopyTo(CharSpan(segment, chars + (length * sizeof(char)), value.Length));
-            ContainerStorage.SetCount(segment, chars, (int)newLength);
+            ContainerStorage.SetCount(segment.Attachment, chars, (int)newLength);
             return;
         }
 
@@ -105,7 +105,7 @@ public struct ShmString : IEquatable<ShmString>
             return 0;
         }
 
-        ContainerStorage.Open(segment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out _);
+        ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out _);
         return length;
     }
 
@@ -120,7 +120,7 @@ public struct ShmString : IEquatable<ShmString>
             return ReadOnlySpan<char>.Empty;
         }
 
-        long chars = ContainerStorage.Open(segment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out _);
+        long chars = ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out int length, out _);
         return CharSpan(segment, chars, length);
     }
 
@@ -130,7 +130,7 @@ public struct ShmString : IEquatable<ShmString>
 
     /// <summary>Returns the storage to the heap; the string becomes empty.</summary>
     /// <param name="segment">The segment the string lives in.</param>
-    public void Free(SharedSegment segment) => ContainerStorage.Free(segment, ref _storage);
+    public void Free(SharedSegment segment) => ContainerStorage.Free(segment.Attachment, ref _storage);
 
     /// <inheritdoc />
     public readonly bool Equals(ShmString other) => _storage == other._storage;
@@ -151,16 +151,16 @@ public struct ShmString : IEquatable<ShmString>
     public static bool operator !=(ShmString left, ShmString right) => !left.Equals(right);
 
     private static Span<char> CharSpan(SharedSegment segment, long offset, int length) =>
-        MemoryMarshal.Cast<byte, char>(segment.Memory.Span(offset, length * sizeof(char)));
+        segment.Memory.Elements<char>(offset, length);
 
     /// <summary>Moves the text to new storage of <paramref name="capacity"/> characters: fill, publish the handle, free the old block.</summary>
     private void Replace(SharedSegment segment, ReadOnlySpan<char> first, ReadOnlySpan<char> second, int capacity)
     {
         int length = first.Length + second.Length;
-        ShmHandle handle = ContainerStorage.Allocate(segment, ContainerStorage.StringTag, sizeof(char), CharTag, Math.Max(capacity, length), Kind, out long chars);
+        ShmHandle handle = ContainerStorage.Allocate(segment.Attachment, ContainerStorage.StringTag, sizeof(char), CharTag, Math.Max(capacity, length), Kind, out long chars);
         first.CopyTo(CharSpan(segment, chars, first.Length));
         second.CopyTo(CharSpan(segment, chars + (first.Length * sizeof(char)), second.Length));
-        ContainerStorage.SetCount(segment, chars, length);
-        ContainerStorage.Publish(segment, ref _storage, handle);
+        ContainerStorage.SetCount(segment.Attachment, chars, length);
+        ContainerStorage.Publish(segment.Attachment, ref _storage, handle);
     }
 }

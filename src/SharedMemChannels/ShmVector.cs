@@ -1,6 +1,7 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
+
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels;
 
@@ -89,7 +90,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
             throw new ArgumentOutOfRangeException(nameof(index), index, $"The vector has {count} elements.");
         }
 
-        return ref segment.Memory.Ref<T>(elements + ((long)index * Unsafe.SizeOf<T>()));
+        return ref segment.Memory.Ref<T>(elements + ((long)index * SegmentMemory.SizeOf<T>()));
     }
 
     /// <summary>Adds an element at the end.</summary>
@@ -116,8 +117,8 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
             elements = Grow(segment, ContainerStorage.Grown(capacity, (int)needed, 4));
         }
 
-        items.CopyTo(ElementSpan(segment, elements + ((long)count * Unsafe.SizeOf<T>()), items.Length));
-        ContainerStorage.SetCount(segment, elements, (int)needed);
+        items.CopyTo(ElementSpan(segment, elements + ((long)count * SegmentMemory.SizeOf<T>()), items.Length));
+        ContainerStorage.SetCount(segment.Attachment, elements, (int)needed);
     }
 
     /// <summary>Replaces all elements with <paramref name="items"/>.</summary>
@@ -143,7 +144,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
 
         Span<T> span = ElementSpan(segment, elements, count);
         span[(index + 1)..].CopyTo(span[index..]);
-        ContainerStorage.SetCount(segment, elements, count - 1);
+        ContainerStorage.SetCount(segment.Attachment, elements, count - 1);
     }
 
     /// <summary>Removes every element and keeps the storage.</summary>
@@ -153,7 +154,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         long elements = Open(segment, out _, out _);
         if (elements != 0)
         {
-            ContainerStorage.SetCount(segment, elements, 0);
+            ContainerStorage.SetCount(segment.Attachment, elements, 0);
         }
     }
 
@@ -174,7 +175,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
 
     /// <summary>Returns the storage to the heap; the vector becomes empty.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
-    public void Free(SharedSegment segment) => ContainerStorage.Free(segment, ref _storage);
+    public void Free(SharedSegment segment) => ContainerStorage.Free(segment.Attachment, ref _storage);
 
     /// <inheritdoc />
     public readonly bool Equals(ShmVector<T> other) => _storage == other._storage;
@@ -203,25 +204,25 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         capacity = 0;
         return _storage == 0
             ? 0
-            : ContainerStorage.Open(segment, _storage, ContainerStorage.VectorTag, Unsafe.SizeOf<T>(), ElementTag, Kind, out count, out capacity);
+            : ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, Kind, out count, out capacity);
     }
 
     /// <summary>Moves the elements to new storage of <paramref name="capacity"/>: fill, publish the handle, free the old block.</summary>
     private long Grow(SharedSegment segment, int capacity)
     {
         long oldElements = Open(segment, out int count, out _);
-        ShmHandle handle = ContainerStorage.Allocate(segment, ContainerStorage.VectorTag, Unsafe.SizeOf<T>(), ElementTag, capacity, Kind, out long elements);
+        ShmHandle handle = ContainerStorage.Allocate(segment.Attachment, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, capacity, Kind, out long elements);
         if (oldElements != 0)
         {
             ElementSpan(segment, oldElements, count).CopyTo(ElementSpan(segment, elements, count));
         }
 
-        ContainerStorage.SetCount(segment, elements, count);
-        ContainerStorage.Publish(segment, ref _storage, handle);
+        ContainerStorage.SetCount(segment.Attachment, elements, count);
+        ContainerStorage.Publish(segment.Attachment, ref _storage, handle);
 
         return elements;
     }
 
     private static Span<T> ElementSpan(SharedSegment segment, long offset, int count) =>
-        MemoryMarshal.Cast<byte, T>(segment.Memory.Span(offset, count * Unsafe.SizeOf<T>()));
+        segment.Memory.Elements<T>(offset, count);
 }

@@ -32,7 +32,7 @@ public class ShmcToolTests : SegmentTest
         JsonElement entry = json.RootElement.EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
         Assert.Equal(128 * 1024, entry.GetProperty("capacity").GetInt64());
         Assert.Equal(1, entry.GetProperty("liveProcesses").GetInt32());
-        Assert.Equal(1, entry.GetProperty("layoutVersion").GetInt32());
+        Assert.Equal(2, entry.GetProperty("layoutVersion").GetInt32());
         Assert.Equal("posix", entry.GetProperty("backend").GetString());
     }
 

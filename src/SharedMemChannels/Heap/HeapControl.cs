@@ -52,13 +52,6 @@ internal struct HeapControl
     // The lock word, on a line of its own.
     [FieldOffset(128)] public int Lock;
 
-    // The named-object directory: its lock and the handle of its table.
-    [FieldOffset(256)] public int DirectoryLock;
-    [FieldOffset(264)] public ulong DirectoryTable;
-    [FieldOffset(272)] public int DirectoryIntentOp;
-    [FieldOffset(280)] public ulong DirectoryIntentHandle;
-    [FieldOffset(288)] public ulong DirectoryIntentHandle2;
-
     /// <summary>The (first, second) level of the list a free block of <paramref name="size"/> bytes belongs to.</summary>
     public static (int Fl, int Sl) MappingInsert(long size)
     {

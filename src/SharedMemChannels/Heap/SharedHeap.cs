@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using SharedMemChannels.Segments;
+using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Heap;
 
@@ -23,7 +24,7 @@ namespace SharedMemChannels.Heap;
 /// it held leaks and nothing any live process holds is touched.
 /// </para>
 /// </remarks>
-internal sealed partial class SharedHeap
+internal sealed partial class SharedHeap : ILockRecovery
 {
     private const long ControlOffset = SegmentLayout.HeapControlOffset;
     private const uint GenerationMask = 0xFF_FFFF;
@@ -33,24 +34,28 @@ internal sealed partial class SharedHeap
 
     private static int s_nextHeapId;
 
+    private readonly SegmentAttachment? _attachment;
     private readonly SegmentMemory _m;
     private readonly ProcessTable _processes;
     private readonly string _name;
     private readonly Lock _cachesLock = new();
     private readonly List<WeakReference<ThreadCache>> _caches = [];
-    private OwnerId _owner;
+    private readonly OwnerId _owner;
     private bool _detached;
 
-    public SharedHeap(SegmentMemory memory, ProcessTable processes, string name)
+    /// <summary>The heap as <paramref name="attachment"/> uses it: its owner id names the blocks and locks it takes.</summary>
+    public SharedHeap(SegmentAttachment attachment)
     {
-        _m = memory;
-        _processes = processes;
-        _name = name;
+        _attachment = attachment;
+        _m = attachment.Memory;
+        _processes = attachment.Processes;
+        _name = attachment.Name;
+        _owner = attachment.Owner;
         Id = Interlocked.Increment(ref s_nextHeapId);
         ref HeapControl control = ref Control;
         if (Volatile.Read(ref control.Magic) != HeapControl.MagicValue || control.HeapStart != SegmentLayout.HeapStart)
         {
-            throw new InvalidSegmentException(name, "its heap control block is damaged.");
+            throw new InvalidSegmentException(_name, "its heap control block is damaged.");
         }
     }
 
@@ -79,15 +84,19 @@ internal sealed partial class SharedHeap
         Volatile.Write(ref control.Magic, HeapControl.MagicValue);
     }
 
-    /// <summary>A heap being laid out by its creator: no other process can see it yet, so nothing here locks.</summary>
+    /// <summary>
+    /// A heap that is only read without its lock: by inspection, on a read-only mapping. It takes no
+    /// lock and has no owner; calls that allocate, free or lock must not be made on it.
+    /// </summary>
+    public static SharedHeap ForInspection(SegmentMemory memory) => new(memory);
+
+    /// <summary>A heap being laid out by its creator, or read by inspection: nothing here locks.</summary>
     private SharedHeap(SegmentMemory memory)
     {
         _m = memory;
         _processes = null!;
         _name = memory.Name;
     }
-
-    public void SetOwner(OwnerId owner) => _owner = owner;
 
     // ---------------------------------------------------------------- allocation
 
@@ -184,7 +193,7 @@ internal sealed partial class SharedHeap
             {
                 FlushCache(GetCache());
             }
-            else if (attempt == 1 && ReclaimDead is { } reclaim && reclaim() == 0)
+            else if (attempt == 1 && _attachment!.ReclaimDeadProcesses() == 0)
             {
                 break;
             }
@@ -193,9 +202,6 @@ internal sealed partial class SharedHeap
         handle = default;
         return false;
     }
-
-    /// <summary>Set by the segment: reclaims dead processes, returns how many.</summary>
-    public Func<int>? ReclaimDead { get; set; }
 
     private void Refill(ThreadCache cache, int sizeClass)
     {
@@ -516,35 +522,9 @@ internal sealed partial class SharedHeap
     // ---------------------------------------------------------------- lock
 
     /// <summary>Takes the heap lock, repairing the heap first if its holder died, until the scope is disposed.</summary>
-    private LockScope HoldLock()
-    {
-        EnterLock();
-        return new LockScope(this);
-    }
+    private Scope HoldLock() => RobustLock.Enter(ref Control.Lock, _owner, _processes, this);
 
-    private void EnterLock()
-    {
-        if (RobustLock.Acquire(ref Control.Lock, _owner, _processes) == LockResult.OwnerDied)
-        {
-            try
-            {
-                RecoverLocked();
-            }
-            catch
-            {
-                ExitLock();
-                throw;
-            }
-        }
-    }
-
-    private void ExitLock() => RobustLock.Release(ref Control.Lock);
-
-    /// <summary>Releases the heap lock when disposed.</summary>
-    private readonly ref struct LockScope(SharedHeap heap)
-    {
-        public void Dispose() => heap.ExitLock();
-    }
+    void ILockRecovery.RecoverLocked() => RecoverLocked();
 
     /// <summary>
     /// Repairs the heap after taking the lock over from a dead holder: finish the free it announced,

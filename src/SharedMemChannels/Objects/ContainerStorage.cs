@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SharedMemChannels.Heap;
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels.Objects;
 
@@ -15,9 +16,9 @@ internal static class ContainerStorage
     public const int HeaderSize = 16;
 
     /// <summary>Reads and checks a container's storage; returns the offset of its first element.</summary>
-    public static long Open(SharedSegment segment, ulong storage, uint blockTag, int elementSize, uint elementTag, string kind, out int count, out int capacity)
+    public static long Open(SegmentAttachment segment, ulong storage, uint blockTag, int elementSize, uint elementTag, string kind, out int count, out int capacity)
     {
-        SharedHeap heap = segment.HeapInternal;
+        SharedHeap heap = segment.Heap;
         long payload = heap.GetPayloadOffset(ShmHandle.FromValue(storage), out int length, out uint tag);
         if (tag != blockTag)
         {
@@ -43,7 +44,7 @@ internal static class ContainerStorage
     }
 
     /// <summary>Allocates storage for <paramref name="capacity"/> elements, owned by the segment.</summary>
-    public static ShmHandle Allocate(SharedSegment segment, uint blockTag, int elementSize, uint elementTag, int capacity, string kind, out long elements)
+    public static ShmHandle Allocate(SegmentAttachment segment, uint blockTag, int elementSize, uint elementTag, int capacity, string kind, out long elements)
     {
         long bytes = HeaderSize + ((long)capacity * elementSize);
         if (bytes > SharedSegment.MaxAllocationSize)
@@ -51,7 +52,7 @@ internal static class ContainerStorage
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"A {kind} of {capacity} elements would exceed the largest allocation ({SharedSegment.MaxAllocationSize} bytes).");
         }
 
-        SharedHeap heap = segment.HeapInternal;
+        SharedHeap heap = segment.Heap;
         if (!heap.TryAllocate((int)bytes, ShmOwnership.Segment, blockTag, out ShmHandle handle))
         {
             throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for a {kind} in segment '{segment.Name}'.");
@@ -64,29 +65,29 @@ internal static class ContainerStorage
     }
 
     /// <summary>Sets the element count of checked storage.</summary>
-    public static void SetCount(SharedSegment segment, long elements, int count) =>
+    public static void SetCount(SegmentAttachment segment, long elements, int count) =>
         Volatile.Write(ref segment.Memory.Ref<Header>(elements - HeaderSize).Count, count);
 
     /// <summary>Returns a container's storage to the heap and empties the container's handle first.</summary>
-    public static void Free(SharedSegment segment, ref ulong storage)
+    public static void Free(SegmentAttachment segment, ref ulong storage)
     {
         ArgumentNullException.ThrowIfNull(segment);
         if (storage != 0)
         {
             ulong handle = storage;
             storage = 0;
-            segment.Free(ShmHandle.FromValue(handle));
+            segment.Heap.Free(ShmHandle.FromValue(handle));
         }
     }
 
     /// <summary>Moves a container to new storage: publishes <paramref name="replacement"/> in its handle, then frees the old block.</summary>
-    public static void Publish(SharedSegment segment, ref ulong storage, ShmHandle replacement)
+    public static void Publish(SegmentAttachment segment, ref ulong storage, ShmHandle replacement)
     {
         ulong old = storage;
         storage = replacement.Value;
         if (old != 0)
         {
-            segment.Free(ShmHandle.FromValue(old));
+            segment.Heap.Free(ShmHandle.FromValue(old));
         }
     }
 

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Segments;
+using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Objects;
 
@@ -18,44 +19,42 @@ namespace SharedMemChannels.Objects;
 /// or undoes the announced change (<see cref="RecoverLocked"/>); blocks still owned by the dead process
 /// are either adopted by the segment (the change was published) or left to be reclaimed (it was not).
 /// </remarks>
-internal sealed class ObjectDirectory
+internal sealed class ObjectDirectory : ILockRecovery
 {
     /// <summary>The block tag of object blocks (named and anonymous).</summary>
-    public const uint ObjectBlockTag = 0x4F42_4A31; // "OBJ1"
+    public const uint ObjectBlockTag = DirectoryLayout.ObjectBlockTag;
 
-    private const uint TableMagic = 0x5249_4453; // "SDIR"
-    private const uint ObjectMagic = 0x4A42_4F53; // "SOBJ"
-    private const int TableHeaderSize = 16;
-    private const int EntrySize = 32;
-    private const int InitialCapacity = 16;
+    private const uint TableMagic = DirectoryLayout.TableMagic;
+    private const uint ObjectMagic = DirectoryLayout.ObjectMagic;
+    private const int InitialCapacity = DirectoryLayout.InitialCapacity;
 
-    private const int EntryEmpty = 0;
-    private const int EntryUsed = 1;
-    private const int EntryTombstone = 2;
+    private const int EntryEmpty = DirectoryEntry.Empty;
+    private const int EntryUsed = DirectoryEntry.Used;
+    private const int EntryTombstone = DirectoryEntry.Tombstone;
 
-    private const int IntentNone = 0;
-    private const int IntentInsert = 1;
-    private const int IntentDestroy = 2;
-    private const int IntentRehash = 3;
+    private const int IntentNone = DirectoryControl.IntentNone;
+    private const int IntentInsert = DirectoryControl.IntentInsert;
+    private const int IntentDestroy = DirectoryControl.IntentDestroy;
+    private const int IntentRehash = DirectoryControl.IntentRehash;
 
-    private readonly SharedSegment _segment;
+    private readonly SegmentAttachment _segment;
     private readonly SegmentMemory _m;
     private readonly SharedHeap _heap;
 
-    public ObjectDirectory(SharedSegment segment)
+    public ObjectDirectory(SegmentAttachment segment)
     {
         _segment = segment;
         _m = segment.Memory;
-        _heap = segment.HeapInternal;
+        _heap = segment.Heap;
     }
 
-    private ref HeapControl Control => ref _m.Ref<HeapControl>(SegmentLayout.HeapControlOffset);
+    private ref DirectoryControl Control => ref _m.Ref<DirectoryControl>(SegmentLayout.DirectoryControlOffset);
 
     /// <summary>
     /// Finds the object <paramref name="name"/> as a <typeparamref name="T"/>, or (when
     /// <paramref name="mayCreate"/>) creates it holding <paramref name="value"/>, atomically across processes.
     /// </summary>
-    public ShmPtr<T> FindOrConstruct<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
+    public ObjectRef FindOrConstruct<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
         where T : unmanaged
     {
         TypeLayoutInfo type = TypeLayout<T>.Info;
@@ -79,7 +78,7 @@ internal sealed class ObjectDirectory
                     throw new InvalidOperationException($"Segment '{_segment.Name}' already has a named object '{name}'.");
                 }
 
-                return PtrFromEntry<T>(table, slot, name, type);
+                return RefFromEntry(table, slot, name, type);
             }
 
             if (!mayCreate)
@@ -94,9 +93,9 @@ internal sealed class ObjectDirectory
             }
 
             ShmHandle block = AllocateObject(nameBytes, type, in value, ShmOwnership.Process, out long valueOffset);
-            ref HeapControl control = ref Control;
-            control.DirectoryIntentHandle = block.Value;
-            Volatile.Write(ref control.DirectoryIntentOp, IntentInsert);
+            ref DirectoryControl control = ref Control;
+            control.IntentHandle = block.Value;
+            Volatile.Write(ref control.IntentOp, IntentInsert);
 
             ref DirectoryEntry entry = ref Entry(table, freeSlot);
             bool wasTombstone = entry.State == EntryTombstone;
@@ -106,7 +105,7 @@ internal sealed class ObjectDirectory
             entry.TypeSize = (uint)type.Size;
             entry.NameLength = (uint)nameBytes.Length;
             Volatile.Write(ref entry.State, EntryUsed); // published
-            ref TableHeader header = ref Header(table);
+            ref DirectoryTableHeader header = ref Header(table);
             header.Count++;
             if (wasTombstone)
             {
@@ -114,9 +113,9 @@ internal sealed class ObjectDirectory
             }
 
             _heap.SetOwnership(block, ShmOwnership.Segment);
-            Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+            Volatile.Write(ref control.IntentOp, IntentNone);
             created = true;
-            return new ShmPtr<T>(_segment, block, valueOffset, 1);
+            return new ObjectRef(block, valueOffset);
         }
     }
 
@@ -140,12 +139,12 @@ internal sealed class ObjectDirectory
 
             ref DirectoryEntry entry = ref Entry(table, slot);
             ShmHandle block = ShmHandle.FromValue(entry.Handle);
-            ref HeapControl control = ref Control;
-            control.DirectoryIntentHandle = block.Value;
-            Volatile.Write(ref control.DirectoryIntentOp, IntentDestroy);
+            ref DirectoryControl control = ref Control;
+            control.IntentHandle = block.Value;
+            Volatile.Write(ref control.IntentOp, IntentDestroy);
             Tombstone(table, slot);
             _heap.Free(block);
-            Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+            Volatile.Write(ref control.IntentOp, IntentNone);
             return true;
         }
     }
@@ -171,8 +170,8 @@ internal sealed class ObjectDirectory
     /// <summary>Lists the named objects of a segment mapped read-only, without any lock (for inspection).</summary>
     public static List<NamedObjectInfo> List(SegmentMemory memory)
     {
-        var heap = new SharedHeap(memory, new ProcessTable(memory), memory.Name);
-        ulong tableHandle = Volatile.Read(ref memory.Ref<HeapControl>(SegmentLayout.HeapControlOffset).DirectoryTable);
+        var heap = SharedHeap.ForInspection(memory);
+        ulong tableHandle = Volatile.Read(ref memory.Ref<DirectoryControl>(SegmentLayout.DirectoryControlOffset).Table);
         long table = tableHandle == 0 ? 0 : heap.GetPayloadOffset(ShmHandle.FromValue(tableHandle), out _, out _);
         return ListCore(memory, heap, table);
     }
@@ -181,8 +180,8 @@ internal sealed class ObjectDirectory
     public ShmHandle AllocateObject<T>(ReadOnlySpan<byte> nameBytes, TypeLayoutInfo type, in T value, ShmOwnership ownership, out long valueOffset)
         where T : unmanaged
     {
-        byte[] typeName = Encoding.UTF8.GetBytes(type.DisplayName.Length > 200 ? type.DisplayName[..200] : type.DisplayName);
-        int valueAt = (ObjectHeader.Size + nameBytes.Length + typeName.Length + 15) & ~15;
+        byte[] typeName = TruncatedTypeName(type.DisplayName);
+        int valueAt = DirectoryLayout.ValueOffsetFor(nameBytes.Length, typeName.Length);
         int total = valueAt + Math.Max(type.Size, 1);
         ShmHandle block = _heap.TryAllocate(total, ownership, ObjectBlockTag, out ShmHandle handle)
             ? handle
@@ -197,8 +196,8 @@ internal sealed class ObjectDirectory
         header.TypeSize = (uint)type.Size;
         header.Fingerprint = type.Fingerprint;
         header.ValueOffset = (uint)valueAt;
-        nameBytes.CopyTo(bytes[ObjectHeader.Size..]);
-        typeName.CopyTo(bytes[(ObjectHeader.Size + nameBytes.Length)..]);
+        nameBytes.CopyTo(_m.Span(DirectoryLayout.NameOffset(payload), nameBytes.Length));
+        typeName.CopyTo(_m.Span(DirectoryLayout.TypeNameOffset(payload, (uint)nameBytes.Length), typeName.Length));
         valueOffset = payload + valueAt;
         _m.Ref<T>(valueOffset) = value;
         return block;
@@ -219,7 +218,7 @@ internal sealed class ObjectDirectory
         ObjectHeader header = ReadObjectHeader(m, payload, length);
         if (header.Fingerprint != type.Fingerprint || header.TypeSize != type.Size)
         {
-            string stored = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size + header.NameLength, (int)header.TypeNameLength));
+            string stored = Encoding.UTF8.GetString(m.Span(DirectoryLayout.TypeNameOffset(payload, header.NameLength), (int)header.TypeNameLength));
             throw new InvalidCastException(
                 $"{what} was constructed as {stored} ({header.TypeSize} bytes, layout {header.Fingerprint:x16}); it cannot be used as {type.DisplayName} ({type.Size} bytes, layout {type.Fingerprint:x16}).");
         }
@@ -235,8 +234,8 @@ internal sealed class ObjectDirectory
         }
 
         ObjectHeader header = m.Ref<ObjectHeader>(payload);
-        if (header.Magic != ObjectMagic || header.NameLength > SharedName.MaxLength || header.TypeNameLength > 256 ||
-            header.ValueOffset % 16 != 0 || header.ValueOffset < ObjectHeader.Size + header.NameLength + header.TypeNameLength ||
+        if (header.Magic != ObjectMagic || header.NameLength > SharedName.MaxLength || header.TypeNameLength > DirectoryLayout.MaxTypeNameBytes ||
+            header.ValueOffset % DirectoryLayout.ValueAlignment != 0 || header.ValueOffset < ObjectHeader.Size + header.NameLength + header.TypeNameLength ||
             (long)header.ValueOffset + Math.Max(header.TypeSize, 1) > length)
         {
             throw new InvalidSegmentException(m.Name, $"the object block at {payload} has a damaged header.");
@@ -245,12 +244,11 @@ internal sealed class ObjectDirectory
         return header;
     }
 
-    private ShmPtr<T> PtrFromEntry<T>(long table, int slot, string name, TypeLayoutInfo type)
-        where T : unmanaged
+    private ObjectRef RefFromEntry(long table, int slot, string name, TypeLayoutInfo type)
     {
         ShmHandle block = ShmHandle.FromValue(Entry(table, slot).Handle);
         long valueOffset = ValueOffsetOf(_m, _heap, block, type, $"Named object '{name}'");
-        return new ShmPtr<T>(_segment, block, valueOffset, 1);
+        return new ObjectRef(block, valueOffset);
     }
 
     private static List<NamedObjectInfo> ListCore(SegmentMemory m, SharedHeap heap, long table)
@@ -261,10 +259,10 @@ internal sealed class ObjectDirectory
             return result;
         }
 
-        TableHeader header = ValidateTable(m, heap, table);
+        DirectoryTableHeader header = ValidateTable(m, heap, table);
         for (int i = 0; i < header.Capacity; i++)
         {
-            DirectoryEntry entry = m.Ref<DirectoryEntry>(table + TableHeaderSize + ((long)i * EntrySize));
+            DirectoryEntry entry = m.Ref<DirectoryEntry>(DirectoryLayout.EntryOffset(table, i));
             if (entry.State != EntryUsed)
             {
                 continue;
@@ -273,8 +271,8 @@ internal sealed class ObjectDirectory
             ShmHandle block = ShmHandle.FromValue(entry.Handle);
             long payload = heap.GetPayloadOffset(block, out int length, out _);
             ObjectHeader objectHeader = ReadObjectHeader(m, payload, length);
-            string name = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size, (int)objectHeader.NameLength));
-            string typeName = Encoding.UTF8.GetString(m.Span(payload + ObjectHeader.Size + objectHeader.NameLength, (int)objectHeader.TypeNameLength));
+            string name = Encoding.UTF8.GetString(m.Span(DirectoryLayout.NameOffset(payload), (int)objectHeader.NameLength));
+            string typeName = Encoding.UTF8.GetString(m.Span(DirectoryLayout.TypeNameOffset(payload, objectHeader.NameLength), (int)objectHeader.TypeNameLength));
             result.Add(new NamedObjectInfo(name, typeName, (int)objectHeader.TypeSize, objectHeader.Fingerprint, block));
         }
 
@@ -285,7 +283,7 @@ internal sealed class ObjectDirectory
     /// <summary>The slot holding <paramref name="name"/>, or -1; <paramref name="freeSlot"/> is where it would go.</summary>
     private int Lookup(long table, ReadOnlySpan<byte> name, uint hash, out int freeSlot)
     {
-        TableHeader header = ValidateTable(_m, _heap, table);
+        DirectoryTableHeader header = ValidateTable(_m, _heap, table);
         int mask = (int)header.Capacity - 1;
         freeSlot = -1;
         for (int probe = 0, i = (int)hash & mask; probe < header.Capacity; probe++, i = (i + 1) & mask)
@@ -325,26 +323,26 @@ internal sealed class ObjectDirectory
     {
         long payload = _heap.GetPayloadOffset(ShmHandle.FromValue(entry.Handle), out int length, out _);
         ObjectHeader header = ReadObjectHeader(_m, payload, length);
-        return header.NameLength == name.Length && _m.Span(payload + ObjectHeader.Size, name.Length).SequenceEqual(name);
+        return header.NameLength == name.Length && _m.Span(DirectoryLayout.NameOffset(payload), name.Length).SequenceEqual(name);
     }
 
     private bool NeedsRehash(long table)
     {
-        TableHeader header = Header(table);
+        DirectoryTableHeader header = Header(table);
         return (header.Count + header.Tombstones + 1) * 2 > header.Capacity;
     }
 
     /// <summary>Builds a new table (larger if it is more than a quarter full of live entries) and swaps it in.</summary>
     private long Rehash(long oldTable)
     {
-        TableHeader old = Header(oldTable);
+        DirectoryTableHeader old = Header(oldTable);
         uint capacity = old.Capacity;
         while ((old.Count + 1) * 4 > capacity)
         {
             capacity *= 2;
         }
 
-        ShmHandle oldHandle = ShmHandle.FromValue(Control.DirectoryTable);
+        ShmHandle oldHandle = ShmHandle.FromValue(Control.Table);
         ShmHandle newHandle = AllocateTable(capacity, ShmOwnership.Process);
         long newTable = _heap.GetPayloadOffset(newHandle, out _, out _);
         uint mask = capacity - 1;
@@ -370,14 +368,14 @@ internal sealed class ObjectDirectory
         Header(newTable).Count = count;
 
         // Announce, give the new table to the segment, publish it with one store, then free the old one.
-        ref HeapControl control = ref Control;
-        control.DirectoryIntentHandle = newHandle.Value;
-        control.DirectoryIntentHandle2 = oldHandle.Value;
-        Volatile.Write(ref control.DirectoryIntentOp, IntentRehash);
+        ref DirectoryControl control = ref Control;
+        control.IntentHandle = newHandle.Value;
+        control.IntentHandle2 = oldHandle.Value;
+        Volatile.Write(ref control.IntentOp, IntentRehash);
         _heap.SetOwnership(newHandle, ShmOwnership.Segment);
-        Volatile.Write(ref control.DirectoryTable, newHandle.Value);
+        Volatile.Write(ref control.Table, newHandle.Value);
         _heap.Free(oldHandle);
-        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+        Volatile.Write(ref control.IntentOp, IntentNone);
         return newTable;
     }
 
@@ -391,19 +389,19 @@ internal sealed class ObjectDirectory
 
         // The same announce-publish steps as a rehash, with no old table to free.
         ShmHandle handle = AllocateTable(InitialCapacity, ShmOwnership.Process);
-        ref HeapControl control = ref Control;
-        control.DirectoryIntentHandle = handle.Value;
-        control.DirectoryIntentHandle2 = 0;
-        Volatile.Write(ref control.DirectoryIntentOp, IntentRehash);
+        ref DirectoryControl control = ref Control;
+        control.IntentHandle = handle.Value;
+        control.IntentHandle2 = 0;
+        Volatile.Write(ref control.IntentOp, IntentRehash);
         _heap.SetOwnership(handle, ShmOwnership.Segment);
-        Volatile.Write(ref control.DirectoryTable, handle.Value);
-        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+        Volatile.Write(ref control.Table, handle.Value);
+        Volatile.Write(ref control.IntentOp, IntentNone);
         return _heap.GetPayloadOffset(handle, out _, out _);
     }
 
     private ShmHandle AllocateTable(uint capacity, ShmOwnership ownership)
     {
-        int size = TableHeaderSize + ((int)capacity * EntrySize);
+        int size = (int)DirectoryLayout.TableSize(capacity);
         if (!_heap.TryAllocate(size, ownership, 0, out ShmHandle handle))
         {
             throw new OutOfSharedMemoryException($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.");
@@ -411,7 +409,7 @@ internal sealed class ObjectDirectory
 
         long payload = _heap.GetPayloadOffset(handle, out _, out _);
         _m.Span(payload, size).Clear();
-        ref TableHeader header = ref Header(payload);
+        ref DirectoryTableHeader header = ref Header(payload);
         header.Magic = TableMagic;
         header.Capacity = capacity;
         return handle;
@@ -419,14 +417,14 @@ internal sealed class ObjectDirectory
 
     private long TableOrZero()
     {
-        ulong handle = Volatile.Read(ref Control.DirectoryTable);
+        ulong handle = Volatile.Read(ref Control.Table);
         return handle == 0 ? 0 : _heap.GetPayloadOffset(ShmHandle.FromValue(handle), out _, out _);
     }
 
-    private static TableHeader ValidateTable(SegmentMemory m, SharedHeap heap, long table)
+    private static DirectoryTableHeader ValidateTable(SegmentMemory m, SharedHeap heap, long table)
     {
         _ = heap;
-        TableHeader header = ValidateTableShape(m, table);
+        DirectoryTableHeader header = ValidateTableShape(m, table);
         if (header.Count > header.Capacity || header.Tombstones > header.Capacity)
         {
             throw new InvalidSegmentException(m.Name, $"its named-object directory is damaged: {header.Count} entries and {header.Tombstones} tombstones in {header.Capacity} slots.");
@@ -436,61 +434,35 @@ internal sealed class ObjectDirectory
     }
 
     /// <summary>Checks what every lookup relies on: the magic, and a power-of-two capacity inside the block.</summary>
-    private static TableHeader ValidateTableShape(SegmentMemory m, long table)
+    private static DirectoryTableHeader ValidateTableShape(SegmentMemory m, long table)
     {
-        TableHeader header = m.Ref<TableHeader>(table);
+        DirectoryTableHeader header = m.Ref<DirectoryTableHeader>(table);
         if (header.Magic != TableMagic || header.Capacity < InitialCapacity || (header.Capacity & (header.Capacity - 1)) != 0 ||
-            header.Capacity > (1u << 24))
+            header.Capacity > DirectoryLayout.MaxCapacity)
         {
             throw new InvalidSegmentException(m.Name, "its named-object directory is damaged.");
         }
 
         // The entries must lie inside the mapping; the accessor checks the whole range.
-        m.Span(table, TableHeaderSize + ((int)header.Capacity * EntrySize));
+        m.Span(table, (int)DirectoryLayout.TableSize(header.Capacity));
         return header;
     }
 
-    private ref TableHeader Header(long table) => ref _m.Ref<TableHeader>(table);
+    private ref DirectoryTableHeader Header(long table) => ref _m.Ref<DirectoryTableHeader>(table);
 
-    private ref DirectoryEntry Entry(long table, int index) => ref _m.Ref<DirectoryEntry>(table + TableHeaderSize + ((long)index * EntrySize));
+    private ref DirectoryEntry Entry(long table, int index) => ref _m.Ref<DirectoryEntry>(DirectoryLayout.EntryOffset(table, index));
 
     /// <summary>Takes the directory lock, finishing a dead holder's change first, until the scope is disposed.</summary>
-    private LockScope HoldLock()
-    {
-        EnterLock();
-        return new LockScope(this);
-    }
+    private Scope HoldLock() => RobustLock.Enter(ref Control.Lock, _segment.Owner, _segment.Processes, this);
 
-    private void EnterLock()
-    {
-        if (RobustLock.Acquire(ref Control.DirectoryLock, _segment.Owner, _segment.Processes) == LockResult.OwnerDied)
-        {
-            try
-            {
-                RecoverLocked();
-            }
-            catch
-            {
-                ExitLock();
-                throw;
-            }
-        }
-    }
-
-    private void ExitLock() => RobustLock.Release(ref Control.DirectoryLock);
-
-    /// <summary>Releases the directory lock when disposed.</summary>
-    private readonly ref struct LockScope(ObjectDirectory directory)
-    {
-        public void Dispose() => directory.ExitLock();
-    }
+    void ILockRecovery.RecoverLocked() => RecoverLocked();
 
     /// <summary>Finishes or undoes the change a dead lock holder announced.</summary>
     private void RecoverLocked()
     {
-        ref HeapControl control = ref Control;
-        int op = Volatile.Read(ref control.DirectoryIntentOp);
-        var handle = ShmHandle.FromValue(control.DirectoryIntentHandle);
+        ref DirectoryControl control = ref Control;
+        int op = Volatile.Read(ref control.IntentOp);
+        var handle = ShmHandle.FromValue(control.IntentHandle);
         switch (op)
         {
             case IntentInsert:
@@ -530,8 +502,8 @@ internal sealed class ObjectDirectory
 
             case IntentRehash:
             {
-                var oldHandle = ShmHandle.FromValue(control.DirectoryIntentHandle2);
-                if (Volatile.Read(ref control.DirectoryTable) == handle.Value)
+                var oldHandle = ShmHandle.FromValue(control.IntentHandle2);
+                if (Volatile.Read(ref control.Table) == handle.Value)
                 {
                     _heap.SetOwnership(handle, ShmOwnership.Segment);
                     FreeIfAllocated(oldHandle);
@@ -545,7 +517,7 @@ internal sealed class ObjectDirectory
             }
         }
 
-        Volatile.Write(ref control.DirectoryIntentOp, IntentNone);
+        Volatile.Write(ref control.IntentOp, IntentNone);
 
         // The counts are updated after the single store that publishes a change, so a dead holder may
         // have left them one off: count again from the entries themselves.
@@ -558,7 +530,7 @@ internal sealed class ObjectDirectory
 
     private void Recount(long table)
     {
-        TableHeader header = ValidateTableShape(_m, table);
+        DirectoryTableHeader header = ValidateTableShape(_m, table);
         uint used = 0;
         uint tombstones = 0;
         for (int i = 0; i < header.Capacity; i++)
@@ -568,7 +540,7 @@ internal sealed class ObjectDirectory
             tombstones += state == EntryTombstone ? 1u : 0u;
         }
 
-        ref TableHeader live = ref Header(table);
+        ref DirectoryTableHeader live = ref Header(table);
         live.Count = used;
         live.Tombstones = tombstones;
     }
@@ -577,14 +549,14 @@ internal sealed class ObjectDirectory
     private void Tombstone(long table, int slot)
     {
         Volatile.Write(ref Entry(table, slot).State, EntryTombstone);
-        ref TableHeader header = ref Header(table);
+        ref DirectoryTableHeader header = ref Header(table);
         header.Count--;
         header.Tombstones++;
     }
 
     private int FindEntryByHandle(long table, ulong handle)
     {
-        TableHeader header = ValidateTable(_m, _heap, table);
+        DirectoryTableHeader header = ValidateTable(_m, _heap, table);
         for (int i = 0; i < header.Capacity; i++)
         {
             ref DirectoryEntry entry = ref Entry(table, i);
@@ -620,38 +592,21 @@ internal sealed class ObjectDirectory
 
     private static uint Hash(ReadOnlySpan<byte> name) => Fnv1a.Hash32(name);
 
-    [StructLayout(LayoutKind.Explicit, Size = TableHeaderSize)]
-    private struct TableHeader
+    private static byte[] TruncatedTypeName(string displayName)
     {
-        [FieldOffset(0)] public uint Magic;
-        [FieldOffset(4)] public uint Capacity;
-        [FieldOffset(8)] public uint Count;
-        [FieldOffset(12)] public uint Tombstones;
+        byte[] bytes = Encoding.UTF8.GetBytes(displayName);
+        if (bytes.Length <= DirectoryLayout.MaxTypeNameBytes)
+        {
+            return bytes;
+        }
+
+        // Cut on a character boundary, never inside a UTF-8 sequence.
+        int cut = DirectoryLayout.MaxTypeNameBytes;
+        while (cut > 0 && (bytes[cut] & 0xC0) == 0x80)
+        {
+            cut--;
+        }
+
+        return bytes[..cut];
     }
-
-    [StructLayout(LayoutKind.Explicit, Size = EntrySize)]
-    private struct DirectoryEntry
-    {
-        [FieldOffset(0)] public int State;
-        [FieldOffset(4)] public uint NameHash;
-        [FieldOffset(8)] public ulong Handle;
-        [FieldOffset(16)] public ulong Fingerprint;
-        [FieldOffset(24)] public uint TypeSize;
-        [FieldOffset(28)] public uint NameLength;
-    }
-}
-
-/// <summary>The header of an object block (named or anonymous).</summary>
-[StructLayout(LayoutKind.Explicit, Size = Size)]
-internal struct ObjectHeader
-{
-    public const int Size = 32;
-
-    [FieldOffset(0)] public uint Magic;
-    [FieldOffset(4)] public uint NameLength;
-    [FieldOffset(8)] public uint TypeNameLength;
-    [FieldOffset(12)] public uint TypeSize;
-    [FieldOffset(16)] public ulong Fingerprint;
-    [FieldOffset(24)] public uint ValueOffset;
-    [FieldOffset(28)] public uint Reserved;
 }

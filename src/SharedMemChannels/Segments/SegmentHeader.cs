@@ -21,7 +21,7 @@ internal struct SegmentHeader
     public const ulong MagicValue = 0x3147455343_4D4853;
 
     /// <summary>The layout version this library writes and reads.</summary>
-    public const uint CurrentVersion = 1;
+    public const uint CurrentVersion = 2;
 
     /// <summary>Where the segment's name is stored, as UTF-8.</summary>
     public const int NameOffset = 128;
@@ -59,15 +59,4 @@ internal struct SegmentHeader
 
     // Mutable words, on a line of their own.
     [FieldOffset(1024)] public long Capacity; // bytes of the backing object in use; only grows
-}
-
-/// <summary>Where the parts of a segment start (all fixed for layout version 1).</summary>
-internal static class SegmentLayout
-{
-    public const int ProcessTableOffset = SegmentHeader.Size;
-    public const int ProcessTableSlots = 256;
-    public const int ProcessSlotSize = 64;
-    public const int HeapControlOffset = ProcessTableOffset + (ProcessTableSlots * ProcessSlotSize);
-    public const int HeapControlSize = 16384;
-    public const int HeapStart = HeapControlOffset + HeapControlSize;
 }

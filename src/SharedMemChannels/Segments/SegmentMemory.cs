@@ -69,6 +69,34 @@ internal sealed unsafe class SegmentMemory
         return ref Unsafe.AsRef<T>(_base + offset);
     }
 
+    /// <summary>
+    /// <paramref name="count"/> values of <typeparamref name="T"/> starting at <paramref name="offset"/>,
+    /// which must be aligned as T's fields need.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Span<T> Elements<T>(long offset, int count)
+        where T : unmanaged
+    {
+        long bytes = (long)count * sizeof(T);
+        if ((ulong)bytes > int.MaxValue)
+        {
+            ThrowOutOfBounds(offset + bytes, _maxCapacity);
+        }
+
+        Check(offset, (int)bytes);
+        if ((offset & (Math.Min(sizeof(T) & -sizeof(T), 8) - 1)) != 0)
+        {
+            ThrowMisaligned(offset, typeof(T));
+        }
+
+        return new Span<T>(_base + offset, count);
+    }
+
+    /// <summary>The size of <typeparamref name="T"/> as it lies in shared memory.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int SizeOf<T>()
+        where T : unmanaged => sizeof(T);
+
     /// <summary>A 32-bit shared word.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref int Int32(long offset) => ref Ref<int>(offset);

@@ -1,7 +1,7 @@
 using SharedMemChannels.Platform;
 using SharedMemChannels.Segments;
 
-namespace SharedMemChannels.Heap;
+namespace SharedMemChannels.Synchronization;
 
 /// <summary>
 /// A mutual-exclusion lock on a 32-bit word in shared memory that survives its holder being killed.
@@ -12,6 +12,9 @@ namespace SharedMemChannels.Heap;
 /// <see cref="AbandonedMutexException"/>) and repairs it before going on.
 /// </summary>
 /// <remarks>
+/// <see cref="Enter{TRecovery}"/> is the one way the library's structures take such a lock: it runs the
+/// structure's repair (<see cref="ILockRecovery"/>) when the previous holder died, and returns a scope
+/// whose disposal releases the lock.
 /// The lock is per process: threads of one process share an owner id, so it is not reentrant and a
 /// thread must not take it twice. Liveness is pid plus start time, never a lease: a stopped holder is
 /// waited for, not robbed.
@@ -19,6 +22,29 @@ namespace SharedMemChannels.Heap;
 internal static class RobustLock
 {
     private const int WaitersBit = unchecked((int)0x8000_0000);
+
+    /// <summary>
+    /// Takes the lock for <paramref name="me"/>; if its holder died, lets <paramref name="recovery"/>
+    /// repair the data it guards before returning (and releases the lock if the repair throws).
+    /// </summary>
+    public static Scope Enter<TRecovery>(ref int word, OwnerId me, ProcessTable processes, TRecovery recovery)
+        where TRecovery : class, ILockRecovery
+    {
+        if (Acquire(ref word, me, processes) == LockResult.OwnerDied)
+        {
+            try
+            {
+                recovery.RecoverLocked();
+            }
+            catch
+            {
+                Release(ref word);
+                throw;
+            }
+        }
+
+        return new Scope(ref word);
+    }
 
     /// <summary>Takes the lock for <paramref name="me"/>.</summary>
     public static LockResult Acquire(ref int word, OwnerId me, ProcessTable processes)
@@ -98,6 +124,26 @@ internal static class RobustLock
             }
         }
     }
+}
+
+/// <summary>Releases a <see cref="RobustLock"/> when disposed (<c>using (RobustLock.Enter(...))</c>).</summary>
+internal readonly ref struct Scope
+{
+    private readonly ref int _word;
+
+    public Scope(ref int word) => _word = ref word;
+
+    public void Dispose() => RobustLock.Release(ref _word);
+}
+
+/// <summary>A structure guarded by a <see cref="RobustLock"/> that can repair itself after a holder died.</summary>
+internal interface ILockRecovery
+{
+    /// <summary>
+    /// Called holding the lock just taken over from a dead holder: finish or undo what it was doing
+    /// (its intent record), so that the structure is consistent again.
+    /// </summary>
+    void RecoverLocked();
 }
 
 /// <summary>How a <see cref="RobustLock"/> was taken.</summary>

@@ -1,0 +1,179 @@
+using SharedMemChannels.Heap;
+using SharedMemChannels.Objects;
+using SharedMemChannels.Platform;
+
+namespace SharedMemChannels.Segments;
+
+/// <summary>
+/// What one process's attachment to a segment holds: the mapped memory, its process-table slot and
+/// <see cref="OwnerId"/>, the heap, the named-object directory, and the reclaim of dead processes.
+/// Every layer above the segment (heap, objects, channels, topics) works with this type, never with
+/// the public <see cref="SharedSegment"/> facade.
+/// </summary>
+/// <remarks>
+/// Made by <see cref="SharedSegment"/> once the opener has mapped a ready segment; detached once, by
+/// the facade's <see cref="SharedSegment.Dispose"/>. Thread-safe, except that <see cref="Detach"/> must
+/// not run concurrently with other calls.
+/// </remarks>
+internal sealed class SegmentAttachment
+{
+    private readonly SharedMemoryObject _object;
+    private ObjectDirectory? _directory;
+    private int _detached;
+
+    /// <summary>
+    /// Claims a process-table slot in the mapped segment and returns what dead processes held. Takes
+    /// ownership of <paramref name="backing"/> only on success; on failure the slot is given back and
+    /// the caller disposes the mapping.
+    /// </summary>
+    public SegmentAttachment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created)
+    {
+        _object = backing;
+        Memory = memory;
+        Backend = backend;
+        IsCreator = created;
+        Processes = new ProcessTable(memory);
+        RemoveOnLastDetach = (Volatile.Read(ref memory.Header.Flags) & SegmentHeader.FlagRemoveOnLastDetach) != 0;
+
+        ProcessIdentity me = PlatformServices.Processes.Current;
+        OwnerId owner = Processes.TryClaim(me);
+        OwnerId deadPredecessor = OwnerId.None;
+        if (owner.IsNone)
+        {
+            // Full: take over the slot of a dead process (its old owner id stays dead for good), and
+            // reclaim what it held once we have an identity to take the heap lock with.
+            owner = Processes.TryTakeOverDeadSlot(me, out deadPredecessor);
+            if (owner.IsNone)
+            {
+                throw new InvalidOperationException(
+                    $"Segment '{Name}' already has {ProcessTable.Capacity} live attachments, the most its process table holds.");
+            }
+        }
+
+        Owner = owner;
+        try
+        {
+            Heap = new SharedHeap(this);
+            if (!deadPredecessor.IsNone)
+            {
+                Heap.ReclaimOwner(deadPredecessor);
+            }
+
+            // Finding the dead is cheap while attaching (a /proc read per occupied slot), and it returns
+            // what they held before this process starts to allocate.
+            ReclaimDeadProcesses();
+        }
+        catch
+        {
+            // A damaged heap found while reclaiming: give the slot back; the caller disposes the mapping.
+            Processes.Release(owner);
+            throw;
+        }
+    }
+
+    /// <summary>The segment's name.</summary>
+    public string Name => _object.Name;
+
+    /// <summary>The facility that backs the segment.</summary>
+    public SharedMemoryBackend Backend { get; }
+
+    /// <summary>Whether this attachment created the segment.</summary>
+    public bool IsCreator { get; }
+
+    /// <summary>Whether the segment's name goes with its last live attachment.</summary>
+    public bool RemoveOnLastDetach { get; }
+
+    /// <summary>This process's view of the segment's bytes: the only way to reach them.</summary>
+    public SegmentMemory Memory { get; }
+
+    /// <summary>The table of attached processes.</summary>
+    public ProcessTable Processes { get; }
+
+    /// <summary>This attachment's identity in the process table: lock words and owned blocks name it.</summary>
+    public OwnerId Owner { get; }
+
+    /// <summary>The segment's heap, as this attachment uses it.</summary>
+    public SharedHeap Heap { get; }
+
+    /// <summary>The named-object directory (made on first use: a segment may never need one).</summary>
+    public ObjectDirectory Directory => _directory ?? InitDirectory();
+
+    /// <summary>Whether <see cref="Detach"/> has run.</summary>
+    public bool IsDetached => Volatile.Read(ref _detached) != 0;
+
+    /// <summary>
+    /// Finds processes that attached and died without detaching, frees what they held (heap caches and
+    /// blocks) and their slots. Returns how many were reclaimed.
+    /// </summary>
+    public int ReclaimDeadProcesses()
+    {
+        int reclaimed = 0;
+        for (int i = 0; i < ProcessTable.Capacity; i++)
+        {
+            if (i == Owner.Slot)
+            {
+                continue;
+            }
+
+            if (Processes.TryBeginReclaim(i, Owner, out OwnerId dead))
+            {
+                Heap.ReclaimOwner(dead);
+                Processes.EndReclaim(dead, Owner);
+                reclaimed++;
+            }
+        }
+
+        return reclaimed;
+    }
+
+    /// <summary>
+    /// Returns the thread caches, frees the blocks this attachment still owns, gives back the slot,
+    /// unmaps, and removes the name if this was the last live attachment of a remove-on-last-detach
+    /// segment. Runs once; later calls do nothing.
+    /// </summary>
+    public void Detach()
+    {
+        if (Interlocked.Exchange(ref _detached, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            try
+            {
+                // Like the memory of an exiting process, blocks owned by the process end with its attachment.
+                Heap.Detach();
+                Heap.ReclaimOwner(Owner);
+            }
+            catch (InvalidSegmentException)
+            {
+                // The heap is damaged and cannot take them back. Detaching must still happen.
+            }
+
+            Processes.Release(Owner);
+        }
+        finally
+        {
+            _object.Unmap();
+            try
+            {
+                // Only when no other process holds its attachment: the kernel dropped those of the dead.
+                if (RemoveOnLastDetach && _object.TryBecomeSole() && _object.IsCurrent())
+                {
+                    _object.RemoveName();
+                }
+            }
+            finally
+            {
+                _object.Dispose();
+            }
+        }
+    }
+
+    private ObjectDirectory InitDirectory()
+    {
+        var directory = new ObjectDirectory(this);
+        return Interlocked.CompareExchange(ref _directory, directory, null) ?? directory;
+    }
+}
