@@ -326,8 +326,10 @@ internal sealed partial class SharedHeap : ILockRecovery
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private long ValidateHandle(ShmHandle handle, out ulong stateGen)
     {
+        // A handle is the caller's argument: an offset outside the heap as it is now (beyond the
+        // published capacity, even if within MaxCapacity) is a bad handle, not a damaged segment.
         long offset = handle.Offset;
-        if (offset < HeapStart || offset > _m.MaxCapacity - BlockHeader.MinBlockSize)
+        if (offset < HeapStart || offset > Volatile.Read(ref _m.Header.Capacity) - BlockHeader.MinBlockSize)
         {
             ThrowForeign(handle);
         }
