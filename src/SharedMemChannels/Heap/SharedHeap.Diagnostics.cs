@@ -30,33 +30,15 @@ internal sealed partial class SharedHeap
     internal static HeapStatistics Walk(SegmentMemory m, ProcessTable? processes)
     {
         ref HeapControl control = ref m.Ref<HeapControl>(ControlOffset);
-        long capacity = Volatile.Read(ref m.Header.Capacity);
-        long offset = SegmentLayout.HeapStart;
         long used = 0, cached = 0, free = 0, largest = 0;
         int blocks = 0, allocated = 0, cachedBlocks = 0, freeBlocks = 0;
         var caches = new Dictionary<(uint Owner, uint Thread), (int Blocks, long Bytes)>();
-        while (offset + BlockHeader.Size <= capacity)
+        var chain = new BlockChain(m);
+        while (chain.MoveNext())
         {
-            ref BlockHeader block = ref m.Ref<BlockHeader>(offset);
-            if (block.Check != BlockHeader.CheckFor(offset))
-            {
-                throw new InvalidSegmentException(m.Name, $"the heap block at offset {offset} is damaged: its check value is wrong.");
-            }
-
-            uint state = BlockHeader.StateOf(Volatile.Read(ref block.StateGen));
-            if (state == BlockHeader.StateSentinel)
-            {
-                break;
-            }
-
-            long size = (long)block.SizeUnits * BlockHeader.Unit;
-            if (size < BlockHeader.MinBlockSize || offset + size > capacity)
-            {
-                throw new InvalidSegmentException(m.Name, $"the heap block at offset {offset} is damaged: its size {size} does not fit.");
-            }
-
+            long size = chain.Size;
             blocks++;
-            switch (state)
+            switch (chain.State)
             {
                 case BlockHeader.StateAllocated:
                     allocated++;
@@ -65,21 +47,19 @@ internal sealed partial class SharedHeap
                 case BlockHeader.StateCached:
                     cachedBlocks++;
                     cached += size;
+                    ref BlockHeader block = ref chain.Block;
                     var key = (block.Owner, block.Tag);
                     caches[key] = caches.TryGetValue(key, out var sum) ? (sum.Blocks + 1, sum.Bytes + size) : (1, size);
                     break;
-                case BlockHeader.StateFree:
+                default:
                     freeBlocks++;
                     free += size;
                     largest = Math.Max(largest, size);
                     break;
-                default:
-                    throw new InvalidSegmentException(m.Name, $"the heap block at offset {offset} is damaged: unknown state 0x{state:x8}.");
             }
-
-            offset += size;
         }
 
+        long offset = chain.Offset;
         Dictionary<int, int> pidBySlot = processes?.Snapshot().ToDictionary(s => s.Index, s => s.Pid) ?? [];
         var cacheList = caches
             .Select(kv =>
@@ -125,56 +105,44 @@ internal sealed partial class SharedHeap
     {
         ref HeapControl control = ref Control;
         var freeBlocks = new HashSet<long>();
-        long offset = HeapStart;
         long freeBytes = 0;
         bool previousFree = false;
         long previousSize = 0;
+        var chain = new BlockChain(_m);
         while (true)
         {
-            ref BlockHeader block = ref ReadBlock(offset);
-            uint state = BlockHeader.StateOf(Volatile.Read(ref block.StateGen));
+            bool more = chain.MoveNext();
+            ref BlockHeader block = ref chain.Block;
             uint expectedPrevFree = previousFree ? (uint)(previousSize / BlockHeader.Unit) : 0;
             if (block.PrevFreeUnits != expectedPrevFree)
             {
-                ThrowCorrupt(offset, $"its previous-free tag is {block.PrevFreeUnits}, expected {expectedPrevFree}");
+                ThrowCorrupt(chain.Offset, $"its previous-free tag is {block.PrevFreeUnits}, expected {expectedPrevFree}");
             }
 
-            if (state == BlockHeader.StateSentinel)
+            if (!more)
             {
-                if (offset + BlockHeader.SentinelSize != control.HeapEnd)
+                if (chain.Offset + BlockHeader.SentinelSize != control.HeapEnd)
                 {
-                    ThrowCorrupt(offset, $"the end sentinel is here but the heap end is recorded as {control.HeapEnd}");
+                    ThrowCorrupt(chain.Offset, $"the end sentinel is here but the heap end is recorded as {control.HeapEnd}");
                 }
 
                 break;
             }
 
-            long size = (long)block.SizeUnits * BlockHeader.Unit;
-            if (size < BlockHeader.MinBlockSize)
-            {
-                ThrowCorrupt(offset, $"its size {size} is below the minimum");
-            }
-
-            bool isFree = state == BlockHeader.StateFree;
+            bool isFree = chain.State == BlockHeader.StateFree;
             if (isFree && previousFree)
             {
-                ThrowCorrupt(offset, "two free blocks touch (not coalesced)");
-            }
-
-            if (!isFree && state is not (BlockHeader.StateAllocated or BlockHeader.StateCached))
-            {
-                ThrowCorrupt(offset, $"its state 0x{state:x8} is unknown");
+                ThrowCorrupt(chain.Offset, "two free blocks touch (not coalesced)");
             }
 
             if (isFree)
             {
-                freeBlocks.Add(offset);
-                freeBytes += size;
+                freeBlocks.Add(chain.Offset);
+                freeBytes += chain.Size;
             }
 
             previousFree = isFree;
-            previousSize = size;
-            offset += size;
+            previousSize = chain.Size;
         }
 
         int listed = 0;

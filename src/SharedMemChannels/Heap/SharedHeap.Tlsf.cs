@@ -353,26 +353,15 @@ internal sealed partial class SharedHeap
         control.FreeBytes = 0;
         control.FreeBlocks = 0;
 
-        long offset = HeapStart;
         long runStart = 0;
         long runSize = 0;
-        while (true)
+        var chain = new BlockChain(_m);
+        while (chain.MoveNext())
         {
-            ref BlockHeader block = ref ReadBlock(offset);
-            ulong stateGen = Volatile.Read(ref block.StateGen);
-            uint state = BlockHeader.StateOf(stateGen);
-            if (state == BlockHeader.StateSentinel)
-            {
-                break;
-            }
-
-            long size = (long)block.SizeUnits * BlockHeader.Unit;
-            if (size < BlockHeader.MinBlockSize)
-            {
-                ThrowCorrupt(offset, $"its size {size} is below the minimum");
-            }
-
-            if (!reclaim.IsNone && (state == BlockHeader.StateAllocated || state == BlockHeader.StateCached) &&
+            ref BlockHeader block = ref chain.Block;
+            ulong stateGen = chain.StateGen;
+            uint state = chain.State;
+            if (!reclaim.IsNone && state != BlockHeader.StateFree &&
                 Volatile.Read(ref block.Owner) == reclaim.Value &&
                 Interlocked.CompareExchange(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateFree, BlockHeader.GenerationOf(stateGen)), stateGen) == stateGen)
             {
@@ -383,31 +372,23 @@ internal sealed partial class SharedHeap
             {
                 if (runSize == 0)
                 {
-                    runStart = offset;
+                    runStart = chain.Offset;
                 }
 
-                runSize += size;
+                runSize += chain.Size;
             }
-            else if (state is BlockHeader.StateAllocated or BlockHeader.StateCached)
+            else if (runSize != 0)
             {
-                if (runSize != 0)
-                {
-                    CloseRun(runStart, runSize);
-                    runSize = 0;
-                }
-                else
-                {
-                    block.PrevFreeUnits = 0;
-                }
+                CloseRun(runStart, runSize);
+                runSize = 0;
             }
             else
             {
-                ThrowCorrupt(offset, $"its state {BlockHeader.StateName(state)} is unknown");
+                block.PrevFreeUnits = 0;
             }
-
-            offset += size;
         }
 
+        long offset = chain.Offset;
         if (runSize != 0)
         {
             CloseRun(runStart, runSize);
