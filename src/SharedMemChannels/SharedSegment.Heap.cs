@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using SharedMemChannels.Heap;
 
 namespace SharedMemChannels;
@@ -125,7 +126,7 @@ public sealed partial class SharedSegment
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void ThrowUnknownOwnership(ShmOwnership ownership) =>
-        throw new ArgumentOutOfRangeException(nameof(ownership), ownership, "Unknown ownership.");
+        ThrowHelper.ThrowArgumentOutOfRange(nameof(ownership), ownership, "Unknown ownership.");
 
     private void ThrowOutOfMemory(int size)
     {

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using SharedMemChannels.Objects;
 
 using SharedMemChannels.Segments;
@@ -91,7 +92,7 @@ public readonly struct ShmPtr<T> : IEquatable<ShmPtr<T>>
             SharedSegment segment = Attached();
             if ((uint)index >= (uint)Length)
             {
-                throw new ArgumentOutOfRangeException(nameof(index), index, $"The block holds {Length} elements.");
+                ThrowHelper.ThrowArgumentOutOfRange(nameof(index), index, $"The block holds {Length} elements.");
             }
 
             return ref segment.Memory.Ref<T>(_offset + ((long)index * SegmentMemory.SizeOf<T>()));

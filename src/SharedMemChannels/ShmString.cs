@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
 
@@ -80,7 +81,7 @@ public struct ShmString : IEquatable<ShmString>
         long newLength = (long)length + value.Length;
         if (newLength > (SharedSegment.MaxAllocationSize - ContainerStorage.HeaderSize) / sizeof(char))
         {
-            throw new ArgumentOutOfRangeException(nameof(value), $"The string would exceed {SharedSegment.MaxAllocationSize} bytes.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(value), null, $"The string would exceed {SharedSegment.MaxAllocationSize} bytes.");
         }
 
         if (capacity >= newLength)

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
 
@@ -87,7 +88,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         long elements = Open(segment, out int count, out _);
         if ((uint)index >= (uint)count)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"The vector has {count} elements.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(index), index, $"The vector has {count} elements.");
         }
 
         return ref segment.Memory.Ref<T>(elements + ((long)index * SegmentMemory.SizeOf<T>()));
@@ -109,7 +110,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         long needed = (long)count + items.Length;
         if (needed > int.MaxValue)
         {
-            throw new ArgumentOutOfRangeException(nameof(items), "The vector would hold more than int.MaxValue elements.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(items), null, "The vector would hold more than int.MaxValue elements.");
         }
 
         if (elements == 0 || needed > capacity)
@@ -139,7 +140,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         long elements = Open(segment, out int count, out _);
         if ((uint)index >= (uint)count)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"The vector has {count} elements.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(index), index, $"The vector has {count} elements.");
         }
 
         Span<T> span = ElementSpan(segment, elements, count);

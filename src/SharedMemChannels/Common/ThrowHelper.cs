@@ -52,4 +52,23 @@ internal static class ThrowHelper
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static void ThrowInvalidCast(string message) =>
         throw new InvalidCastException(message);
+
+    /// <summary>A handle that is null or names no block of this segment: the caller's argument.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowBadHandle(ShmHandle handle) =>
+        throw new ArgumentException(
+            handle.IsNull ? "The handle is null." : $"{handle} does not refer to a block of this segment.", nameof(handle));
+
+    /// <summary>A handle to a block that is not allocated (any more): a double free or a stale handle.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowNotAllocated(ShmHandle handle) =>
+        throw new InvalidOperationException($"{handle} refers to a block that is not allocated: it was freed already (a double free) or the handle is stale.");
+
+    /// <summary>An allocation size out of range.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowSizeOutOfRange(int size, int max) =>
+        throw new ArgumentOutOfRangeException(nameof(size), size, $"The size must be from 1 to {max} bytes.");
 }

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using SharedMemChannels.Segments;
@@ -55,7 +56,7 @@ internal sealed partial class SharedHeap : ILockRecovery
         ref HeapControl control = ref Control;
         if (Volatile.Read(ref control.Magic) != HeapControl.MagicValue || control.HeapStart != SegmentLayout.HeapStart)
         {
-            throw new InvalidSegmentException(_name, "its heap control block is damaged.");
+            ThrowHelper.ThrowDamaged(_name, "its heap control block is damaged.");
         }
     }
 
@@ -105,7 +106,7 @@ internal sealed partial class SharedHeap : ILockRecovery
     {
         if ((uint)(size - 1) >= MaxAllocationSize)
         {
-            ThrowSizeOutOfRange(size);
+            ThrowHelper.ThrowSizeOutOfRange(size, MaxAllocationSize);
         }
 
         int blockSize = BlockSizeFor(size);
@@ -254,7 +255,7 @@ internal sealed partial class SharedHeap : ILockRecovery
             block.Tag = cache.ThreadTag;
             if (Interlocked.CompareExchange(ref block.StateGen, BlockHeader.Pack(BlockHeader.StateCached, BlockHeader.GenerationOf(stateGen)), stateGen) != stateGen)
             {
-                ThrowFreed(handle);
+                ThrowHelper.ThrowNotAllocated(handle);
             }
 
             cache.Push(sizeClass, offset);
@@ -276,7 +277,7 @@ internal sealed partial class SharedHeap : ILockRecovery
             Volatile.Write(ref control.IntentOp, HeapControl.IntentNone);
             if (!freed)
             {
-                ThrowFreed(handle);
+                ThrowHelper.ThrowNotAllocated(handle);
             }
         }
     }
@@ -331,19 +332,19 @@ internal sealed partial class SharedHeap : ILockRecovery
         long offset = handle.Offset;
         if (offset < HeapStart || offset > Volatile.Read(ref _m.Header.Capacity) - BlockHeader.MinBlockSize)
         {
-            ThrowForeign(handle);
+            ThrowHelper.ThrowBadHandle(handle);
         }
 
         ref BlockHeader block = ref _m.Ref<BlockHeader>(offset);
         stateGen = Volatile.Read(ref block.StateGen);
         if (block.Check != BlockHeader.CheckFor(offset))
         {
-            ThrowForeign(handle);
+            ThrowHelper.ThrowBadHandle(handle);
         }
 
         if (BlockHeader.StateOf(stateGen) != BlockHeader.StateAllocated || (BlockHeader.GenerationOf(stateGen) & GenerationMask) != handle.Generation)
         {
-            ThrowFreed(handle);
+            ThrowHelper.ThrowNotAllocated(handle);
         }
 
         long size = (long)block.SizeUnits * BlockHeader.Unit;
@@ -556,21 +557,8 @@ internal sealed partial class SharedHeap : ILockRecovery
     }
 
     [DoesNotReturn]
-    private static void ThrowSizeOutOfRange(int size) =>
-        throw new ArgumentOutOfRangeException(nameof(size), size, $"The size must be from 1 to {MaxAllocationSize} bytes.");
-
-    [DoesNotReturn]
-    private static void ThrowForeign(ShmHandle handle) =>
-        throw new ArgumentException(
-            handle.IsNull ? "The handle is null." : $"{handle} does not refer to a block of this segment.", nameof(handle));
-
-    [DoesNotReturn]
-    private static void ThrowFreed(ShmHandle handle) =>
-        throw new InvalidOperationException($"{handle} refers to a block that is not allocated: it was freed already (a double free) or the handle is stale.");
-
-    [DoesNotReturn]
     private void ThrowCorrupt(long offset, string what) =>
-        throw new InvalidSegmentException(_name, $"the heap block at offset {offset} is damaged: {what}.");
+        ThrowHelper.ThrowDamaged(_name, $"the heap block at offset {offset} is damaged: {what}.");
 
     private static int BlockSizeFor(int size) => Math.Max(BlockHeader.MinBlockSize, ((size + BlockHeader.Unit - 1) & ~(BlockHeader.Unit - 1)) + BlockHeader.Size);
 

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Segments;
@@ -22,19 +23,19 @@ internal static class ContainerStorage
         long payload = heap.GetPayloadOffset(ShmHandle.FromValue(storage), out int length, out uint tag);
         if (tag != blockTag)
         {
-            throw new InvalidSegmentException(segment.Name, $"{ShmHandle.FromValue(storage)} is not the storage of a {kind}.");
+            ThrowHelper.ThrowDamaged(segment.Name, $"{ShmHandle.FromValue(storage)} is not the storage of a {kind}.");
         }
 
         Header header = segment.Memory.Ref<Header>(payload);
         if (header.ElementSize != elementSize || header.ElementTag != elementTag)
         {
-            throw new InvalidCastException(
+            ThrowHelper.ThrowInvalidCast(
                 $"The {kind} holds elements of {header.ElementSize} bytes (layout tag {header.ElementTag:x8}), not {elementSize} bytes (layout tag {elementTag:x8}).");
         }
 
         if (header.Count < 0 || header.Capacity < header.Count || HeaderSize + ((long)header.Capacity * elementSize) > length)
         {
-            throw new InvalidSegmentException(
+            ThrowHelper.ThrowDamaged(
                 segment.Name, $"the {kind} at {ShmHandle.FromValue(storage)} is damaged: count {header.Count}, capacity {header.Capacity}, {length} bytes of storage.");
         }
 
@@ -49,13 +50,13 @@ internal static class ContainerStorage
         long bytes = HeaderSize + ((long)capacity * elementSize);
         if (bytes > SharedSegment.MaxAllocationSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"A {kind} of {capacity} elements would exceed the largest allocation ({SharedSegment.MaxAllocationSize} bytes).");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), capacity, $"A {kind} of {capacity} elements would exceed the largest allocation ({SharedSegment.MaxAllocationSize} bytes).");
         }
 
         SharedHeap heap = segment.Heap;
         if (!heap.TryAllocate((int)bytes, ShmOwnership.Segment, blockTag, out ShmHandle handle))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for a {kind} in segment '{segment.Name}'.");
+            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {bytes} bytes for a {kind} in segment '{segment.Name}'.");
         }
 
         long payload = heap.GetPayloadOffset(handle, out _, out _);
@@ -94,8 +95,9 @@ internal static class ContainerStorage
     /// <summary>The capacity to grow to: doubling, at least <paramref name="needed"/>.</summary>
     public static int Grown(int capacity, int needed, int minimum) => (int)Math.Min(int.MaxValue, Math.Max(needed, Math.Max(minimum, capacity * 2L)));
 
+    /// <summary>The container block's header: the only description of its layout.</summary>
     [StructLayout(LayoutKind.Explicit, Size = HeaderSize)]
-    private struct Header
+    internal struct Header
     {
         [FieldOffset(0)] public int Count;
         [FieldOffset(4)] public int Capacity;

@@ -75,7 +75,7 @@ internal sealed class ObjectDirectory : ILockRecovery
             {
                 if (!mayFind)
                 {
-                    throw new InvalidOperationException($"Segment '{_segment.Name}' already has a named object '{name}'.");
+                    ThrowHelper.ThrowInvalidOperation($"Segment '{_segment.Name}' already has a named object '{name}'.");
                 }
 
                 return RefFromEntry(table, slot, name, type);
@@ -212,14 +212,14 @@ internal sealed class ObjectDirectory : ILockRecovery
         long payload = heap.GetPayloadOffset(block, out int length, out uint tag);
         if (tag != ObjectBlockTag)
         {
-            throw new InvalidCastException($"{what} is a plain block, not an object constructed as a type.");
+            ThrowHelper.ThrowInvalidCast($"{what} is a plain block, not an object constructed as a type.");
         }
 
         ObjectHeader header = ReadObjectHeader(m, payload, length);
         if (header.Fingerprint != type.Fingerprint || header.TypeSize != type.Size)
         {
             string stored = Encoding.UTF8.GetString(m.Span(DirectoryLayout.TypeNameOffset(payload, header.NameLength), (int)header.TypeNameLength));
-            throw new InvalidCastException(
+            ThrowHelper.ThrowInvalidCast(
                 $"{what} was constructed as {stored} ({header.TypeSize} bytes, layout {header.Fingerprint:x16}); it cannot be used as {type.DisplayName} ({type.Size} bytes, layout {type.Fingerprint:x16}).");
         }
 
@@ -230,7 +230,7 @@ internal sealed class ObjectDirectory : ILockRecovery
     {
         if (length < ObjectHeader.Size)
         {
-            throw new InvalidSegmentException(m.Name, $"the object block at {payload} is too small ({length} bytes).");
+            ThrowHelper.ThrowDamaged(m.Name, $"the object block at {payload} is too small ({length} bytes).");
         }
 
         ObjectHeader header = m.Ref<ObjectHeader>(payload);
@@ -238,7 +238,7 @@ internal sealed class ObjectDirectory : ILockRecovery
             header.ValueOffset % DirectoryLayout.ValueAlignment != 0 || header.ValueOffset < ObjectHeader.Size + header.NameLength + header.TypeNameLength ||
             (long)header.ValueOffset + Math.Max(header.TypeSize, 1) > length)
         {
-            throw new InvalidSegmentException(m.Name, $"the object block at {payload} has a damaged header.");
+            ThrowHelper.ThrowDamaged(m.Name, $"the object block at {payload} has a damaged header.");
         }
 
         return header;
@@ -404,7 +404,7 @@ internal sealed class ObjectDirectory : ILockRecovery
         int size = (int)DirectoryLayout.TableSize(capacity);
         if (!_heap.TryAllocate(size, ownership, 0, out ShmHandle handle))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.");
+            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.");
         }
 
         long payload = _heap.GetPayloadOffset(handle, out _, out _);
@@ -427,7 +427,7 @@ internal sealed class ObjectDirectory : ILockRecovery
         DirectoryTableHeader header = ValidateTableShape(m, table);
         if (header.Count > header.Capacity || header.Tombstones > header.Capacity)
         {
-            throw new InvalidSegmentException(m.Name, $"its named-object directory is damaged: {header.Count} entries and {header.Tombstones} tombstones in {header.Capacity} slots.");
+            ThrowHelper.ThrowDamaged(m.Name, $"its named-object directory is damaged: {header.Count} entries and {header.Tombstones} tombstones in {header.Capacity} slots.");
         }
 
         return header;
@@ -440,7 +440,7 @@ internal sealed class ObjectDirectory : ILockRecovery
         if (header.Magic != TableMagic || header.Capacity < InitialCapacity || (header.Capacity & (header.Capacity - 1)) != 0 ||
             header.Capacity > DirectoryLayout.MaxCapacity)
         {
-            throw new InvalidSegmentException(m.Name, "its named-object directory is damaged.");
+            ThrowHelper.ThrowDamaged(m.Name, "its named-object directory is damaged.");
         }
 
         // The entries must lie inside the mapping; the accessor checks the whole range.

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Objects;
 using SharedMemChannels.Platform;
@@ -45,7 +46,7 @@ internal sealed class SegmentAttachment
             owner = Processes.TryTakeOverDeadSlot(me, out deadPredecessor);
             if (owner.IsNone)
             {
-                throw new InvalidOperationException(
+                ThrowHelper.ThrowInvalidOperation(
                     $"Segment '{Name}' already has {ProcessTable.Capacity} live attachments, the most its process table holds.");
             }
         }

@@ -1,3 +1,4 @@
+using SharedMemChannels.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using SharedMemChannels.Platform;
@@ -134,7 +135,7 @@ internal sealed unsafe class SegmentMemory
             long objectSize = _object.QuerySize();
             if (objectSize < capacity)
             {
-                throw new InvalidSegmentException(Name, $"its header says {capacity} bytes but the backing object has only {objectSize}.");
+                ThrowHelper.ThrowDamaged(Name, $"its header says {capacity} bytes but the backing object has only {objectSize}.");
             }
 
             _object.MapMore(capacity);
@@ -158,7 +159,7 @@ internal sealed unsafe class SegmentMemory
 
             if (newCapacity > _maxCapacity)
             {
-                throw new OutOfSharedMemoryException($"Segment '{Name}' cannot grow to {newCapacity} bytes: its MaxCapacity is {_maxCapacity}.");
+                ThrowHelper.ThrowOutOfMemory($"Segment '{Name}' cannot grow to {newCapacity} bytes: its MaxCapacity is {_maxCapacity}.");
             }
 
             _object.Extend(newCapacity);
@@ -192,9 +193,9 @@ internal sealed unsafe class SegmentMemory
 
     [DoesNotReturn]
     private void ThrowOutOfBounds(long end, long limit) =>
-        throw new InvalidSegmentException(Name, $"an offset or length read from shared memory reaches byte {end}, beyond the segment's {limit} bytes.");
+        ThrowHelper.ThrowDamaged(Name, $"an offset or length read from shared memory reaches byte {end}, beyond the segment's {limit} bytes.");
 
     [DoesNotReturn]
     private void ThrowMisaligned(long offset, Type type) =>
-        throw new InvalidSegmentException(Name, $"offset {offset} read from shared memory is not aligned for {type.Name}.");
+        ThrowHelper.ThrowDamaged(Name, $"offset {offset} read from shared memory is not aligned for {type.Name}.");
 }
