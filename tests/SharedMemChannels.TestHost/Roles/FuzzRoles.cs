@@ -8,7 +8,7 @@ internal static class FuzzRoles
     public static void Register(Dictionary<string, Role> roles) => roles.Add("corrupt-fuzz", CorruptFuzz);
 
     /// <summary>
-    /// Fills a segment with blocks, named objects and containers, overwrites random bytes of its heap and
+    /// Fills a segment (of the backend --backend names) with blocks, named objects and containers, overwrites random bytes of its heap and
     /// directory, then runs every operation on it. Each must either work or throw one of the exceptions
     /// the API documents; anything else (or a crash of this process) is a failure the test sees.
     /// </summary>
@@ -18,10 +18,18 @@ internal static class FuzzRoles
         int rounds = o.GetInt("rounds", 50);
         var random = new Random(seed);
         int outcomes = 0;
+
+        // The damage lands in the first 256 KiB either way; System V cannot grow, so its segment is that size.
+        var options = new SegmentOptions
+        {
+            Backend = o.Backend,
+            Capacity = 256 * 1024,
+            MaxCapacity = o.Backend == SharedMemoryBackend.SystemV ? 256 * 1024 : 4 * 1024 * 1024,
+        };
         for (int round = 0; round < rounds; round++)
         {
             string name = string.Create(CultureInfo.InvariantCulture, $"{o.Name}-{round}");
-            using (SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 256 * 1024, MaxCapacity = 4 * 1024 * 1024 }))
+            using (SharedSegment segment = SharedSegment.Create(name, options))
             {
                 try
                 {
