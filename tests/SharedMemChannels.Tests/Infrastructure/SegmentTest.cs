@@ -2,7 +2,8 @@ namespace SharedMemChannels.Tests.Infrastructure;
 
 /// <summary>
 /// Base of the tests that make segments or children: names it hands out and children it starts are
-/// removed and killed when the test ends, whether it passed or not.
+/// removed and killed when the test ends, whether it passed or not. Segments are made through it, of the
+/// <see cref="Backend"/> a subclass chooses, so that one abstract test class runs on every backend.
 /// </summary>
 public abstract class SegmentTest : IDisposable
 {
