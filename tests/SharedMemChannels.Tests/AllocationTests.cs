@@ -2,15 +2,15 @@ using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
 
-/// <summary>"Hot path allocates nothing" as a tested property.</summary>
-public class AllocationTests : SegmentTest
+/// <summary>"Hot path allocates nothing" as a tested property, on each backend.</summary>
+public abstract class AllocationTestsBase : SegmentTest
 {
     [Theory]
     [InlineData(64)]   // the per-thread cache
     [InlineData(4096)] // the locked heap
     public void Allocate_GetSpan_Free_allocate_no_managed_memory_in_steady_state(int size)
     {
-        using SharedSegment segment = Track(SharedSegment.Create(NewName("alloc"), new SegmentOptions { Capacity = 4 << 20 }));
+        using SharedSegment segment = CreateSegment(NewName("alloc"), NewOptions(capacity: 4 << 20));
         for (int i = 0; i < 1000; i++)
         {
             Churn(segment, size); // warm up: caches, JIT tiers, the thread-local lookups
@@ -29,7 +29,7 @@ public class AllocationTests : SegmentTest
     [Fact]
     public void Reading_a_named_object_and_its_containers_allocates_nothing()
     {
-        using SharedSegment segment = Track(SharedSegment.Create(NewName("alloc"), new SegmentOptions { Capacity = 4 << 20 }));
+        using SharedSegment segment = CreateSegment(NewName("alloc"), NewOptions(capacity: 4 << 20));
         ShmPtr<Config> config = segment.Construct<Config>("c");
         config.Value.Title.Assign(segment, "title");
         config.Value.Gains.AddRange(segment, [1.0, 2.0, 3.0]);
@@ -67,4 +67,16 @@ public class AllocationTests : SegmentTest
         segment.GetSpan(handle)[0] = 1;
         segment.Free(handle);
     }
+}
+
+/// <summary>The allocation tests on POSIX segments.</summary>
+public sealed class AllocationTestsPosix : AllocationTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.Posix;
+}
+
+/// <summary>The allocation tests on System V segments.</summary>
+public sealed class AllocationTestsSystemV : AllocationTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.SystemV;
 }

@@ -3,17 +3,20 @@ using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
 
-/// <summary>The shared heap across real processes: stress, kill -9 at random moments, a dead lock holder.</summary>
-public class HeapCrossProcessTests : SegmentTest
+/// <summary>
+/// The shared heap across real processes: stress, kill -9 at random moments, a dead lock holder. Runs once
+/// per backend; the children open the segment of the test's backend.
+/// </summary>
+public abstract class HeapCrossProcessTestsBase : SegmentTest
 {
     [Fact]
     public void Processes_times_threads_allocating_and_freeing_keep_the_heap_consistent()
     {
         string name = NewName("stress");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 256 * 1024, MaxCapacity = 512L * 1024 * 1024 });
+        using SharedSegment segment = CreateSegment(name, NewOptions(capacity: 256 * 1024, max: 512L * 1024 * 1024));
         long baseline = segment.GetHeapStatistics().UsedBytes;
         var children = Enumerable.Range(0, 3)
-            .Select(i => Host("stress", name, "--threads", "3", "--iterations", "15000", "--seed", (i + 1).ToString(CultureInfo.InvariantCulture)))
+            .Select(i => HostOnBackend("stress", name, "--threads", "3", "--iterations", "15000", "--seed", (i + 1).ToString(CultureInfo.InvariantCulture)))
             .ToList();
         foreach (ChildProcess child in children)
         {
@@ -33,13 +36,13 @@ public class HeapCrossProcessTests : SegmentTest
     public async Task Killing_an_allocating_process_at_random_moments_never_blocks_or_corrupts_the_heap()
     {
         string name = NewName("crash");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 128 * 1024, MaxCapacity = 256L * 1024 * 1024 });
+        using SharedSegment segment = CreateSegment(name, NewOptions(capacity: 128 * 1024, max: 256L * 1024 * 1024));
         long baseline = segment.GetHeapStatistics().UsedBytes;
         var random = new Random(12345);
         const int Rounds = 50;
         for (int round = 0; round < Rounds; round++)
         {
-            ChildProcess child = Host("alloc-loop", name, "--threads", "2", "--seed", round.ToString(CultureInfo.InvariantCulture));
+            ChildProcess child = HostOnBackend("alloc-loop", name, "--threads", "2", "--seed", round.ToString(CultureInfo.InvariantCulture));
             child.WaitForLine("running");
             // A random moment inside the loop: not synchronization, the point is not to know where it is.
             await Task.Delay(random.Next(0, 15));
@@ -73,8 +76,8 @@ public class HeapCrossProcessTests : SegmentTest
     public async Task A_process_killed_holding_the_heap_lock_is_taken_over_and_the_heap_repaired()
     {
         string name = NewName("lock");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
-        ChildProcess holder = Host("lock-hold", name);
+        using SharedSegment segment = CreateSegment(name, NewOptions());
+        ChildProcess holder = HostOnBackend("lock-hold", name);
         holder.WaitForLine("locked");
 
         // A waiter is already blocked on the lock when the holder dies.
@@ -93,9 +96,9 @@ public class HeapCrossProcessTests : SegmentTest
     public void A_killed_process_loses_its_own_blocks_but_not_those_it_gave_to_the_segment()
     {
         string name = NewName("own");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        using SharedSegment segment = CreateSegment(name, NewOptions());
         long baseline = segment.GetHeapStatistics().UsedBytes;
-        ChildProcess child = Host("hold", name);
+        ChildProcess child = HostOnBackend("hold", name);
         child.WaitForLine("ready");
         child.Send("alloc 300 5 segment");
         var kept = ShmHandle.FromValue(ulong.Parse(Field(child.WaitForLine("handle"), "handle"), CultureInfo.InvariantCulture));
@@ -119,17 +122,29 @@ public class HeapCrossProcessTests : SegmentTest
     public void A_block_written_in_one_process_is_read_in_another()
     {
         string name = NewName("xfer");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        using SharedSegment segment = CreateSegment(name, NewOptions());
         ShmHandle handle = segment.Allocate(5000, ShmOwnership.Segment);
         segment.GetSpan(handle).Fill(42);
-        ChildProcess reader = Host("read", name, "--handle", handle.Value.ToString(CultureInfo.InvariantCulture), "--byte", "42");
+        ChildProcess reader = HostOnBackend("read", name, "--handle", handle.Value.ToString(CultureInfo.InvariantCulture), "--byte", "42");
         string line = reader.WaitForLine("read");
         Assert.Equal("5000", Field(line, "length"));
         Assert.Equal("True", Field(line, "ok"));
         Assert.Equal(0, reader.WaitForExit());
 
         segment.Free(handle);
-        ChildProcess late = Host("read", name, "--handle", handle.Value.ToString(CultureInfo.InvariantCulture), "--byte", "42");
+        ChildProcess late = HostOnBackend("read", name, "--handle", handle.Value.ToString(CultureInfo.InvariantCulture), "--byte", "42");
         Assert.StartsWith("error InvalidOperationException", late.WaitForLine("error"), StringComparison.Ordinal);
     }
+}
+
+/// <summary>The cross-process heap tests on POSIX segments.</summary>
+public sealed class HeapCrossProcessTestsPosix : HeapCrossProcessTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.Posix;
+}
+
+/// <summary>The cross-process heap tests on System V segments.</summary>
+public sealed class HeapCrossProcessTestsSystemV : HeapCrossProcessTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.SystemV;
 }

@@ -3,8 +3,12 @@ using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
 
-/// <summary>The shared heap within one process: sizes, bad handles, out of memory, growth, caches.</summary>
-public class HeapTests : SegmentTest
+/// <summary>
+/// The shared heap within one process: sizes, bad handles, out of memory, caches, damage. Runs once per
+/// backend (<see cref="HeapTestsPosix"/>, <see cref="HeapTestsSystemV"/>); what only one backend does
+/// (growth, or its absence) is tested in that backend's class.
+/// </summary>
+public abstract class HeapTestsBase : SegmentTest
 {
     [Theory]
     [InlineData(1)]
@@ -156,43 +160,6 @@ public class HeapTests : SegmentTest
     }
 
     [Fact]
-    public void The_heap_grows_the_segment_up_to_its_maximum()
-    {
-        SharedSegment segment = NewSegment("heap", capacity: 64 * 1024, max: 8 * 1024 * 1024);
-        nint baseAddress = segment.BaseAddress;
-        var held = new List<ShmHandle>();
-        for (int i = 0; i < 100; i++)
-        {
-            held.Add(segment.Allocate(50_000));
-        }
-
-        Assert.True(segment.Capacity >= 5_000_000);
-        Assert.Equal(baseAddress, segment.BaseAddress);
-        Assert.True(segment.GetHeapStatistics().Capacity > 5_000_000);
-        segment.ValidateHeap();
-        Assert.False(segment.TryAllocate(8 * 1024 * 1024, out _)); // beyond the maximum
-        foreach (ShmHandle handle in held)
-        {
-            segment.Free(handle);
-        }
-
-        segment.ValidateHeap();
-        Assert.Equal(1, segment.GetHeapStatistics().FreeBlocks); // all one block again
-    }
-
-    [Fact]
-    public void A_System_V_heap_does_not_grow()
-    {
-        SharedSegment segment = Track(SharedSegment.Create(
-            NewName("heap"), new SegmentOptions { Backend = SharedMemoryBackend.SystemV, Capacity = 128 * 1024 }));
-        Assert.False(segment.TryAllocate(200 * 1024, out _));
-        Assert.Equal(128 * 1024, segment.Capacity);
-        ShmHandle fits = segment.Allocate(50 * 1024);
-        segment.Free(fits);
-        segment.ValidateHeap();
-    }
-
-    [Fact]
     public void Ownership_defaults_to_the_process_and_can_be_handed_to_the_segment()
     {
         SharedSegment segment = NewSegment("heap");
@@ -213,9 +180,9 @@ public class HeapTests : SegmentTest
     public void Detaching_frees_the_blocks_the_attachment_owns_and_keeps_the_segments()
     {
         string name = NewName("heap");
-        using SharedSegment keeper = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        using SharedSegment keeper = CreateSegment(name, NewOptions());
         long baseline = keeper.GetHeapStatistics().UsedBytes;
-        SharedSegment visitor = SharedSegment.Open(name);
+        SharedSegment visitor = OpenSegment(name);
         ShmHandle owned = visitor.Allocate(5000);
         ShmHandle ownedSmall = visitor.Allocate(40);
         ShmHandle given = visitor.Allocate(5000, ShmOwnership.Segment);
@@ -277,8 +244,8 @@ public class HeapTests : SegmentTest
     public void Disposing_returns_this_processes_caches()
     {
         string name = NewName("heap");
-        using SharedSegment keeper = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
-        SharedSegment user = SharedSegment.Open(name);
+        using SharedSegment keeper = CreateSegment(name, NewOptions());
+        SharedSegment user = OpenSegment(name);
         int slot = user.Owner.Slot;
         var blocks = Enumerable.Range(0, 40).Select(i => user.Allocate(16 + (i * 8))).ToList();
         blocks.ForEach(user.Free);
@@ -352,45 +319,10 @@ public class HeapTests : SegmentTest
     {
         // In a child: were a damaged offset ever followed outside the mapping, that process would crash,
         // not this one, and the test would see it.
-        ChildProcess fuzz = Host("corrupt-fuzz", NewName("fuzz"), "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "40");
+        ChildProcess fuzz = HostOnBackend("corrupt-fuzz", NewName("fuzz"), "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--rounds", "40");
         string line = fuzz.WaitForLine("fuzz ok");
         Assert.Equal(0, fuzz.WaitForExit());
         Assert.True(int.Parse(Field(line, "exceptions"), System.Globalization.CultureInfo.InvariantCulture) > 0);
-    }
-
-    [Fact]
-    public void Tlsf_mapping_finds_lists_whose_blocks_are_large_enough()
-    {
-        for (long size = BlockHeader.MinBlockSize; size < 1L << 34; size += Math.Max(16, size / 7) & ~15L)
-        {
-            (int fl, int sl) = HeapControl.MappingSearch(size);
-            Assert.True(fl < HeapControl.FlCount && sl < HeapControl.SlCount);
-            Assert.True(SmallestSizeIn(fl, sl) >= size, $"list ({fl},{sl}) may hold blocks smaller than {size}");
-            Assert.Equal((fl, sl), HeapControl.MappingInsert(SmallestSizeIn(fl, sl)));
-            // The list is the first such: the one before it may hold smaller blocks.
-            (int ifl, int isl) = HeapControl.MappingInsert(size);
-            Assert.True(fl > ifl || (fl == ifl && sl >= isl));
-        }
-    }
-
-    private static long SmallestSizeIn(int fl, int sl) =>
-        fl == 0
-            ? sl * 16L
-            : (1L << (fl + HeapControl.FlShift - 1)) + (sl * (1L << (fl + HeapControl.FlShift - 1 - HeapControl.SlLog2)));
-
-    [Fact]
-    public void Size_classes_round_up_for_allocation_and_down_for_freed_blocks()
-    {
-        for (int blockSize = BlockHeader.MinBlockSize; blockSize <= SizeClasses.MaxBlockSize; blockSize += 16)
-        {
-            int up = SizeClasses.ForAllocation(blockSize);
-            Assert.True(SizeClasses.BlockSize(up) >= blockSize);
-            Assert.True(up == 0 || SizeClasses.BlockSize(up - 1) < blockSize);
-            int down = SizeClasses.ForFreedBlock(blockSize);
-            Assert.True(SizeClasses.BlockSize(down) <= blockSize);
-        }
-
-        Assert.Equal(-1, SizeClasses.ForFreedBlock(SizeClasses.MaxBlockSize + 16));
     }
 
     [Fact]
@@ -403,5 +335,53 @@ public class HeapTests : SegmentTest
         Assert.True(ShmHandle.Null.IsNull);
         Assert.Equal(0UL, ShmHandle.Null.Value);
         Assert.Contains("offset", handle.ToString(), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The heap tests on POSIX segments, and growth, which only they have.</summary>
+public sealed class HeapTestsPosix : HeapTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.Posix;
+
+    [Fact]
+    public void The_heap_grows_the_segment_up_to_its_maximum()
+    {
+        SharedSegment segment = NewSegment("heap", capacity: 64 * 1024, max: 8 * 1024 * 1024);
+        nint baseAddress = segment.BaseAddress;
+        var held = new List<ShmHandle>();
+        for (int i = 0; i < 100; i++)
+        {
+            held.Add(segment.Allocate(50_000));
+        }
+
+        Assert.True(segment.Capacity >= 5_000_000);
+        Assert.Equal(baseAddress, segment.BaseAddress);
+        Assert.True(segment.GetHeapStatistics().Capacity > 5_000_000);
+        segment.ValidateHeap();
+        Assert.False(segment.TryAllocate(8 * 1024 * 1024, out _)); // beyond the maximum
+        foreach (ShmHandle handle in held)
+        {
+            segment.Free(handle);
+        }
+
+        segment.ValidateHeap();
+        Assert.Equal(1, segment.GetHeapStatistics().FreeBlocks); // all one block again
+    }
+}
+
+/// <summary>The heap tests on System V segments, and their fixed size.</summary>
+public sealed class HeapTestsSystemV : HeapTestsBase
+{
+    protected override SharedMemoryBackend Backend => SharedMemoryBackend.SystemV;
+
+    [Fact]
+    public void A_System_V_heap_does_not_grow()
+    {
+        SharedSegment segment = NewSegment("heap", capacity: 128 * 1024, max: 128 * 1024);
+        Assert.False(segment.TryAllocate(200 * 1024, out _));
+        Assert.Equal(128 * 1024, segment.Capacity);
+        ShmHandle fits = segment.Allocate(50 * 1024);
+        segment.Free(fits);
+        segment.ValidateHeap();
     }
 }

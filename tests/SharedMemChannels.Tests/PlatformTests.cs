@@ -11,8 +11,8 @@ public class PlatformTests : SegmentTest
     [Fact]
     public async Task Futex_wait_sleeps_until_woken_through_a_shared_mapping()
     {
-        using SharedSegment segment = Track(SharedSegment.Create(NewName("futex"), new SegmentOptions()));
-        using SharedSegment other = Track(SharedSegment.Open(segment.Name));
+        using SharedSegment segment = CreateSegment(NewName("futex"), NewOptions());
+        using SharedSegment other = OpenSegment(segment.Name);
         long offset = segment.Allocate(64, ShmOwnership.Segment).Offset + 32;
         IWaitOnAddress futex = PlatformServices.Futex;
 

@@ -17,7 +17,7 @@ public class ShmcToolTests : SegmentTest
     public void List_shows_segments_with_backend_sizes_live_processes_and_version()
     {
         string name = NewName("tool");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 128 * 1024, MaxCapacity = 1 << 20 });
+        using SharedSegment segment = CreateSegment(name, NewOptions(capacity: 128 * 1024, max: 1 << 20));
         (int code, string output) = Run("list");
         Assert.Equal(0, code);
         string line = output.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
@@ -40,7 +40,7 @@ public class ShmcToolTests : SegmentTest
     public void Inspect_shows_the_header_the_process_table_with_the_dead_marked_the_heap_and_objects()
     {
         string name = NewName("tool");
-        using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 1 << 20 });
+        using SharedSegment segment = CreateSegment(name, NewOptions());
         segment.Construct<Point>("the-point");
         ShmHandle block = segment.Allocate(100);
         segment.Free(block); // leaves a cached block in this thread's cache
@@ -88,7 +88,7 @@ public class ShmcToolTests : SegmentTest
     public void Remove_removes_and_reports_a_missing_segment()
     {
         string name = NewName("tool");
-        using (SharedSegment.Create(name, new SegmentOptions()))
+        using (CreateSegment(name, NewOptions()))
         {
         }
 

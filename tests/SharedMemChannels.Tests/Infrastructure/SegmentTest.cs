@@ -2,7 +2,8 @@ namespace SharedMemChannels.Tests.Infrastructure;
 
 /// <summary>
 /// Base of the tests that make segments or children: names it hands out and children it starts are
-/// removed and killed when the test ends, whether it passed or not.
+/// removed and killed when the test ends, whether it passed or not. Segments are made through it, of the
+/// <see cref="Backend"/> a subclass chooses, so that one abstract test class runs on every backend.
 /// </summary>
 public abstract class SegmentTest : IDisposable
 {
@@ -18,9 +19,56 @@ public abstract class SegmentTest : IDisposable
         return name;
     }
 
-    /// <summary>Creates a POSIX segment with a fresh name, disposed and removed when the test ends.</summary>
+    /// <summary>
+    /// The size of a System V segment where a POSIX one would grow. System V segments cannot grow, so they
+    /// get their room up front; a few MiB, because every page is populated when the segment is made.
+    /// </summary>
+    protected const long SystemVCapacity = 4 << 20;
+
+    /// <summary>
+    /// The backend of the segments this test makes with <see cref="NewSegment"/>, <see cref="NewOptions"/>,
+    /// <see cref="OpenSegment"/> and the children it starts with <see cref="HostOnBackend"/>. POSIX unless a
+    /// subclass says otherwise: a test base runs once per backend through one sealed subclass each.
+    /// </summary>
+    protected virtual SharedMemoryBackend Backend => SharedMemoryBackend.Posix;
+
+    /// <summary>The test host's spelling of <see cref="Backend"/>, for "--backend".</summary>
+    protected string BackendArgument => Backend == SharedMemoryBackend.SystemV ? "sysv" : "posix";
+
+    /// <summary>
+    /// Options of this test's backend for a segment that starts at <paramref name="capacity"/> and may grow
+    /// to <paramref name="max"/>. A System V segment cannot grow: it is made at once as large as the POSIX
+    /// one could become, up to <see cref="SystemVCapacity"/> (and never smaller than <paramref name="capacity"/>).
+    /// </summary>
+    protected SegmentOptions NewOptions(long capacity = 1 << 20, long max = 64 << 20)
+    {
+        if (Backend == SharedMemoryBackend.SystemV)
+        {
+            long size = Math.Max(capacity, Math.Min(max, SystemVCapacity));
+            return new SegmentOptions { Backend = SharedMemoryBackend.SystemV, Capacity = size, MaxCapacity = size };
+        }
+
+        return new SegmentOptions { Backend = Backend, Capacity = capacity, MaxCapacity = max };
+    }
+
+    /// <summary>Creates a segment of this test's backend with a fresh name, disposed and removed when the test ends.</summary>
     protected SharedSegment NewSegment(string tag = "seg", long capacity = 1 << 20, long max = 64 << 20) =>
-        Track(SharedSegment.Create(NewName(tag), new SegmentOptions { Capacity = capacity, MaxCapacity = max }));
+        CreateSegment(NewName(tag), NewOptions(capacity, max));
+
+    /// <summary>
+    /// Creates a segment, disposed when the test ends. The options must be of this test's backend (take them
+    /// from <see cref="NewOptions"/>): a test that runs on both backends must not quietly make POSIX segments.
+    /// </summary>
+    protected SharedSegment CreateSegment(string name, SegmentOptions options) =>
+        OnThisBackend(Track(SharedSegment.Create(name, OfThisBackend(options))));
+
+    /// <summary>Opens or creates a segment (options as for <see cref="CreateSegment"/>), disposed when the test ends.</summary>
+    protected SharedSegment OpenOrCreateSegment(string name, SegmentOptions options) =>
+        OnThisBackend(Track(SharedSegment.OpenOrCreate(name, OfThisBackend(options))));
+
+    /// <summary>Opens an existing segment of this test's backend, disposed when the test ends.</summary>
+    protected SharedSegment OpenSegment(string name) =>
+        OnThisBackend(Track(SharedSegment.Open(name, new SegmentOptions { Backend = Backend })));
 
     /// <summary>Disposes <paramref name="item"/> when the test ends (before names are removed).</summary>
     protected T Track<T>(T item)
@@ -37,6 +85,9 @@ public abstract class SegmentTest : IDisposable
         _children.Add(child);
         return child;
     }
+
+    /// <summary>Starts a test host child that opens segments of this test's backend ("--backend" appended), killed when the test ends.</summary>
+    internal ChildProcess HostOnBackend(params string[] args) => Host([.. args, "--backend", BackendArgument]);
 
     /// <summary>Starts a test host child as another user, killed when the test ends.</summary>
     internal ChildProcess HostAsUser(int uid, int gid, params string[] args)
@@ -78,6 +129,24 @@ public abstract class SegmentTest : IDisposable
         }
 
         GC.SuppressFinalize(this);
+    }
+
+    private SegmentOptions OfThisBackend(SegmentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Backend != Backend)
+        {
+            throw new ArgumentException($"This test runs on {Backend}, but the options are for {options.Backend}: take them from NewOptions.", nameof(options));
+        }
+
+        return options;
+    }
+
+    /// <summary>The matrix proves nothing if a "System V" test ran on POSIX: every segment made here is checked.</summary>
+    private SharedSegment OnThisBackend(SharedSegment segment)
+    {
+        Assert.Equal(Backend, segment.Backend);
+        return segment;
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, polling; fails after a generous timeout.</summary>
