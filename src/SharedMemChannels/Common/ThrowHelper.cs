@@ -71,4 +71,10 @@ internal static class ThrowHelper
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static void ThrowSizeOutOfRange(int size, int max) =>
         throw new ArgumentOutOfRangeException(nameof(size), size, $"The size must be from 1 to {max} bytes.");
+
+    /// <summary>The object was disposed.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowObjectDisposed(string objectName) =>
+        throw new ObjectDisposedException(objectName);
 }

@@ -1,0 +1,642 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using SharedMemChannels.Common;
+using SharedMemChannels.Objects;
+using SharedMemChannels.Rings;
+using SharedMemChannels.Segments;
+using SharedMemChannels.Synchronization;
+
+namespace SharedMemChannels.Channels;
+
+/// <summary>
+/// One process's hold on a channel: its control block in the segment, its ring, and what this process
+/// knows locally (its role leases, the exception it completed the channel with, its Completion task).
+/// <see cref="SharedChannel{T}"/>'s reader and writer are thin views of this.
+/// </summary>
+internal sealed class ChannelCore<T>
+    where T : unmanaged
+{
+    private static readonly TimeSpan s_initTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly SegmentAttachment _segment;
+    private readonly long _control;
+    private readonly ShmHandle _controlBlock;
+    private readonly Action<T>? _itemDropped;
+    private readonly object _completionLock = new();
+    private ChannelRing<T> _ring = null!;
+    private EventCount _completionEvent = null!;
+    private TaskCompletionSource? _completion;
+    private Exception? _localError; // the exact object this process completed the channel with
+    private int _roles;             // ChannelEndpoint roles this process has taken
+    private int _endpoint = -1;     // our row in the endpoint table
+    private int _detached;
+
+    private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped)
+    {
+        _segment = segment;
+        Name = name;
+        _controlBlock = controlBlock;
+        _control = control;
+        Options = options;
+        _itemDropped = itemDropped;
+    }
+
+    public string Name { get; }
+
+    /// <summary>The options as stored with the channel, with this process's own wait settings.</summary>
+    public SharedChannelOptions Options { get; }
+
+    public SegmentAttachment Segment => _segment;
+
+    public RingHeader Header => _ring.Header;
+
+    public bool IsDetached => Volatile.Read(ref _detached) != 0;
+
+    private ref ChannelControl Control => ref _segment.Memory.Ref<ChannelControl>(_control);
+
+    // ---------------------------------------------------------------- making and opening
+
+    internal enum OpenMode
+    {
+        Create,
+        Open,
+        OpenOrCreate,
+    }
+
+    /// <summary>
+    /// Creates or opens the channel <paramref name="name"/> in <paramref name="segment"/>. Exactly one
+    /// process lays it out (the directory's find-or-construct is atomic across processes); the others
+    /// wait until it is ready, and take over from an initializer that died.
+    /// </summary>
+    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode)
+    {
+        TypeLayoutInfo element = TypeLayout<T>.Info;
+        string objectName = ChannelLayout.ObjectName(name);
+        ObjectDirectory directory = segment.Directory;
+        ObjectRef found;
+        bool created = false;
+        try
+        {
+            found = mode == OpenMode.Open
+                ? directory.FindOrConstruct(objectName, default(ChannelControl), mayFind: true, mayCreate: false, out _)
+                : directory.FindOrConstruct(objectName, default(ChannelControl), mayFind: mode == OpenMode.OpenOrCreate, mayCreate: true, out created);
+        }
+        catch (InvalidOperationException) when (mode == OpenMode.Create)
+        {
+            throw new InvalidOperationException($"Segment '{segment.Name}' already has a channel '{name}'.");
+        }
+        catch (InvalidCastException e)
+        {
+            throw new InvalidSegmentException(segment.Name, $"the object for channel '{name}' is not a channel control block ({e.Message})");
+        }
+
+        if (found.IsNull)
+        {
+            throw new KeyNotFoundException($"Segment '{segment.Name}' has no channel '{name}'.");
+        }
+
+        long control = found.ValueOffset;
+        var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped);
+        core.WaitReadyOrInitialize(options, created, element);
+        core.Attach(options, element);
+        return core;
+    }
+
+    private void WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
+    {
+        ref ChannelControl c = ref Control;
+        long start = Environment.TickCount64;
+        long deadline = start + (long)s_initTimeout.TotalMilliseconds;
+        var spinner = default(SpinWait);
+        while (true)
+        {
+            int state = Volatile.Read(ref c.State);
+            if (state == ChannelControl.StateReady)
+            {
+                return;
+            }
+
+            if (state == ChannelControl.StateRemoved)
+            {
+                throw new InvalidOperationException($"Channel '{Name}' was removed from segment '{_segment.Name}'.");
+            }
+
+            if (state != ChannelControl.StateInitializing)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has an unknown state {state}.");
+            }
+
+            // Whoever names itself initializer lays the channel out: the creator, or (with options to do
+            // it with) anyone after an initializer that died. The directory entry is made before the
+            // layout, so a creator killed in between must not leave a channel nobody can open; a creator
+            // that has not named itself yet gets a moment before its entry counts as abandoned.
+            uint initializer = Volatile.Read(ref c.Initializer);
+            bool abandoned = initializer == 0
+                ? created || Environment.TickCount64 - start > 500
+                : !_segment.Processes.IsAlive(new OwnerId(initializer));
+            if (options is not null && abandoned &&
+                Interlocked.CompareExchange(ref c.Initializer, _segment.Owner.Value, initializer) == initializer)
+            {
+                Initialize(options, element);
+                return;
+            }
+
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new TimeoutException($"Channel '{Name}' in segment '{_segment.Name}' did not become ready within {s_initTimeout}.");
+            }
+
+            spinner.SpinOnce(sleep1Threshold: 20);
+        }
+    }
+
+    /// <summary>Lays out the channel: the ring block first (ours until it is published), then the shape, then ready.</summary>
+    private void Initialize(SharedChannelOptions options, TypeLayoutInfo element)
+    {
+        ref ChannelControl c = ref Control;
+        SharedHeap heap = _segment.Heap;
+        if (c.RingBlock != 0)
+        {
+            // A dead initializer's ring, already given to the segment: free it and start over.
+            var old = ShmHandle.FromValue(c.RingBlock);
+            c.RingBlock = 0;
+            try
+            {
+                heap.Free(old);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                // Reclaimed with its dead owner already.
+            }
+        }
+
+        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode);
+        long bytes = ChannelRing<T>.RequiredBytes(kind, options.Capacity) + RingLayout.LineSize;
+        if (bytes > SharedSegment.MaxAllocationSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Capacity, $"A ring of {options.Capacity} elements of {element.Size} bytes exceeds the largest allocation.");
+        }
+
+        if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, RingBlockTag, out ShmHandle block))
+        {
+            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the ring of channel '{Name}' in segment '{_segment.Name}'.");
+        }
+
+        long payload = heap.GetPayloadOffset(block, out _, out _);
+        long ring = (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
+        long length = bytes - (ring - payload);
+        _ring = ChannelRing<T>.Create(kind, _segment.Memory, ring, length, options.Capacity, _segment.Processes, _segment.Owner);
+
+        c.Magic = ChannelControl.MagicValue;
+        c.Version = ChannelControl.CurrentVersion;
+        c.Capacity = options.Capacity;
+        c.FullMode = (int)options.FullMode;
+        c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0);
+        c.ElementFingerprint = element.Fingerprint;
+        c.ElementSize = element.Size;
+        c.RingKind = (int)kind;
+        c.RingOffset = ring;
+        c.RingLength = length;
+        c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Volatile.Write(ref c.RingBlock, block.Value);
+        heap.SetOwnership(block, ShmOwnership.Segment);
+        Volatile.Write(ref c.State, ChannelControl.StateReady);
+    }
+
+    /// <summary>The block tag of ring blocks, for inspection.</summary>
+    public const uint RingBlockTag = 0x4348_4E31; // "CHN1"
+
+    /// <summary>Checks the stored shape against this process's type and options, attaches the ring, takes an endpoint row.</summary>
+    private void Attach(SharedChannelOptions? options, TypeLayoutInfo element)
+    {
+        ref ChannelControl c = ref Control;
+        if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
+        }
+
+        if (c.ElementSize != element.Size || c.ElementFingerprint != element.Fingerprint)
+        {
+            throw new InvalidCastException(
+                $"Channel '{Name}' carries elements of {c.ElementSize} bytes (layout {c.ElementFingerprint:x16}); it cannot be used with {element.DisplayName} ({element.Size} bytes, layout {element.Fingerprint:x16}).");
+        }
+
+        var kind = (RingKind)c.RingKind;
+        var fullMode = (BoundedChannelFullMode)c.FullMode;
+        bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
+        bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
+        if (c.Capacity < 1 || c.Capacity > SharedChannelOptions.MaxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
+            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode))
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
+        }
+
+        if (options is not null &&
+            (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter))
+        {
+            throw new ArgumentException(
+                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}; " +
+                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}.",
+                nameof(options));
+        }
+
+        Options.Capacity = c.Capacity;
+        Options.FullMode = fullMode;
+        Options.SingleReader = singleReader;
+        Options.SingleWriter = singleWriter;
+        _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
+        _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
+        _endpoint = ClaimEndpoint();
+    }
+
+    /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row).</summary>
+    private int ClaimEndpoint()
+    {
+        uint me = _segment.Owner.Value;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < ChannelControl.EndpointCount; i++)
+            {
+                ref ChannelEndpoint row = ref Endpoint(i);
+                uint owner = Volatile.Read(ref row.Owner);
+                bool free = owner == 0 || (pass == 1 && owner != me && !_segment.Processes.IsAlive(new OwnerId(owner)));
+                if (free && Interlocked.CompareExchange(ref row.Owner, me, owner) == owner)
+                {
+                    Volatile.Write(ref row.Roles, 0);
+                    return i;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"Channel '{Name}' already has {ChannelControl.EndpointCount} attached processes, the most it records.");
+    }
+
+    private ref ChannelEndpoint Endpoint(int index) => ref _segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(_control, index));
+
+    // ---------------------------------------------------------------- roles
+
+    /// <summary>Makes this process a reader of the channel (first use only: one field read afterwards).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void EnsureReader()
+    {
+        if ((_roles & ChannelEndpoint.RoleReader) == 0)
+        {
+            TakeRole(ChannelEndpoint.RoleReader);
+        }
+    }
+
+    /// <summary>Makes this process a writer of the channel (first use only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void EnsureWriter()
+    {
+        if ((_roles & ChannelEndpoint.RoleWriter) == 0)
+        {
+            TakeRole(ChannelEndpoint.RoleWriter);
+        }
+    }
+
+    private void TakeRole(int role)
+    {
+        ThrowIfDetached();
+        bool single = role == ChannelEndpoint.RoleReader ? Options.SingleReader : Options.SingleWriter;
+        if (single)
+        {
+            ref uint lease = ref role == ChannelEndpoint.RoleReader ? ref Control.ReaderLease : ref Control.WriterLease;
+            uint me = _segment.Owner.Value;
+            while (true)
+            {
+                uint holder = Volatile.Read(ref lease);
+                if (holder == me)
+                {
+                    break;
+                }
+
+                if (holder != 0 && _segment.Processes.IsAlive(new OwnerId(holder)))
+                {
+                    string end = role == ChannelEndpoint.RoleReader ? "reader" : "writer";
+                    throw new InvalidOperationException(
+                        $"Channel '{Name}' has a single {end}, and another live process holds that end ({new OwnerId(holder)}). It can be taken over once that process has disposed its channel or died.");
+                }
+
+                if (Interlocked.CompareExchange(ref lease, me, holder) == holder)
+                {
+                    break;
+                }
+            }
+        }
+
+        Interlocked.Or(ref Endpoint(_endpoint).Roles, role);
+        _roles |= role;
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /// <summary>The BCL's TryWrite: false when full (Wait mode) or completed; drop modes always succeed.</summary>
+    public bool TryWrite(T item)
+    {
+        EnsureWriter();
+        if (_ring.Header.IsCompleted)
+        {
+            return false;
+        }
+
+        BoundedChannelFullMode mode = Options.FullMode;
+        for (int attempt = 0; ; attempt++)
+        {
+            switch (_ring.TryWrite(in item, mode, out T dropped))
+            {
+                case RingStatus.Success:
+                    return true;
+                case RingStatus.Full:
+                    return false;
+                case RingStatus.DroppedItem:
+                case RingStatus.Replaced:
+                    // The user's callback runs after the ring operation is over: no claim is held here.
+                    _itemDropped?.Invoke(dropped);
+                    return true;
+                case RingStatus.Evicted:
+                    _itemDropped?.Invoke(dropped);
+                    continue;
+                case RingStatus.InFlight:
+                    // A live peer is between two steps on the cell we need: it finishes in a moment.
+                    if (attempt > 1_000_000)
+                    {
+                        return false;
+                    }
+
+                    Thread.SpinWait(Math.Min(1 << Math.Min(attempt, 10), 256));
+                    if (attempt > 64)
+                    {
+                        Thread.Yield();
+                    }
+
+                    continue;
+                default:
+                    ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' returned an unexpected ring status.");
+                    return false;
+            }
+        }
+    }
+
+    /// <summary>Whether a write may succeed now (space, or a drop mode); completion is checked by the caller.</summary>
+    public bool HasSpace => Options.FullMode != BoundedChannelFullMode.Wait || _ring.Count < Options.Capacity;
+
+    // ---------------------------------------------------------------- reading
+
+    /// <summary>The BCL's TryRead; after the read that drains a completed channel, completion is announced.</summary>
+    public bool TryRead(out T item)
+    {
+        EnsureReader();
+        for (int attempt = 0; ; attempt++)
+        {
+            switch (_ring.TryRead(out item))
+            {
+                case RingStatus.Success:
+                    if (_ring.Header.IsCompleted)
+                    {
+                        OnCompletedAndMaybeDrained();
+                    }
+
+                    return true;
+                case RingStatus.Empty:
+                    if (_ring.Header.IsCompleted)
+                    {
+                        OnCompletedAndMaybeDrained();
+                    }
+
+                    return false;
+                case RingStatus.InFlight:
+                    if (attempt > 1_000_000)
+                    {
+                        item = default;
+                        return false;
+                    }
+
+                    Thread.SpinWait(Math.Min(1 << Math.Min(attempt, 10), 256));
+                    if (attempt > 64)
+                    {
+                        Thread.Yield();
+                    }
+
+                    continue;
+                default:
+                    ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' returned an unexpected ring status.");
+                    return false;
+            }
+        }
+    }
+
+    public bool TryPeek(out T item)
+    {
+        EnsureReader();
+        return _ring.TryPeek(out item);
+    }
+
+    public int Count => _ring.Count;
+
+    // ---------------------------------------------------------------- completion
+
+    public bool IsCompleted => _ring.Header.IsCompleted;
+
+    /// <summary>Records the completion for every process (the first call in any process wins) and wakes everyone.</summary>
+    public bool TryComplete(Exception? error)
+    {
+        ThrowIfDetached();
+        if (!_ring.Header.TryComplete(_segment.Owner, error))
+        {
+            return false;
+        }
+
+        _localError = error;
+        _ring.Header.ReadersEvent.Signal();
+        _ring.Header.WritersEvent.Signal();
+        OnCompletedAndMaybeDrained();
+        _completionEvent.Signal();
+        return true;
+    }
+
+    /// <summary>
+    /// The error the channel was completed with, as this process sees it: the same object where it was
+    /// completed, a <see cref="RemoteChannelException"/> (or a canceled exception) elsewhere; null for a
+    /// plain <c>Complete()</c>. Only meaningful once completed.
+    /// </summary>
+    public Exception? CompletionError()
+    {
+        if (_localError is not null)
+        {
+            return _localError;
+        }
+
+        RingCompletion completion = _ring.Header.ReadCompletion();
+        return completion.State switch
+        {
+            RingCompletionState.Faulted => new RemoteChannelException(completion.ExceptionType ?? "unknown", completion.Message ?? string.Empty),
+            RingCompletionState.Canceled => new OperationCanceledException(completion.Message),
+            _ => null,
+        };
+    }
+
+    /// <summary>The exception a read or write on a completed channel throws (the BCL's rules).</summary>
+    public Exception ClosedException()
+    {
+        Exception? error = CompletionError();
+        return error switch
+        {
+            null => new ChannelClosedException(),
+            OperationCanceledException oce => oce,
+            _ => new ChannelClosedException(error),
+        };
+    }
+
+    /// <summary>This process's Completion task: done when the channel is completed and drained.</summary>
+    public Task Completion
+    {
+        get
+        {
+            lock (_completionLock)
+            {
+                if (_completion is null)
+                {
+                    _completion = new TaskCompletionSource(Options.AllowSynchronousContinuations ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+                    _ = WatchCompletionAsync();
+                }
+
+                return _completion.Task;
+            }
+        }
+    }
+
+    private void OnCompletedAndMaybeDrained()
+    {
+        if (_ring.Count != 0)
+        {
+            return;
+        }
+
+        // Drained and completed: tell this process's Completion, and the other processes' watchers.
+        _completionEvent.Signal();
+        TaskCompletionSource? completion;
+        lock (_completionLock)
+        {
+            completion = _completion;
+        }
+
+        if (completion is not null)
+        {
+            FinishCompletion(completion);
+        }
+    }
+
+    private void FinishCompletion(TaskCompletionSource completion)
+    {
+        switch (CompletionError())
+        {
+            case null:
+                completion.TrySetResult();
+                break;
+            case OperationCanceledException oce:
+                completion.TrySetCanceled(oce.CancellationToken);
+                break;
+            case Exception error:
+                completion.TrySetException(error);
+                break;
+        }
+    }
+
+    /// <summary>Waits (no thread) on the completion event until the channel is completed and drained.</summary>
+    private async Task WatchCompletionAsync()
+    {
+        TaskCompletionSource completion = _completion!;
+        try
+        {
+            while (!completion.Task.IsCompleted && !IsDetached)
+            {
+                int token = _completionEvent.PrepareWait();
+                if (_ring.Header.IsCompleted && _ring.Count == 0)
+                {
+                    _completionEvent.CancelWait();
+                    FinishCompletion(completion);
+                    return;
+                }
+
+                await _completionEvent.WaitAsync(token, runContinuationsAsynchronously: true, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is InvalidSegmentException or ObjectDisposedException)
+        {
+            completion.TrySetException(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- waiting
+
+    /// <summary>Spins and yields as the options say while <paramref name="ready"/> is false; true if it became true.</summary>
+    public bool SpinUntil(Func<ChannelCore<T>, bool> ready)
+    {
+        int spins = Options.SpinCount;
+        for (int i = 0; i < spins; i++)
+        {
+            if (ready(this))
+            {
+                return true;
+            }
+
+            Thread.SpinWait(8);
+        }
+
+        for (int i = 0; i < Options.YieldCount; i++)
+        {
+            if (ready(this))
+            {
+                return true;
+            }
+
+            Thread.Yield();
+        }
+
+        return ready(this);
+    }
+
+    // ---------------------------------------------------------------- detaching
+
+    public void ThrowIfDetached()
+    {
+        if (IsDetached)
+        {
+            ThrowHelper.ThrowObjectDisposed(nameof(SharedChannel<T>));
+        }
+    }
+
+    /// <summary>Gives up this process's endpoint row and leases. The channel stays for the others.</summary>
+    public void Detach()
+    {
+        if (Interlocked.Exchange(ref _detached, 1) != 0 || _segment.IsDetached)
+        {
+            return;
+        }
+
+        try
+        {
+            uint me = _segment.Owner.Value;
+            Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
+            Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
+            if (_endpoint >= 0)
+            {
+                ref ChannelEndpoint row = ref Endpoint(_endpoint);
+                Volatile.Write(ref row.Roles, 0);
+                Interlocked.CompareExchange(ref row.Owner, 0, me);
+            }
+
+            // Wake this process's completion watcher so that it ends.
+            Interlocked.Increment(ref _completionEvent.Sequence);
+            Platform.PlatformServices.Futex.Wake(ref _completionEvent.Sequence, int.MaxValue);
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged control block: nothing more to give back.
+        }
+    }
+
+    /// <summary>The directory block of the control (for removal).</summary>
+    public ShmHandle ControlBlock => _controlBlock;
+}

@@ -1,0 +1,100 @@
+using System.Runtime.InteropServices;
+
+namespace SharedMemChannels.Channels;
+
+/// <summary>
+/// The one descriptor of a channel's control block: the named object that stands for a channel in
+/// its segment's directory. It records what shapes the shared layout (element type, capacity, full
+/// mode, single reader / writer), where the ring is, which processes hold the single reader and writer
+/// ends, and the table of processes attached to the channel. The ring itself has its own descriptor
+/// (<see cref="Rings.RingLayout"/>).
+/// </summary>
+/// <remarks>
+/// <code>
+/// line 0     identity and shape, written by the initializer before State is published
+/// line 1     the reader and writer leases (single reader / writer), written on first use
+/// line 2     the completion event count: bumped when the channel is completed and when it drains
+/// lines 3..6 the endpoint table: 64 entries of { owner id, roles }
+/// </code>
+/// </remarks>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+internal struct ChannelControl
+{
+    public const int Size = 1024;
+
+    /// <summary>"SHMCCHN1", little-endian.</summary>
+    public const ulong MagicValue = 0x314E_4843_434D_4853;
+
+    public const int CurrentVersion = 1;
+
+    public const int StateInitializing = 0;
+    public const int StateReady = 1;
+
+    /// <summary>Set (with the completion) when the channel was removed by name: nobody may open it again.</summary>
+    public const int StateRemoved = 2;
+
+    public const int FlagSingleReader = 1;
+    public const int FlagSingleWriter = 2;
+
+    public const int CompletionSequenceOffset = 256;
+    public const int CompletionWaitersOffset = 260;
+
+    public const int EndpointsOffset = 384;
+    public const int EndpointCount = 64;
+    public const int EndpointSize = 8;
+
+    // Line 0.
+    [FieldOffset(0)] public ulong Magic;
+    [FieldOffset(8)] public int Version;
+    [FieldOffset(12)] public int State;          // initializing, ready, removed
+    [FieldOffset(16)] public uint Initializer;   // the OwnerId laying the channel out, until ready
+    [FieldOffset(20)] public int Capacity;
+    [FieldOffset(24)] public int FullMode;
+    [FieldOffset(28)] public int Flags;
+    [FieldOffset(32)] public ulong ElementFingerprint;
+    [FieldOffset(40)] public int ElementSize;
+    [FieldOffset(44)] public int RingKind;
+    [FieldOffset(48)] public ulong RingBlock;    // the heap block holding the ring
+    [FieldOffset(56)] public long RingOffset;    // where the ring starts in it (line-aligned)
+    [FieldOffset(64)] public long RingLength;
+    [FieldOffset(72)] public long CreatedUnixMs;
+
+    // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
+    [FieldOffset(128)] public uint ReaderLease;
+    [FieldOffset(132)] public uint WriterLease;
+
+    // Line 2: processes waiting for Completion sleep here.
+    [FieldOffset(256)] public int CompletionSequence;
+    [FieldOffset(260)] public int CompletionWaiters;
+}
+
+/// <summary>One row of a channel's endpoint table: a process attached to the channel, and what it did.</summary>
+[StructLayout(LayoutKind.Explicit, Size = ChannelControl.EndpointSize)]
+internal struct ChannelEndpoint
+{
+    public const int RoleReader = 1;
+    public const int RoleWriter = 2;
+
+    /// <summary>The attached process's <see cref="Segments.OwnerId"/>; 0 for a free row.</summary>
+    [FieldOffset(0)] public uint Owner;
+
+    /// <summary>Which ends the process has used (<see cref="RoleReader"/>, <see cref="RoleWriter"/>).</summary>
+    [FieldOffset(4)] public int Roles;
+}
+
+/// <summary>Offsets inside a channel's control block, computed here only.</summary>
+internal static class ChannelLayout
+{
+    /// <summary>The directory name under which a channel's control block is stored.</summary>
+    public static string ObjectName(string channelName) => ObjectPrefix + channelName;
+
+    /// <summary>Control blocks carry this prefix in the directory, apart from users' own objects.</summary>
+    public const string ObjectPrefix = "shmc.channel.";
+
+    /// <summary>The longest channel name (the directory name adds the prefix).</summary>
+    public const int MaxNameLength = SharedName.MaxLength - 13;
+
+    /// <summary>Where endpoint row <paramref name="index"/> is, from the control block's start.</summary>
+    public static long EndpointOffset(long control, int index) =>
+        control + ChannelControl.EndpointsOffset + ((long)index * ChannelControl.EndpointSize);
+}

@@ -1,0 +1,132 @@
+using System.Threading.Channels;
+
+namespace SharedMemChannels;
+
+/// <summary>
+/// How a <see cref="SharedChannel{T}"/> is made: the options of <see cref="BoundedChannelOptions"/>,
+/// with their meaning across processes, and how a waiting reader or writer waits.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <see cref="Capacity"/>, <see cref="FullMode"/>, <see cref="SingleReader"/> and
+/// <see cref="SingleWriter"/> shape the shared layout: they are stored with the channel, and a process
+/// that opens it with other values gets an <see cref="ArgumentException"/> instead of a channel that
+/// silently behaves otherwise. <see cref="AllowSynchronousContinuations"/>, <see cref="SpinCount"/>
+/// and <see cref="YieldCount"/> are each process's own.
+/// </para>
+/// <para>
+/// <see cref="SingleReader"/> and <see cref="SingleWriter"/> are enforced across processes: the first
+/// process that reads (writes) holds the reader (writer) end; another process that tries is refused
+/// with an <see cref="InvalidOperationException"/> while the holder lives, and takes the end over once
+/// the holder has died or disposed its channel. Threads of the holding process share the end, and
+/// must not read (write) concurrently, as with the BCL's channels.
+/// </para>
+/// </remarks>
+public sealed class SharedChannelOptions
+{
+    /// <summary>The largest capacity a shared channel accepts.</summary>
+    public const int MaxCapacity = 1 << 26;
+
+    /// <summary>The default spin budget: polls before a waiter yields.</summary>
+    public const int DefaultSpinCount = 100;
+
+    /// <summary>The default yields before a waiter sleeps in the kernel.</summary>
+    public const int DefaultYieldCount = 2;
+
+    private int _capacity;
+    private BoundedChannelFullMode _fullMode;
+    private int _spinCount = DefaultSpinCount;
+    private int _yieldCount = DefaultYieldCount;
+
+    /// <summary>Options for a channel of <paramref name="capacity"/> items.</summary>
+    /// <param name="capacity">How many items the channel holds, 1 to <see cref="MaxCapacity"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is out of range.</exception>
+    public SharedChannelOptions(int capacity)
+    {
+        ValidateCapacity(capacity, nameof(capacity));
+        _capacity = capacity;
+    }
+
+    /// <summary>
+    /// How many items the channel holds: exactly this many (a capacity of 3 holds 3), any value from 1 to
+    /// <see cref="MaxCapacity"/>. A capacity of 0 (the BCL's rendezvous channel) is not supported across
+    /// processes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
+    public int Capacity
+    {
+        get => _capacity;
+        set
+        {
+            ValidateCapacity(value, nameof(value));
+            _capacity = value;
+        }
+    }
+
+    /// <summary>What a write into a full channel does. <see cref="BoundedChannelFullMode.Wait"/> by default.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined mode.</exception>
+    public BoundedChannelFullMode FullMode
+    {
+        get => _fullMode;
+        set
+        {
+            if ((uint)value > (uint)BoundedChannelFullMode.DropWrite)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown full mode.");
+            }
+
+            _fullMode = value;
+        }
+    }
+
+    /// <summary>Whether one process at a time reads (enforced across processes; see the remarks). False by default.</summary>
+    public bool SingleReader { get; set; }
+
+    /// <summary>Whether one process at a time writes (enforced across processes; see the remarks). False by default.</summary>
+    public bool SingleWriter { get; set; }
+
+    /// <summary>
+    /// Whether this process's continuations may run inline on the thread that completes them (this
+    /// process's waiter thread, or a local writer or reader). False by default: they are queued to the
+    /// thread pool. A continuation never runs in another process.
+    /// </summary>
+    public bool AllowSynchronousContinuations { get; set; }
+
+    /// <summary>
+    /// How many times a waiting reader or writer polls (with a processor pause) before it yields, and
+    /// then sleeps in the kernel. <see cref="int.MaxValue"/> spins for ever: the lowest latency, one
+    /// core busy. 0 sleeps at once.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int SpinCount
+    {
+        get => _spinCount;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _spinCount = value;
+        }
+    }
+
+    /// <summary>How many times a waiter yields its processor after spinning and before it sleeps.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int YieldCount
+    {
+        get => _yieldCount;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _yieldCount = value;
+        }
+    }
+
+    internal SharedChannelOptions Clone() => (SharedChannelOptions)MemberwiseClone();
+
+    private static void ValidateCapacity(int capacity, string paramName)
+    {
+        if (capacity < 1 || capacity > MaxCapacity)
+        {
+            throw new ArgumentOutOfRangeException(paramName, capacity, $"The capacity must be from 1 to {MaxCapacity}.");
+        }
+    }
+}
