@@ -23,7 +23,11 @@ internal static class Program
         // that did not parse is bad usage: one line and exit 2, not the parser's help dump.
         if (parsed.Errors.Count > 0 && parsed.Action is not { ClearsParseErrors: true })
         {
-            return Fail(parsed.Errors[0].Message, ExitUsage);
+            // An unknown word says more than the "required command" it also causes.
+            string message = parsed.UnmatchedTokens.Count > 0
+                ? $"unknown command, argument or option '{parsed.UnmatchedTokens[0]}'"
+                : parsed.Errors[0].Message.TrimEnd('.');
+            return Fail($"{message} (see shmc --help)", ExitUsage);
         }
 
         try
@@ -99,7 +103,7 @@ internal static class Program
             }
             catch (ArgumentException e)
             {
-                result.AddError(e.Message);
+                result.AddError(e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal));
             }
         }
     }
