@@ -1,7 +1,6 @@
 using SharedMemChannels;
 using SharedMemChannels.Diagnostics;
 using Spectre.Console;
-using Spectre.Console.Rendering;
 
 namespace Shmc;
 
@@ -36,7 +35,7 @@ internal static class Commands
                 Output.Text(header ? Format.Bytes(r.Capacity) : "-"),
                 Output.Text(Format.Bytes(r.ObjectSize)),
                 Output.Text(header ? Format.Bytes(r.MaxCapacity) : "-"),
-                Output.Text(r.Status is SegmentStatus.Ready or SegmentStatus.Damaged && r.Processes.Count > 0 ? Format.Number(r.LiveProcessCount) : "-"),
+                Output.Text(r.Status == SegmentStatus.Ready || r.Processes.Count > 0 ? Format.Number(r.LiveProcessCount) : "-"),
                 Output.Text(r.LayoutVersion == 0 ? "-" : Format.Number(r.LayoutVersion)),
                 Status(r));
         }
@@ -194,36 +193,4 @@ internal static class Commands
             console.Write(objects);
         }
     }
-}
-
-/// <summary>Where tables go: stdout through Spectre.Console, never wrapped when redirected to a file or pipe.</summary>
-internal static class Output
-{
-    private static readonly Lazy<IAnsiConsole> Instance = new(() =>
-    {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Out) });
-        if (System.Console.IsOutputRedirected)
-        {
-            // A pipe has no width: without this, long names and problems would wrap at 80 columns.
-            console.Profile.Width = 1000;
-        }
-
-        return console;
-    });
-
-    public static IAnsiConsole Console => Instance.Value;
-
-    public static Table Table(params string[] headers)
-    {
-        var table = new Table { Border = TableBorder.Rounded };
-        foreach (string header in headers)
-        {
-            table.AddColumn(new TableColumn(Text(header)));
-        }
-
-        return table;
-    }
-
-    /// <summary>Plain text: names and messages from a segment are never read as markup.</summary>
-    public static Text Text(string value) => new(value);
 }

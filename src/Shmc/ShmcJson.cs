@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -64,30 +63,4 @@ internal sealed class HandleConverter : JsonConverter<ShmHandle>
 
     public override void Write(Utf8JsonWriter writer, ShmHandle value, JsonSerializerOptions options) =>
         writer.WriteNumberValue(value.Value);
-}
-
-/// <summary>Formats for people.</summary>
-internal static class Format
-{
-    public static string Bytes(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        int unit = 0;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[unit]}");
-    }
-
-    public static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    public static string Time(DateTimeOffset? time) => time is { } t ? t.ToString("u", CultureInfo.InvariantCulture) : "-";
-
-    public static string Mode(UnixFileMode mode) => "0" + Convert.ToString((int)mode, 8).PadLeft(3, '0');
-
-    public static string Backend(SharedMemoryBackend backend) => backend == SharedMemoryBackend.Posix ? "posix" : "sysv";
 }

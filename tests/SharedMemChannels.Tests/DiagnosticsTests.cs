@@ -214,6 +214,43 @@ public class DiagnosticsTests : SegmentTest
     }
 
     [Fact]
+    public void Random_damage_anywhere_is_a_report_never_an_exception()
+    {
+        string name = NewName("fuzz");
+        using (SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 256 * 1024, MaxCapacity = 1 << 20 }))
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                segment.Construct<Point>($"object-{i}");
+                segment.Allocate(48 * (i + 1), ShmOwnership.Segment);
+            }
+        }
+
+        byte[] pristine = File.ReadAllBytes(PathOf(name));
+        var random = new Random(7);
+        var seen = new HashSet<SegmentStatus>();
+        for (int round = 0; round < 300; round++)
+        {
+            byte[] damaged = (byte[])pristine.Clone();
+            // Mostly past the header (a header byte is just a checksum mismatch): the table, the heap's
+            // control block, the first blocks, the directory.
+            for (int n = random.Next(1, 9); n > 0; n--)
+            {
+                int at = random.Next(4) == 0 ? random.Next(damaged.Length) : SegmentHeader.Size + random.Next(64 * 1024);
+                damaged[at] = (byte)random.Next(256);
+            }
+
+            File.WriteAllBytes(PathOf(name), damaged);
+            SegmentReport report = SegmentDiagnostics.Inspect(name, SharedMemoryBackend.Posix);
+            Assert.Equal(report.Status == SegmentStatus.Damaged, report.IsDamaged);
+            Assert.Equal(report.Status == SegmentStatus.Ready, report.Problem is null);
+            seen.Add(report.Status);
+        }
+
+        Assert.Contains(SegmentStatus.Damaged, seen);
+    }
+
+    [Fact]
     public void Headers_being_written_or_of_another_version_are_reported_as_such()
     {
         string initializing = DetachedSegment("init");
