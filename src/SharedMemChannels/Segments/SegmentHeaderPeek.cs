@@ -84,6 +84,20 @@ internal static class SegmentHeaderPeek
     /// <param name="backend">The facility the object was opened through.</param>
     public static SegmentHeader Validate(ReadOnlySpan<byte> header, string name, long objectSize, SharedMemoryBackend backend)
     {
+        SegmentHeader h = ValidateHeader(header, name, backend);
+        CheckObjectSize(h, name, objectSize);
+        return h;
+    }
+
+    /// <summary>A copy of the header's fields, as they are: nothing checked.</summary>
+    public static SegmentHeader Read(ReadOnlySpan<byte> header) => MemoryMarshal.Read<SegmentHeader>(header);
+
+    /// <summary>
+    /// The checks of <see cref="Validate"/> that need only the header: everything but the backing
+    /// object's size, which inspection judges separately so that it can still show a truncated segment.
+    /// </summary>
+    public static SegmentHeader ValidateHeader(ReadOnlySpan<byte> header, string name, SharedMemoryBackend backend)
+    {
         SegmentHeader h = MemoryMarshal.Read<SegmentHeader>(header);
         if (h.HeaderSize != SegmentHeader.Size)
         {
@@ -131,6 +145,16 @@ internal static class SegmentHeaderPeek
             throw new InvalidSegmentException(name, $"its header gives an impossible capacity ({capacity} bytes, maximum {h.MaxCapacity}).");
         }
 
+        return h;
+    }
+
+    /// <summary>
+    /// Checks the backing object's size against a validated header: smaller than the capacity is a
+    /// truncated segment, larger than the maximum one resized by something else.
+    /// </summary>
+    public static void CheckObjectSize(in SegmentHeader h, string name, long objectSize)
+    {
+        long capacity = h.Capacity;
         if (objectSize < capacity)
         {
             throw new InvalidSegmentException(name, $"it is truncated: the header says {capacity} bytes, the object has {objectSize}.");
@@ -140,8 +164,6 @@ internal static class SegmentHeaderPeek
         {
             throw new InvalidSegmentException(name, $"the object has {objectSize} bytes, more than the {h.MaxCapacity} its header allows: it was resized by something other than this library.");
         }
-
-        return h;
     }
 
     /// <summary>
