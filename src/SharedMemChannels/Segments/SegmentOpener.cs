@@ -1,0 +1,487 @@
+using System.Text;
+using SharedMemChannels.Platform;
+
+namespace SharedMemChannels.Segments;
+
+/// <summary>What a <see cref="SegmentOpener"/> is asked to do.</summary>
+internal enum OpenMode
+{
+    /// <summary>Make a new segment; fail if one of the name exists.</summary>
+    Create,
+
+    /// <summary>Attach to an existing segment; never create, never remove.</summary>
+    Open,
+
+    /// <summary>Attach, or create when there is none.</summary>
+    OpenOrCreate,
+}
+
+/// <summary>
+/// What an opener hands over: the backing object, mapped for the segment's maximum capacity, and how
+/// it came to be. The receiver owns it; if it cannot use it, it calls <see cref="Abandon"/>.
+/// </summary>
+internal readonly struct OpenedSegment
+{
+    public OpenedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created)
+    {
+        Backing = backing;
+        Memory = memory;
+        Backend = backend;
+        Created = created;
+    }
+
+    /// <summary>This process's handle on the object; it holds the attachment token.</summary>
+    public SharedMemoryObject Backing { get; }
+
+    /// <summary>The mapping, header ready.</summary>
+    public SegmentMemory Memory { get; }
+
+    /// <summary>The facility the object belongs to.</summary>
+    public SharedMemoryBackend Backend { get; }
+
+    /// <summary>Whether this process created the segment.</summary>
+    public bool Created { get; }
+
+    /// <summary>
+    /// Gives the object up when the receiver failed to attach: a segment this process just created is
+    /// removed again (nobody else can be using it yet in a way that matters more than a clean failure).
+    /// </summary>
+    public void Abandon()
+    {
+        try
+        {
+            if (Created && Backing.IsCurrent())
+            {
+                Backing.RemoveName();
+            }
+        }
+        finally
+        {
+            Backing.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The create / open / attach protocol of a segment (docs/design.md, "Creation and opening"): picks
+/// one creator among racing processes, waits for a creator that is still initializing, tells a dead
+/// creator's leftover from a live creator's work, and checks a header before anything of it is used.
+/// One instance serves one call; the static members are the entry points.
+/// </summary>
+internal sealed class SegmentOpener
+{
+    private readonly string _name;
+    private readonly SegmentOptions _options;
+    private readonly OpenMode _mode;
+    private readonly SharedMemoryProvider _provider;
+    private readonly Deadline _deadline;
+    private int _emptyStrikes;
+
+    private SegmentOpener(string name, SegmentOptions options, OpenMode mode)
+    {
+        _name = name;
+        _options = options;
+        _mode = mode;
+        _provider = PlatformServices.GetProvider(options.Backend);
+        _deadline = Deadline.After(options.OpenTimeout);
+    }
+
+    private enum AttachOutcome
+    {
+        Attached,
+        Retry,
+    }
+
+    /// <summary>Creates, opens, or opens-or-creates the segment <paramref name="name"/>.</summary>
+    /// <param name="name">The segment's name (validated here).</param>
+    /// <param name="options">The caller's options; the opener keeps its own copy.</param>
+    /// <param name="mode">What to do.</param>
+    public static OpenedSegment Open(string name, SegmentOptions options, OpenMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        options = options.Clone();
+        if (mode != OpenMode.Open)
+        {
+            options.ValidateForCreate();
+        }
+
+        return new SegmentOpener(name, options, mode).Run();
+    }
+
+    /// <summary>Opens an existing segment with default options, POSIX first, then System V.</summary>
+    public static OpenedSegment Open(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        var options = new SegmentOptions();
+        if (!PlatformServices.GetProvider(SharedMemoryBackend.Posix).Exists(name) &&
+            PlatformServices.GetProvider(SharedMemoryBackend.SystemV).Exists(name))
+        {
+            options.Backend = SharedMemoryBackend.SystemV;
+        }
+
+        return new SegmentOpener(name, options, OpenMode.Open).Run();
+    }
+
+    /// <summary>Whether an object of that name exists with either backend.</summary>
+    public static bool Exists(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        return PlatformServices.GetProvider(SharedMemoryBackend.Posix).Exists(name) ||
+               PlatformServices.GetProvider(SharedMemoryBackend.SystemV).Exists(name);
+    }
+
+    /// <summary>Whether an object of that name exists with <paramref name="backend"/>.</summary>
+    public static bool Exists(string name, SharedMemoryBackend backend)
+    {
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        return PlatformServices.GetProvider(backend).Exists(name);
+    }
+
+    /// <summary>Removes the name from both backends; false when neither had it.</summary>
+    public static bool Remove(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        bool posix = PlatformServices.GetProvider(SharedMemoryBackend.Posix).Remove(name);
+        bool systemV = PlatformServices.GetProvider(SharedMemoryBackend.SystemV).Remove(name);
+        return posix || systemV;
+    }
+
+    /// <summary>Removes the name from <paramref name="backend"/>; false when there was none.</summary>
+    public static bool Remove(string name, SharedMemoryBackend backend)
+    {
+        SharedName.Validate(name, nameof(name));
+        PlatformServices.EnsureSupported();
+        return PlatformServices.GetProvider(backend).Remove(name);
+    }
+
+    private OpenedSegment Run()
+    {
+        while (true)
+        {
+            if (_mode != OpenMode.Open)
+            {
+                OpenedSegment? created = TryCreateNew();
+                if (created is not null)
+                {
+                    return created.Value;
+                }
+            }
+
+            SharedMemoryObject? existing = _provider.TryOpen(_name, writable: true);
+            if (existing is null)
+            {
+                if (_mode == OpenMode.Open)
+                {
+                    throw new FileNotFoundException($"There is no segment '{_name}' ({_provider.Describe(_name)}).", _provider.Describe(_name));
+                }
+
+                continue; // removed between our create and our open: create again
+            }
+
+            if (TryAttach(existing, out OpenedSegment attached) == AttachOutcome.Attached)
+            {
+                return attached;
+            }
+
+            if (_deadline.HasExpired)
+            {
+                throw new TimeoutException($"Segment '{_name}' did not become ready within {_options.OpenTimeout}.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Creates and initializes a new segment, or returns null when the name is taken (or our new object
+    /// was removed by a peer that took it for a dead creator's leftover; the caller starts over).
+    /// </summary>
+    private OpenedSegment? TryCreateNew()
+    {
+        long capacity = SegmentOptions.RoundToPage(_options.Capacity);
+        long maxCapacity = SegmentOptions.RoundToPage(_options.MaxCapacity);
+        SharedMemoryObject? backing = _provider.TryCreate(_name, capacity, _options.UnixFileMode);
+        if (backing is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            backing.Extend(capacity);
+            backing.Map(capacity, maxCapacity, writable: true);
+            backing.Populate();
+            var memory = new SegmentMemory(backing, maxCapacity);
+            WriteHeader(memory, capacity, maxCapacity);
+            Heap.SharedHeap.Initialize(memory);
+            ref SegmentHeader header = ref memory.Header;
+            header.Checksum = SegmentHeaderPeek.ComputeChecksum(memory.Span(0, SegmentHeader.Size));
+
+            SegmentTestHooks.BeforeReady?.Invoke(_name);
+
+            Volatile.Write(ref header.State, SegmentHeader.StateReady);
+            PlatformServices.Futex.Wake(ref header.State, int.MaxValue);
+            backing.DowngradeToAttachToken();
+            if (!backing.IsCurrent())
+            {
+                backing.Dispose();
+                return null;
+            }
+
+            return new OpenedSegment(backing, memory, _provider.Kind, created: true);
+        }
+        catch
+        {
+            try
+            {
+                backing.RemoveName();
+            }
+            finally
+            {
+                backing.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    private void WriteHeader(SegmentMemory memory, long capacity, long maxCapacity)
+    {
+        ref SegmentHeader header = ref memory.Header;
+        ProcessIdentity me = PlatformServices.Processes.Current;
+
+        // The magic first, with one 8-byte store, while the rest is still zero (state "initializing"):
+        // an opener that can look while we work (System V has no lock to keep it out) then sees either
+        // all zeros or our magic, never a half-written header it would take for a foreign object.
+        Volatile.Write(ref header.State, SegmentHeader.StateInitializing);
+        Volatile.Write(ref header.Magic, SegmentHeader.MagicValue);
+        header.CreatorPid = me.Pid;
+        header.CreatorStartTime = me.StartTime;
+        header.CreatorPidNamespace = me.PidNamespace;
+        header.HeaderSize = SegmentHeader.Size;
+        header.LayoutVersion = SegmentHeader.CurrentVersion;
+
+        header.Flags = _options.RemoveOnLastDetach ? SegmentHeader.FlagRemoveOnLastDetach : 0;
+        header.MaxCapacity = maxCapacity;
+        header.InitialCapacity = capacity;
+        header.Mode = (uint)_options.UnixFileMode;
+        header.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        header.ProcessTableOffset = SegmentLayout.ProcessTableOffset;
+        header.ProcessTableSlots = SegmentLayout.ProcessTableSlots;
+        header.HeapControlOffset = SegmentLayout.HeapControlOffset;
+        header.HeapStart = SegmentLayout.HeapStart;
+        header.Backend = (uint)_provider.Kind;
+        Span<byte> nameField = memory.Span(SegmentHeader.NameOffset, SegmentHeader.NameCapacity);
+        nameField.Clear();
+        header.NameLength = (uint)Encoding.UTF8.GetBytes(_name, nameField);
+        Volatile.Write(ref header.Capacity, capacity);
+    }
+
+    /// <summary>
+    /// Attaches to an existing object, waiting while its creator initializes it. Takes ownership of
+    /// <paramref name="backing"/>: on every outcome but success it is disposed.
+    /// </summary>
+    private AttachOutcome TryAttach(SharedMemoryObject backing, out OpenedSegment attached)
+    {
+        attached = default;
+        SegmentMemory? peek = null;
+        bool keep = false;
+        try
+        {
+            while (!_deadline.HasExpired)
+            {
+                if (!backing.TryAcquireAttachToken())
+                {
+                    // Someone holds the object exclusively: its creator is initializing it, or a peer is
+                    // removing it. Sleep on the state word if the header is there to sleep on.
+                    if (!backing.IsCurrent())
+                    {
+                        return AttachOutcome.Retry;
+                    }
+
+                    peek ??= TryMapHeader(backing);
+                    SegmentTestHooks.OnWaitingForCreator(_name);
+                    WaitForState(peek);
+                    continue;
+                }
+
+                long size = backing.QuerySize();
+                peek ??= TryMapHeader(backing);
+                byte[] copy = CopyHeader(peek, backing, size);
+                HeaderKind kind = ClassifyObject(copy, size);
+                switch (kind)
+                {
+                    case HeaderKind.Foreign:
+                        throw new InvalidSegmentException(_name, $"{_provider.Describe(_name)} is not a SharedMemChannels segment (unknown header).");
+
+                    case HeaderKind.OtherVersion:
+                        throw new InvalidSegmentException(
+                            _name, $"it has layout version {SegmentHeaderPeek.Version(copy)}; this library reads version {SegmentHeader.CurrentVersion}.");
+
+                    case HeaderKind.Empty or HeaderKind.Initializing:
+                        ProcessIdentity creator = kind == HeaderKind.Initializing ? SegmentHeaderPeek.Creator(copy) : default;
+                        if (backing.InitializerMayBeAlive(creator))
+                        {
+                            SegmentTestHooks.OnWaitingForCreator(_name);
+                            WaitForState(peek);
+                            continue;
+                        }
+
+                        if (size == 0 && _provider.Kind == SharedMemoryBackend.Posix && ++_emptyStrikes <= 3)
+                        {
+                            // An empty object whose creator we cannot see may be one that has just
+                            // called shm_open and not yet taken its lock. Give it a moment.
+                            backing.ReleaseAttachToken();
+                            Thread.Sleep(_emptyStrikes);
+                            continue;
+                        }
+
+                        RemoveLeftover(backing, size);
+                        return AttachOutcome.Retry;
+
+                    default:
+                        // The size again, read after the header: growth reserves the pages before it
+                        // publishes the new capacity, so this size is never behind the copied header.
+                        SegmentHeader header = SegmentHeaderPeek.Validate(copy, _name, backing.QuerySize(), _provider.Kind);
+                        if (_mode != OpenMode.Open && (header.Flags & SegmentHeader.FlagRemoveOnLastDetach) != 0)
+                        {
+                            if (backing.TryBecomeSole())
+                            {
+                                // Meant to vanish with its last user, and nobody alive is attached: a
+                                // leftover of processes that all died. Replace it.
+                                if (backing.IsCurrent())
+                                {
+                                    backing.RemoveName();
+                                }
+
+                                return AttachOutcome.Retry;
+                            }
+
+                            if (!backing.TryAcquireAttachToken())
+                            {
+                                continue;
+                            }
+                        }
+
+                        if (!backing.IsCurrent())
+                        {
+                            return AttachOutcome.Retry;
+                        }
+
+                        if (_mode == OpenMode.Create)
+                        {
+                            throw new IOException($"Segment '{_name}' already exists ({_provider.Describe(_name)}).");
+                        }
+
+                        backing.Unmap();
+                        peek = null;
+                        backing.Map(header.Capacity, header.MaxCapacity, writable: true);
+                        attached = new OpenedSegment(backing, new SegmentMemory(backing, header.MaxCapacity), _provider.Kind, created: false);
+                        keep = true;
+                        return AttachOutcome.Attached;
+                }
+            }
+
+            return AttachOutcome.Retry;
+        }
+        finally
+        {
+            if (!keep)
+            {
+                backing.Dispose();
+            }
+        }
+    }
+
+    private static HeaderKind ClassifyObject(byte[] copy, long size)
+    {
+        if (size == 0)
+        {
+            return HeaderKind.Empty;
+        }
+
+        if (size < SegmentHeader.Size)
+        {
+            // Our creators size the object to its full capacity in one call: a small object with
+            // content was written by something else.
+            return copy.AsSpan(0, (int)size).ContainsAnyExcept((byte)0) ? HeaderKind.Foreign : HeaderKind.Empty;
+        }
+
+        return SegmentHeaderPeek.Classify(copy);
+    }
+
+    private static SegmentMemory? TryMapHeader(SharedMemoryObject backing)
+    {
+        if (backing.QuerySize() < SegmentHeader.Size)
+        {
+            return null;
+        }
+
+        backing.Map(SegmentHeader.Size, SegmentHeader.Size, writable: true);
+        return new SegmentMemory(backing, SegmentHeader.Size);
+    }
+
+    private static byte[] CopyHeader(SegmentMemory? peek, SharedMemoryObject backing, long size)
+    {
+        var copy = new byte[SegmentHeader.Size];
+        if (peek is not null)
+        {
+            peek.Span(0, SegmentHeader.Size).CopyTo(copy);
+        }
+        else if (size > 0)
+        {
+            // Smaller than a header: map what there is, read it, let go.
+            backing.Map(size, size, writable: false);
+            try
+            {
+                new SegmentMemory(backing, size).Span(0, (int)size).CopyTo(copy);
+            }
+            finally
+            {
+                backing.Unmap();
+            }
+        }
+
+        return copy;
+    }
+
+    private void WaitForState(SegmentMemory? peek)
+    {
+        // Bounded slices: the creator may die while we sleep, and only a re-check of its liveness
+        // (the lock the kernel drops) tells us.
+        TimeSpan slice = _deadline.Remaining(TimeSpan.FromMilliseconds(20));
+        if (peek is not null)
+        {
+            ref int state = ref peek.Header.State;
+            if (Volatile.Read(ref state) != SegmentHeader.StateReady)
+            {
+                PlatformServices.Futex.Wait(ref state, SegmentHeader.StateInitializing, slice);
+            }
+        }
+        else
+        {
+            Thread.Sleep(Math.Max(1, (int)Math.Min(slice.TotalMilliseconds, 5)));
+        }
+    }
+
+    /// <summary>Removes a dead creator's leftover, if this process can do so safely; the caller retries either way.</summary>
+    private static void RemoveLeftover(SharedMemoryObject backing, long size)
+    {
+        backing.ReleaseAttachToken();
+        backing.Unmap();
+        if (backing.TryLockForRemoval() && backing.IsCurrent() && backing.QuerySize() == size)
+        {
+            backing.RemoveName();
+        }
+        else
+        {
+            // Other openers hold it too and will decide among themselves; step back a little so that
+            // one of us gets the object alone.
+            Thread.Sleep(Random.Shared.Next(1, 5));
+        }
+    }
+}
