@@ -53,6 +53,9 @@ internal static class Program
                 "corrupt-fuzz" => CorruptFuzz(options),
                 "read-config" => ReadConfig(options),
                 "write-config" => WriteConfig(options),
+                "create-shared" => SecurityRoles.CreateShared(args[1..]),
+                "open-foreign" => SecurityRoles.OpenForeign(args[1..]),
+                "probe" => SecurityRoles.Probe(args[1..]),
                 _ => Unknown(args[0]),
             };
         }
