@@ -1,4 +1,5 @@
 using System.Text;
+using SharedMemChannels.Common;
 using SharedMemChannels.Platform;
 
 namespace SharedMemChannels.Segments;
@@ -64,12 +65,24 @@ internal readonly struct OpenedSegment
 
 /// <summary>
 /// The create / open / attach protocol of a segment (docs/design.md, "Creation and opening"): picks
-/// one creator among racing processes, waits for a creator that is still initializing, tells a dead
-/// creator's leftover from a live creator's work, and checks a header before anything of it is used.
-/// One instance serves one call; the static members are the entry points.
+/// one creator among racing processes, refuses objects of another user, waits for a creator that is
+/// still initializing, tells a dead creator's leftover from a live creator's work and from a foreign
+/// object, and checks a header before anything of it is used. One instance serves one call; the
+/// static members are the entry points.
 /// </summary>
+/// <remarks>
+/// A leftover is removed only when all of these hold: the caller creates (never <see cref="OpenMode.Open"/>);
+/// the object is the caller's (its uid); its size is one our creator makes (0, or whole pages of at
+/// least <see cref="SegmentOptions.MinCapacity"/>); its content is what our creator leaves (all zero,
+/// since the magic is written first, or a header still initializing); and no creator can be alive
+/// (POSIX: nobody holds the lock exclusively; System V: the creator recorded in the header, or by
+/// the kernel, is dead). Everything else is reported, never removed.
+/// </remarks>
 internal sealed class SegmentOpener
 {
+    /// <summary>How many bytes are checked at a time when an object must be all zero.</summary>
+    private const int ScanChunk = 1 << 20;
+
     private readonly string _name;
     private readonly SegmentOptions _options;
     private readonly OpenMode _mode;
@@ -184,7 +197,8 @@ internal sealed class SegmentOpener
                 continue; // removed between our create and our open: create again
             }
 
-            if (TryAttach(existing, out OpenedSegment attached) == AttachOutcome.Attached)
+            bool ownedByCaller = CheckOwner(existing);
+            if (TryAttach(existing, ownedByCaller, out OpenedSegment attached) == AttachOutcome.Attached)
             {
                 return attached;
             }
@@ -194,6 +208,36 @@ internal sealed class SegmentOpener
                 throw new TimeoutException($"Segment '{_name}' did not become ready within {_options.OpenTimeout}.");
             }
         }
+    }
+
+    /// <summary>
+    /// Refuses (and disposes) an object of another user unless the caller opted in; returns whether
+    /// the object is the caller's own. Done before anything of the object is read: its owner may write
+    /// anything in it, and may keep a lock on it to make us wait.
+    /// </summary>
+    private bool CheckOwner(SharedMemoryObject existing)
+    {
+        bool owned;
+        uint owner;
+        try
+        {
+            owned = existing.IsOwnedByCaller(out owner);
+        }
+        catch
+        {
+            existing.Dispose();
+            throw;
+        }
+
+        if (!owned && !_options.AllowForeignOwner)
+        {
+            existing.Dispose();
+            ThrowHelper.ThrowUnauthorized(
+                $"Segment '{_name}' ({_provider.Describe(_name)}) belongs to user {owner}, not to this process's user; " +
+                "another user may have made the name first. Set SegmentOptions.AllowForeignOwner to share segments between users on purpose.");
+        }
+
+        return owned;
     }
 
     /// <summary>
@@ -259,6 +303,10 @@ internal sealed class SegmentOpener
         // all zeros or our magic, never a half-written header it would take for a foreign object.
         Volatile.Write(ref header.State, SegmentHeader.StateInitializing);
         Volatile.Write(ref header.Magic, SegmentHeader.MagicValue);
+        // A full fence, not just the release above: no later store of ours (the heap, the process
+        // table) may become visible before the magic, so data beyond a header still all zero is
+        // never ours (ScanBeyondHeader relies on it).
+        Interlocked.MemoryBarrier();
         header.CreatorPid = me.Pid;
         header.CreatorStartTime = me.StartTime;
         header.CreatorPidNamespace = me.PidNamespace;
@@ -285,11 +333,12 @@ internal sealed class SegmentOpener
     /// Attaches to an existing object, waiting while its creator initializes it. Takes ownership of
     /// <paramref name="backing"/>: on every outcome but success it is disposed.
     /// </summary>
-    private AttachOutcome TryAttach(SharedMemoryObject backing, out OpenedSegment attached)
+    private AttachOutcome TryAttach(SharedMemoryObject backing, bool ownedByCaller, out OpenedSegment attached)
     {
         attached = default;
         SegmentMemory? peek = null;
         bool keep = false;
+        long scannedSize = -1;
         try
         {
             while (!_deadline.HasExpired)
@@ -313,10 +362,28 @@ internal sealed class SegmentOpener
                 peek ??= TryMapHeader(backing);
                 byte[] copy = CopyHeader(peek, backing, size);
                 HeaderKind kind = ClassifyObject(copy, size);
+                if (kind == HeaderKind.Empty && size > 0 && scannedSize != size)
+                {
+                    // No header yet: our creator leaves the rest all zero too. Checked once, before we
+                    // wait on a creator or judge a leftover, so that a foreign object whose first page
+                    // happens to be zero is never taken for ours.
+                    backing.Unmap();
+                    peek = null;
+                    Scan scan = ScanBeyondHeader(backing, size);
+                    if (scan == Scan.HeaderWritten)
+                    {
+                        continue;
+                    }
+
+                    kind = scan == Scan.DataBeyond ? HeaderKind.Foreign : kind;
+                    scannedSize = size;
+                }
+
                 switch (kind)
                 {
                     case HeaderKind.Foreign:
-                        throw new InvalidSegmentException(_name, $"{_provider.Describe(_name)} is not a SharedMemChannels segment (unknown header).");
+                        throw new InvalidSegmentException(
+                            _name, $"{_provider.Describe(_name)} is not a SharedMemChannels segment (unknown header, or a size or content this library never makes); it is left alone.");
 
                     case HeaderKind.OtherVersion:
                         throw new InvalidSegmentException(
@@ -340,6 +407,22 @@ internal sealed class SegmentOpener
                             continue;
                         }
 
+                        // No creator is alive: a leftover of a creator that died. Only a creating caller
+                        // replaces it, and only its own.
+                        string what = size == 0 ? "an empty object" : kind == HeaderKind.Empty ? "no header yet" : "its header still initializing";
+                        if (_mode == OpenMode.Open)
+                        {
+                            ThrowHelper.ThrowDamaged(
+                                _name, $"its creator died before finishing it ({what}). Open leaves it as it is: Create or OpenOrCreate replace such a leftover, SharedSegment.Remove removes it.");
+                        }
+
+                        if (!ownedByCaller)
+                        {
+                            ThrowHelper.ThrowDamaged(
+                                _name, $"its creator died before finishing it ({what}), and it belongs to another user (uid {backing.QueryOwnerUid()}): it is not removed. Remove it as that user.");
+                        }
+
+                        peek = null;
                         RemoveLeftover(backing, size);
                         return AttachOutcome.Retry;
 
@@ -347,7 +430,7 @@ internal sealed class SegmentOpener
                         // The size again, read after the header: growth reserves the pages before it
                         // publishes the new capacity, so this size is never behind the copied header.
                         SegmentHeader header = SegmentHeaderPeek.Validate(copy, _name, backing.QuerySize(), _provider.Kind);
-                        if (_mode != OpenMode.Open && (header.Flags & SegmentHeader.FlagRemoveOnLastDetach) != 0)
+                        if (_mode != OpenMode.Open && ownedByCaller && (header.Flags & SegmentHeader.FlagRemoveOnLastDetach) != 0)
                         {
                             if (backing.TryBecomeSole())
                             {
@@ -397,6 +480,11 @@ internal sealed class SegmentOpener
         }
     }
 
+    /// <summary>
+    /// What the object is, by its size and header. Our creators size the object to its full capacity
+    /// in one call before writing anything: a header-less or initializing object of any other size
+    /// than 0 or a possible capacity was made by something else.
+    /// </summary>
     private static HeaderKind ClassifyObject(byte[] copy, long size)
     {
         if (size == 0)
@@ -406,12 +494,98 @@ internal sealed class SegmentOpener
 
         if (size < SegmentHeader.Size)
         {
-            // Our creators size the object to its full capacity in one call: a small object with
-            // content was written by something else.
-            return copy.AsSpan(0, (int)size).ContainsAnyExcept((byte)0) ? HeaderKind.Foreign : HeaderKind.Empty;
+            return HeaderKind.Foreign;
         }
 
-        return SegmentHeaderPeek.Classify(copy);
+        HeaderKind kind = SegmentHeaderPeek.Classify(copy);
+        return kind is HeaderKind.Empty or HeaderKind.Initializing && !IsSizeOurCreatorMakes(size) ? HeaderKind.Foreign : kind;
+    }
+
+    /// <summary>Whether a creator of this library sizes an object so: whole pages, within the capacity limits.</summary>
+    private static bool IsSizeOurCreatorMakes(long size) =>
+        size % Environment.SystemPageSize == 0 && size >= SegmentOptions.MinCapacity && size <= SegmentOptions.MaxSupportedCapacity;
+
+    private enum Scan
+    {
+        /// <summary>The header and everything after it are zero.</summary>
+        AllZero,
+
+        /// <summary>The header is zero but something after it is not: not written by our creator.</summary>
+        DataBeyond,
+
+        /// <summary>The header is no longer zero: a creator is at work; classify again.</summary>
+        HeaderWritten,
+    }
+
+    /// <summary>Reads the whole object (unmapped on entry and on return) for data beyond a header of zeros.</summary>
+    private static Scan ScanBeyondHeader(SharedMemoryObject backing, long size)
+    {
+        backing.Map(size, size, writable: false);
+        try
+        {
+            var whole = new SegmentMemory(backing, size);
+            bool dataBeyond = HasDataBeyondHeader(whole, size);
+            // Our creator fences after its magic (WriteHeader): if the data seen above were its own,
+            // the magic would be visible now.
+            Interlocked.MemoryBarrier();
+            if (whole.Span(0, SegmentHeader.Size).ContainsAnyExcept((byte)0))
+            {
+                return Scan.HeaderWritten;
+            }
+
+            return dataBeyond ? Scan.DataBeyond : Scan.AllZero;
+        }
+        finally
+        {
+            backing.Unmap();
+        }
+    }
+
+    private static bool HasDataBeyondHeader(SegmentMemory whole, long size)
+    {
+        for (long offset = SegmentHeader.Size; offset < size; offset += ScanChunk)
+        {
+            if (whole.Span(offset, (int)Math.Min(ScanChunk, size - offset)).ContainsAnyExcept((byte)0))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether the object still is exactly what a dead creator of ours leaves (checked again by the
+    /// process about to remove it, holding the object alone where the facility allows).
+    /// </summary>
+    private static bool IsStillALeftoverOfOurs(SharedMemoryObject backing, long size)
+    {
+        if (backing.QuerySize() != size || !backing.IsOwnedByCaller(out _))
+        {
+            return false;
+        }
+
+        if (size == 0)
+        {
+            return true;
+        }
+
+        if (!IsSizeOurCreatorMakes(size))
+        {
+            return false;
+        }
+
+        backing.Map(size, size, writable: false);
+        try
+        {
+            var whole = new SegmentMemory(backing, size);
+            HeaderKind kind = SegmentHeaderPeek.Classify(whole.Span(0, SegmentHeader.Size));
+            return kind == HeaderKind.Initializing || (kind == HeaderKind.Empty && !HasDataBeyondHeader(whole, size));
+        }
+        finally
+        {
+            backing.Unmap();
+        }
     }
 
     private static SegmentMemory? TryMapHeader(SharedMemoryObject backing)
@@ -473,7 +647,7 @@ internal sealed class SegmentOpener
     {
         backing.ReleaseAttachToken();
         backing.Unmap();
-        if (backing.TryLockForRemoval() && backing.IsCurrent() && backing.QuerySize() == size)
+        if (backing.TryLockForRemoval() && backing.IsCurrent() && IsStillALeftoverOfOurs(backing, size))
         {
             backing.RemoveName();
         }
