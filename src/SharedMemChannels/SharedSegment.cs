@@ -118,6 +118,8 @@ public sealed partial class SharedSegment : IDisposable
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="SharedName.MaxLength"/> characters.</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
     /// <exception cref="IOException">A segment of that name exists.</exception>
+    /// <exception cref="InvalidSegmentException">The name is held by something that is not a segment (a foreign object, a symbolic link...).</exception>
+    /// <exception cref="UnauthorizedAccessException">The name is held by another user's object (see <see cref="SegmentOptions.AllowForeignOwner"/>).</exception>
     /// <exception cref="OutOfSharedMemoryException">The system has no room for the segment.</exception>
     public static SharedSegment Create(string name) => Create(name, new SegmentOptions());
 
@@ -126,10 +128,17 @@ public sealed partial class SharedSegment : IDisposable
     /// <param name="options">Capacity, growth limit, backend, permissions, lifetime.</param>
     /// <exception cref="ArgumentException">The name or the options are not valid.</exception>
     /// <exception cref="IOException">A segment of that name exists.</exception>
+    /// <exception cref="InvalidSegmentException">
+    /// The name is held by something that is not a segment (a foreign object, a symbolic link...), or by
+    /// another user's leftover.
+    /// </exception>
+    /// <exception cref="UnauthorizedAccessException">The name is held by another user's object (see <see cref="SegmentOptions.AllowForeignOwner"/>).</exception>
     /// <exception cref="OutOfSharedMemoryException">The system has no room for the segment.</exception>
     /// <remarks>
     /// A leftover of that name that no live process could be using (its creator died before finishing,
-    /// or it was to be removed on last detach and everyone attached died) is removed and replaced.
+    /// or it was to be removed on last detach and everyone attached died) is removed and replaced, if it
+    /// belongs to this process's user and holds nothing but what a dying creator of this library leaves.
+    /// Anything else of that name is left as it is.
     /// </remarks>
     public static SharedSegment Create(string name, SegmentOptions options)
     {
@@ -142,9 +151,15 @@ public sealed partial class SharedSegment : IDisposable
     /// <param name="name">The segment's name.</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
     /// <exception cref="FileNotFoundException">There is no segment of that name.</exception>
-    /// <exception cref="InvalidSegmentException">The object of that name is not a usable segment.</exception>
-    /// <exception cref="UnauthorizedAccessException">The segment belongs to another user and is not shared with this one.</exception>
+    /// <exception cref="InvalidSegmentException">
+    /// The object of that name is not a usable segment, or its creator died before finishing it.
+    /// </exception>
+    /// <exception cref="UnauthorizedAccessException">
+    /// The segment belongs to another user (foreign owners need <see cref="SegmentOptions.AllowForeignOwner"/>,
+    /// which this overload leaves false), or is not shared with this one.
+    /// </exception>
     /// <exception cref="TimeoutException">Its creator did not finish initializing it in time.</exception>
+    /// <remarks>Opening never removes anything, not even a dead creator's leftover.</remarks>
     public static SharedSegment Open(string name)
     {
         return Attach(SegmentOpener.Open(name));
@@ -152,12 +167,18 @@ public sealed partial class SharedSegment : IDisposable
 
     /// <summary>Opens an existing segment of the backend in <paramref name="options"/>.</summary>
     /// <param name="name">The segment's name.</param>
-    /// <param name="options">The backend and the open timeout; the rest is read from the segment.</param>
+    /// <param name="options">The backend, the open timeout and whether another user's segment may be opened; the rest is read from the segment.</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
     /// <exception cref="FileNotFoundException">There is no segment of that name.</exception>
-    /// <exception cref="InvalidSegmentException">The object of that name is not a usable segment.</exception>
-    /// <exception cref="UnauthorizedAccessException">The segment belongs to another user and is not shared with this one.</exception>
+    /// <exception cref="InvalidSegmentException">
+    /// The object of that name is not a usable segment, or its creator died before finishing it.
+    /// </exception>
+    /// <exception cref="UnauthorizedAccessException">
+    /// The segment belongs to another user and <see cref="SegmentOptions.AllowForeignOwner"/> is not set,
+    /// or it is not shared with this one.
+    /// </exception>
     /// <exception cref="TimeoutException">Its creator did not finish initializing it in time.</exception>
+    /// <remarks>Opening never removes anything, not even a dead creator's leftover.</remarks>
     public static SharedSegment Open(string name, SegmentOptions options)
     {
         return Attach(SegmentOpener.Open(name, options, OpenMode.Open));
@@ -167,6 +188,7 @@ public sealed partial class SharedSegment : IDisposable
     /// <param name="name">The segment's name.</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
     /// <exception cref="InvalidSegmentException">The object of that name is not a usable segment.</exception>
+    /// <exception cref="UnauthorizedAccessException">The name is held by another user's object.</exception>
     /// <exception cref="TimeoutException">Another creator did not finish in time.</exception>
     public static SharedSegment OpenOrCreate(string name) => OpenOrCreate(name, new SegmentOptions());
 
@@ -175,10 +197,16 @@ public sealed partial class SharedSegment : IDisposable
     /// exactly one creates, and the others wait until it is initialized.
     /// </summary>
     /// <param name="name">The segment's name.</param>
-    /// <param name="options">Used when creating; when opening only the backend and timeout count.</param>
+    /// <param name="options">Used when creating; when opening only the backend, the timeout and <see cref="SegmentOptions.AllowForeignOwner"/> count.</param>
     /// <exception cref="ArgumentException">The name or the options are not valid.</exception>
-    /// <exception cref="InvalidSegmentException">The object of that name is not a usable segment.</exception>
+    /// <exception cref="InvalidSegmentException">
+    /// The object of that name is not a usable segment (or is another user's leftover).
+    /// </exception>
+    /// <exception cref="UnauthorizedAccessException">
+    /// The name is held by another user's object and <see cref="SegmentOptions.AllowForeignOwner"/> is not set.
+    /// </exception>
     /// <exception cref="TimeoutException">Another creator did not finish in time.</exception>
+    /// <remarks>A dead creator's leftover is replaced as <see cref="Create(string, SegmentOptions)"/> does.</remarks>
     public static SharedSegment OpenOrCreate(string name, SegmentOptions options)
     {
         return Attach(SegmentOpener.Open(name, options, OpenMode.OpenOrCreate));
@@ -186,23 +214,33 @@ public sealed partial class SharedSegment : IDisposable
 
     /// <summary>Whether a segment of this name exists, with either backend.</summary>
     /// <param name="name">The segment's name.</param>
+    /// <remarks>
+    /// True when opening would find an object: a POSIX regular file of the name (whatever it holds,
+    /// whoever owns it; a symbolic link or a directory of the name is not one), or a System V segment
+    /// of the name's key whose header names it, or that this user may not read (opening it is then an
+    /// <see cref="UnauthorizedAccessException"/>).
+    /// </remarks>
     public static bool Exists(string name) => SegmentOpener.Exists(name);
 
     /// <summary>Whether a segment of this name exists with the given backend.</summary>
     /// <param name="name">The segment's name.</param>
     /// <param name="backend">The backend to look in.</param>
+    /// <remarks>What counts is as in <see cref="Exists(string)"/>.</remarks>
     public static bool Exists(string name, SharedMemoryBackend backend) => SegmentOpener.Exists(name, backend);
 
     /// <summary>
     /// Removes the name of a segment (of either backend). Processes attached keep their mapping until
-    /// they detach; nobody can open it any more. Returns false when there was no such segment.
+    /// they detach; nobody can open it any more. Returns false when there was no such segment (what
+    /// counts is as in <see cref="Exists(string)"/>: a symbolic link or directory of the name is left alone).
     /// </summary>
     /// <param name="name">The segment's name.</param>
+    /// <exception cref="UnauthorizedAccessException">The segment is another user's and this one may not remove it.</exception>
     public static bool Remove(string name) => SegmentOpener.Remove(name);
 
     /// <summary>Removes the name of a segment of the given backend. Returns false when there was none.</summary>
     /// <param name="name">The segment's name.</param>
     /// <param name="backend">The backend to remove it from.</param>
+    /// <exception cref="UnauthorizedAccessException">The segment is another user's and this one may not remove it.</exception>
     public static bool Remove(string name, SharedMemoryBackend backend) => SegmentOpener.Remove(name, backend);
 
     /// <summary>
