@@ -18,52 +18,6 @@ internal enum OpenMode
 }
 
 /// <summary>
-/// What an opener hands over: the backing object, mapped for the segment's maximum capacity, and how
-/// it came to be. The receiver owns it; if it cannot use it, it calls <see cref="Abandon"/>.
-/// </summary>
-internal readonly struct OpenedSegment
-{
-    public OpenedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created)
-    {
-        Backing = backing;
-        Memory = memory;
-        Backend = backend;
-        Created = created;
-    }
-
-    /// <summary>This process's handle on the object; it holds the attachment token.</summary>
-    public SharedMemoryObject Backing { get; }
-
-    /// <summary>The mapping, header ready.</summary>
-    public SegmentMemory Memory { get; }
-
-    /// <summary>The facility the object belongs to.</summary>
-    public SharedMemoryBackend Backend { get; }
-
-    /// <summary>Whether this process created the segment.</summary>
-    public bool Created { get; }
-
-    /// <summary>
-    /// Gives the object up when the receiver failed to attach: a segment this process just created is
-    /// removed again (nobody else can be using it yet in a way that matters more than a clean failure).
-    /// </summary>
-    public void Abandon()
-    {
-        try
-        {
-            if (Created && Backing.IsCurrent())
-            {
-                Backing.RemoveName();
-            }
-        }
-        finally
-        {
-            Backing.Dispose();
-        }
-    }
-}
-
-/// <summary>
 /// The create / open / attach protocol of a segment (docs/design.md, "Creation and opening"): picks
 /// one creator among racing processes, refuses objects of another user, waits for a creator that is
 /// still initializing, tells a dead creator's leftover from a live creator's work and from a foreign
@@ -382,11 +336,11 @@ internal sealed class SegmentOpener
                 switch (kind)
                 {
                     case HeaderKind.Foreign:
-                        throw new InvalidSegmentException(
+                        return ThrowHelper.ThrowDamaged<AttachOutcome>(
                             _name, $"{_provider.Describe(_name)} is not a SharedMemChannels segment (unknown header, or a size or content this library never makes); it is left alone.");
 
                     case HeaderKind.OtherVersion:
-                        throw new InvalidSegmentException(
+                        return ThrowHelper.ThrowDamaged<AttachOutcome>(
                             _name, $"it has layout version {SegmentHeaderPeek.Version(copy)}; this library reads version {SegmentHeader.CurrentVersion}.");
 
                     case HeaderKind.Empty or HeaderKind.Initializing:
