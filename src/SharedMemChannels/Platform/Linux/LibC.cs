@@ -40,6 +40,9 @@ internal static unsafe partial class LibC
 
     public const int AT_FDCWD = -100;
     public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int S_IFMT = 0xF000;   // the file-type bits of st_mode
+    public const int S_IFREG = 0x8000;  // a regular file
     public const uint STATX_BASIC_STATS = 0x7ff;
 
     public const int CLOCK_MONOTONIC = 1;
@@ -149,6 +152,7 @@ internal static unsafe partial class LibC
     {
         [FieldOffset(0)] public int Key;
         [FieldOffset(4)] public uint Uid;
+        [FieldOffset(12)] public uint CreatorUid;
         [FieldOffset(20)] public ushort Mode;
         [FieldOffset(48)] public ulong SegmentSize;
         [FieldOffset(72)] public long ChangeTime;
