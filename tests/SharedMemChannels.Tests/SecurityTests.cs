@@ -267,7 +267,7 @@ public class SecurityTests : SegmentTest
         return id;
     }
 
-    private static unsafe void RemoveRawSystemVSegment(int id) => LibC.ShmCtl(id, LibC.IPC_RMID, null);
+    private static unsafe void RemoveRawSystemVSegment(int id) => LibC.ShmCtl(id, LibC.IPC_RMID, out _);
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
     private static extern int Chown(string path, int uid, int gid);

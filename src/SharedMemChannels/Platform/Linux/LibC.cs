@@ -70,7 +70,7 @@ internal static unsafe partial class LibC
     public static partial int Flock(int fd, int operation);
 
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Statx(int dirfd, string path, int flags, uint mask, StatxBuffer* buffer);
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, out StatxBuffer buffer);
 
     [LibraryImport(Lib, EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
@@ -93,7 +93,7 @@ internal static unsafe partial class LibC
     public static partial int ShmDt(nint address);
 
     [LibraryImport(Lib, EntryPoint = "shmctl", SetLastError = true)]
-    public static partial int ShmCtl(int id, int command, ShmIdDs* buffer);
+    public static partial int ShmCtl(int id, int command, out ShmIdDs buffer);
 
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint GetEuid();
@@ -160,4 +160,8 @@ internal static unsafe partial class LibC
         [FieldOffset(84)] public int LastPid;
         [FieldOffset(88)] public ulong AttachCount;
     }
+
+    /// <summary>Copies <paramref name="destination"/>.Length bytes from native memory at <paramref name="address"/>.</summary>
+    public static void CopyFrom(nint address, Span<byte> destination) =>
+        new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
 }

@@ -8,7 +8,7 @@ namespace SharedMemChannels.Platform.Linux;
 /// while attached, exclusive while the creator initializes and while a process removes the name. The
 /// kernel drops it when the process dies, which is how survivors tell a dead creator from a slow one.
 /// </summary>
-internal sealed unsafe class PosixSharedMemoryProvider : SharedMemoryProvider
+internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
 {
     /// <summary>Where glibc's <c>shm_open</c> keeps its objects.</summary>
     public const string Directory = "/dev/shm";
@@ -147,8 +147,7 @@ internal sealed unsafe class PosixSharedMemoryProvider : SharedMemoryProvider
     /// <summary>What <paramref name="path"/> itself is (<c>lstat</c>: a symbolic link is not followed).</summary>
     internal static EntryKind KindOf(string path)
     {
-        LibC.StatxBuffer stat;
-        if (LibC.Statx(LibC.AT_FDCWD, path, LibC.AT_SYMLINK_NOFOLLOW, LibC.STATX_BASIC_STATS, &stat) != 0)
+                if (LibC.Statx(LibC.AT_FDCWD, path, LibC.AT_SYMLINK_NOFOLLOW, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat) != 0)
         {
             int errno = Errno.Last;
             if (errno is Errno.ENOENT)
@@ -182,7 +181,7 @@ internal enum EntryKind
 }
 
 /// <summary>One process's descriptor and mapping of a POSIX shared-memory object.</summary>
-internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
+internal sealed class PosixSharedMemory : SharedMemoryObject
 {
     internal const int LockNone = 0;
     internal const int LockShared = 1;
@@ -406,8 +405,7 @@ internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
 
     public override bool IsCurrent()
     {
-        LibC.StatxBuffer stat;
-        int result = LibC.Statx(LibC.AT_FDCWD, _path, 0, LibC.STATX_BASIC_STATS, &stat);
+                int result = LibC.Statx(LibC.AT_FDCWD, _path, 0, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat);
         if (result != 0)
         {
             int errno = Errno.Last;
@@ -472,8 +470,7 @@ internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
 
     private LibC.StatxBuffer StatDescriptor()
     {
-        LibC.StatxBuffer stat;
-        if (LibC.Statx((int)_fd.DangerousGetHandle(), string.Empty, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, &stat) != 0)
+                if (LibC.Statx((int)_fd.DangerousGetHandle(), string.Empty, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat) != 0)
         {
             throw Errno.LastError("statx", _path);
         }

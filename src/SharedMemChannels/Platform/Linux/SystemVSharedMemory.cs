@@ -12,7 +12,7 @@ namespace SharedMemChannels.Platform.Linux;
 /// Attachment is the kernel's own attach count (<c>shm_nattch</c>), which drops when a process dies.
 /// System V segments do not grow.
 /// </summary>
-internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
+internal sealed class SystemVSharedMemoryProvider : SharedMemoryProvider
 {
     public override SharedMemoryBackend Kind => SharedMemoryBackend.SystemV;
 
@@ -87,7 +87,7 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
                 $"{Describe(name)} belongs to another user and is not readable by this one; it was not removed.");
         }
 
-        if (LibC.ShmCtl(id, LibC.IPC_RMID, null) != 0)
+        if (LibC.ShmCtl(id, LibC.IPC_RMID, out _) != 0)
         {
             int errno = Errno.Last;
             if (errno is Errno.EINVAL or Errno.EIDRM)
@@ -160,13 +160,14 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
 
         try
         {
-            LibC.ShmIdDs info;
-            if (LibC.ShmCtl(id, LibC.IPC_STAT, &info) != 0 || info.SegmentSize < (ulong)SegmentHeaderPeek.MinimumLength)
+                        if (LibC.ShmCtl(id, LibC.IPC_STAT, out LibC.ShmIdDs info) != 0 || info.SegmentSize < (ulong)SegmentHeaderPeek.MinimumLength)
             {
                 return null;
             }
 
-            return SegmentHeaderPeek.ReadName(new ReadOnlySpan<byte>((void*)address, SegmentHeaderPeek.MinimumLength));
+            byte[] header = new byte[SegmentHeaderPeek.MinimumLength];
+            LibC.CopyFrom(address, header);
+            return SegmentHeaderPeek.ReadName(header);
         }
         finally
         {
@@ -197,7 +198,7 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
 }
 
 /// <summary>One process's attachment to a System V segment.</summary>
-internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
+internal sealed class SystemVSharedMemory : SharedMemoryObject
 {
     private readonly int _key;
     private readonly int _id;
@@ -323,14 +324,13 @@ internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
             return false;
         }
 
-        LibC.ShmIdDs info;
-        return LibC.ShmCtl(_id, LibC.IPC_STAT, &info) == 0 && (info.Mode & LibC.SHM_DEST) == 0;
+                return LibC.ShmCtl(_id, LibC.IPC_STAT, out LibC.ShmIdDs info) == 0 && (info.Mode & LibC.SHM_DEST) == 0;
     }
 
     public override void RemoveName()
     {
         // By id, not by key: a newer segment under the same key is never removed by mistake.
-        if (LibC.ShmCtl(_id, LibC.IPC_RMID, null) != 0)
+        if (LibC.ShmCtl(_id, LibC.IPC_RMID, out _) != 0)
         {
             int errno = Errno.Last;
             if (errno is not (Errno.EINVAL or Errno.EIDRM))
@@ -344,8 +344,7 @@ internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
 
     private LibC.ShmIdDs Stat()
     {
-        LibC.ShmIdDs info;
-        if (LibC.ShmCtl(_id, LibC.IPC_STAT, &info) != 0)
+                if (LibC.ShmCtl(_id, LibC.IPC_STAT, out LibC.ShmIdDs info) != 0)
         {
             int errno = Errno.Last;
             if (errno is Errno.EINVAL or Errno.EIDRM)
