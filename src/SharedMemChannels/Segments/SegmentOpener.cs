@@ -230,7 +230,7 @@ internal sealed class SegmentOpener
                 return null;
             }
 
-            return new OpenedSegment(backing, memory, _provider.Kind, created: true);
+            return new OpenedSegment(backing, memory, _provider.Kind, Created: true);
         }
         catch
         {
@@ -417,7 +417,7 @@ internal sealed class SegmentOpener
                         backing.Unmap();
                         peek = null;
                         backing.Map(header.Capacity, header.MaxCapacity, writable: true);
-                        attached = new OpenedSegment(backing, new SegmentMemory(backing, header.MaxCapacity), _provider.Kind, created: false);
+                        attached = new OpenedSegment(backing, new SegmentMemory(backing, header.MaxCapacity), _provider.Kind, Created: false);
                         keep = true;
                         return AttachOutcome.Attached;
                 }
