@@ -2,8 +2,8 @@ namespace SharedMemChannels;
 
 /// <summary>How a <see cref="SharedSegment"/> is created and opened.</summary>
 /// <remarks>
-/// Only <see cref="OpenTimeout"/> matters when opening an existing segment: the other values are
-/// fixed by its creator and read from its header.
+/// Only <see cref="Backend"/>, <see cref="OpenTimeout"/> and <see cref="AllowForeignOwner"/> matter when
+/// opening an existing segment: the other values are fixed by its creator and read from its header.
 /// </remarks>
 public sealed class SegmentOptions
 {
@@ -102,6 +102,19 @@ public sealed class SegmentOptions
     /// and <see cref="SharedSegment.OpenOrCreate(string, SegmentOptions)"/>. False by default: segments persist until removed.
     /// </summary>
     public bool RemoveOnLastDetach { get; set; }
+
+    /// <summary>
+    /// Whether opening may attach to a segment whose backing object belongs to another user (its owner,
+    /// and for System V also its creator, is not this process's effective uid). False by default: every
+    /// entry point (<see cref="SharedSegment.Open(string, SegmentOptions)"/>,
+    /// <see cref="SharedSegment.OpenOrCreate(string, SegmentOptions)"/>, and
+    /// <see cref="SharedSegment.Create(string, SegmentOptions)"/> when it finds the name taken) then throws
+    /// <see cref="UnauthorizedAccessException"/> for such an object, because anyone can create a name in
+    /// <c>/dev/shm</c> first, with permissions that let its owner read and change everything this process
+    /// puts in it. Set it to share segments between users on purpose (the creator grants access with
+    /// <see cref="UnixFileMode"/>). Even then, another user's object is never removed as a leftover.
+    /// </summary>
+    public bool AllowForeignOwner { get; set; }
 
     /// <summary>
     /// How long an opener waits for a segment that another process is still initializing, or for a

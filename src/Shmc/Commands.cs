@@ -1,97 +1,76 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using SharedMemChannels;
-using SharedMemChannels.Platform;
-using SharedMemChannels.Segments;
+using SharedMemChannels.Diagnostics;
+using Spectre.Console;
 
 namespace Shmc;
 
-/// <summary>The list, inspect and remove commands.</summary>
+/// <summary>The list, inspect and remove commands: the public inspection API, drawn as tables or written as JSON.</summary>
 internal static class Commands
 {
-    public static int List(CommandLine command)
+    private static readonly Style Bad = new(Color.Red);
+
+    public static int List(bool json)
     {
-        if (command.Positional.Count != 0)
+        IReadOnlyList<SegmentReport> reports = SegmentDiagnostics.List();
+        if (json)
         {
-            throw new ArgumentException("list takes no arguments");
-        }
-
-        List<SegmentReport> reports = SegmentInspector.List(includeHeap: false);
-        if (command.Json)
-        {
-            WriteJson(writer =>
-            {
-                writer.WriteStartArray();
-                foreach (SegmentReport report in reports)
-                {
-                    WriteSummary(writer, report);
-                }
-
-                writer.WriteEndArray();
-            });
+            ShmcJsonContext.Write(reports, ShmcJsonContext.Readable.IReadOnlyListSegmentReport);
             return Program.ExitOk;
         }
 
+        IAnsiConsole console = Output.Console;
         if (reports.Count == 0)
         {
-            Console.WriteLine("No SharedMemChannels segments.");
+            console.WriteLine("No SharedMemChannels segments.");
             return Program.ExitOk;
         }
 
-        var table = new TextTable("NAME", "BACKEND", "CAPACITY", "MAPPED", "MAX", "LIVE", "VERSION", "STATE");
+        Table table = Output.Table("NAME", "BACKEND", "CAPACITY", "OBJECT", "MAX", "LIVE", "VERSION", "STATE");
         foreach (SegmentReport r in reports)
         {
-            table.Add(
-                r.Name,
-                BackendName(r.Backend),
-                r.Error is null ? Bytes(r.Capacity) : "-",
-                Bytes(r.ObjectSize),
-                r.Error is null ? Bytes(r.MaxCapacity) : "-",
-                r.Error is null ? r.LiveProcesses.ToString(CultureInfo.InvariantCulture) : "-",
-                r.LayoutVersion == 0 ? "-" : r.LayoutVersion.ToString(CultureInfo.InvariantCulture),
-                r.Error ?? "ready");
+            bool header = r.Capacity != 0;
+            table.AddRow(
+                Output.Text(r.Name),
+                Output.Text(Format.Backend(r.Backend)),
+                Output.Text(header ? Format.Bytes(r.Capacity) : "-"),
+                Output.Text(Format.Bytes(r.ObjectSize)),
+                Output.Text(header ? Format.Bytes(r.MaxCapacity) : "-"),
+                Output.Text(r.Status == SegmentStatus.Ready || r.Processes.Count > 0 ? Format.Number(r.LiveProcessCount) : "-"),
+                Output.Text(r.LayoutVersion == 0 ? "-" : Format.Number(r.LayoutVersion)),
+                Status(r));
         }
 
-        table.Write(Console.Out);
+        console.Write(table);
         return Program.ExitOk;
     }
 
-    public static int Inspect(CommandLine command)
+    public static int Inspect(string name, SharedMemoryBackend? backend, bool json)
     {
-        string name = command.SingleName("inspect");
-        SharedMemoryBackend? backend = command.Backend;
-        SegmentReport? report = null;
-        foreach (SharedMemoryBackend candidate in backend is { } b ? [b] : Enum.GetValues<SharedMemoryBackend>())
+        SegmentReport report;
+        try
         {
-            report = SegmentInspector.Inspect(name, candidate, includeHeap: true);
-            if (report is not null)
-            {
-                break;
-            }
+            report = backend is { } b ? SegmentDiagnostics.Inspect(name, b) : SegmentDiagnostics.Inspect(name);
         }
-
-        if (report is null)
+        catch (FileNotFoundException)
         {
             return Program.Fail($"no segment '{name}'", Program.ExitFailed);
         }
 
-        if (command.Json)
+        if (json)
         {
-            WriteJson(writer => WriteDetail(writer, report));
+            ShmcJsonContext.Write(report, ShmcJsonContext.Readable.SegmentReport);
         }
         else
         {
-            WriteDetailText(report);
+            WriteDetail(Output.Console, report);
         }
 
-        return report.Error is null ? Program.ExitOk : Program.ExitFailed;
+        return report.Status == SegmentStatus.Ready ? Program.ExitOk : Program.ExitFailed;
     }
 
-    public static int Remove(CommandLine command)
+    public static int Remove(string name, SharedMemoryBackend? backend)
     {
-        string name = command.SingleName("remove");
-        bool removed = command.Backend is { } backend ? SharedSegment.Remove(name, backend) : SharedSegment.Remove(name);
+        bool removed = backend is { } b ? SharedSegment.Remove(name, b) : SharedSegment.Remove(name);
         if (!removed)
         {
             return Program.Fail($"no segment '{name}'", Program.ExitFailed);
@@ -101,294 +80,117 @@ internal static class Commands
         return Program.ExitOk;
     }
 
-    private static void WriteDetailText(SegmentReport r)
+    /// <summary>"ready", or what is wrong, DAMAGED in capitals so that it stands out in a list.</summary>
+    private static Text Status(SegmentReport r) => r.Status switch
     {
-        var header = new TextTable("FIELD", "VALUE");
-        header.Add("name", r.Name);
-        header.Add("backend", BackendName(r.Backend));
-        header.Add("location", r.Location);
-        header.Add("object size", Bytes(r.ObjectSize));
-        header.Add("owner uid", r.OwnerUid.ToString(CultureInfo.InvariantCulture));
-        if (r.Error is not null)
-        {
-            header.Add("error", r.Error);
-        }
+        SegmentStatus.Ready => Output.Text("ready"),
+        SegmentStatus.Damaged => new Text($"DAMAGED: {r.Problem}", Bad),
+        SegmentStatus.Initializing => Output.Text($"initializing: {r.Problem}"),
+        SegmentStatus.Foreign => Output.Text(r.Problem ?? "not a segment"),
+        SegmentStatus.OtherVersion => Output.Text($"other version: {r.Problem}"),
+        _ => Output.Text($"inaccessible: {r.Problem}"),
+    };
 
+    private static void WriteDetail(IAnsiConsole console, SegmentReport r)
+    {
+        Table header = Output.Table("FIELD", "VALUE");
+        void Row(string field, string value) => header.AddRow(Output.Text(field), Output.Text(value));
+        Row("name", r.Name);
+        Row("backend", Format.Backend(r.Backend));
+        Row("location", r.Location);
+        header.AddRow(Output.Text("status"), Status(r));
+        Row("object size", Format.Bytes(r.ObjectSize));
+        Row("owner uid", Format.Number(r.OwnerUserId));
         if (r.LayoutVersion != 0)
         {
-            header.Add("layout version", r.LayoutVersion.ToString(CultureInfo.InvariantCulture));
+            Row("layout version", Format.Number(r.LayoutVersion));
         }
 
-        if (r.Capacity != 0)
+        if (r.MaxCapacity != 0)
         {
-            header.Add("state", r.Ready ? "ready" : "initializing");
-            header.Add("capacity", Bytes(r.Capacity));
-            header.Add("max capacity", Bytes(r.MaxCapacity));
-            header.Add("initial capacity", Bytes(r.InitialCapacity));
-            header.Add("mode", "0" + Convert.ToString(r.Mode, 8));
-            header.Add("remove on last detach", r.RemoveOnLastDetach ? "yes" : "no");
-            header.Add("creator pid", r.CreatorPid.ToString(CultureInfo.InvariantCulture));
-            header.Add("created", r.Created.ToString("u", CultureInfo.InvariantCulture));
+            Row("capacity", Format.Bytes(r.Capacity));
+            Row("max capacity", Format.Bytes(r.MaxCapacity));
+            Row("initial capacity", Format.Bytes(r.InitialCapacity));
+            Row("mode", Format.Mode(r.Mode));
+            Row("remove on last detach", r.RemoveOnLastDetach ? "yes" : "no");
+            Row("creator pid", Format.Number(r.CreatorProcessId));
+            Row("created", Format.Time(r.CreationTime));
         }
 
-        header.Write(Console.Out);
-        if (r.Error is not null)
+        console.Write(header);
+        if (r.Status is not (SegmentStatus.Ready or SegmentStatus.Damaged) || (r.Processes.Count == 0 && r.Heap is null))
         {
             return;
         }
 
-        Console.WriteLine();
-        Console.WriteLine($"Processes ({r.LiveProcesses} live of {r.Processes.Count} slots in use):");
-        var processes = new TextTable("SLOT", "PID", "GEN", "STATE", "ALIVE", "ATTACHED");
-        foreach (ProcessSlotInfo p in r.Processes)
+        console.WriteLine();
+        console.WriteLine($"Processes ({r.LiveProcessCount} live of {r.Processes.Count} slots in use):");
+        Table processes = Output.Table("SLOT", "PID", "GEN", "STATE", "ALIVE", "ATTACHED");
+        foreach (ProcessReport p in r.Processes)
         {
-            processes.Add(
-                p.Index.ToString(CultureInfo.InvariantCulture),
-                p.Pid.ToString(CultureInfo.InvariantCulture),
-                p.Generation.ToString(CultureInfo.InvariantCulture),
-                SlotState(p.State),
-                LivenessName(p.Liveness),
-                DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(p.AttachedUnixMs, 0, 253402300799999)).ToString("u", CultureInfo.InvariantCulture));
+            processes.AddRow(
+                Output.Text(Format.Number(p.Slot)),
+                Output.Text(Format.Number(p.ProcessId)),
+                Output.Text(Format.Number(p.Generation)),
+                Output.Text(p.State.ToString().ToLowerInvariant()),
+                p.Liveness switch
+                {
+                    ProcessLiveness.Alive => Output.Text("yes"),
+                    ProcessLiveness.Dead => new Text("DEAD", Bad),
+                    _ => Output.Text("unknown (other pid namespace)"),
+                },
+                Output.Text(Format.Time(p.AttachTime)));
         }
 
-        processes.Write(Console.Out);
-        Console.WriteLine();
-        if (r.Heap is null)
+        console.Write(processes);
+        console.WriteLine();
+        if (r.Heap is not { } h)
         {
-            Console.WriteLine($"Heap: {r.HeapError ?? "not read"}");
+            console.WriteLine("Heap: not read (see the status).");
             return;
         }
 
-        HeapStatistics h = r.Heap;
-        Console.WriteLine("Heap:");
-        var heap = new TextTable("FIELD", "VALUE");
-        heap.Add("capacity", Bytes(h.Capacity));
-        heap.Add("used", $"{Bytes(h.UsedBytes)} in {h.AllocatedBlocks} blocks");
-        heap.Add("cached", $"{Bytes(h.CachedBytes)} in {h.CachedBlocks} blocks");
-        heap.Add("free", $"{Bytes(h.FreeBytes)} in {h.FreeBlocks} blocks");
-        heap.Add("largest free block", Bytes(h.LargestFreeBlock));
-        heap.Add("blocks", h.BlockCount.ToString(CultureInfo.InvariantCulture));
-        heap.Add("recoveries", h.Recoveries.ToString(CultureInfo.InvariantCulture));
-        heap.Add("dead processes reclaimed", h.Reclaims.ToString(CultureInfo.InvariantCulture));
-        heap.Write(Console.Out);
+        console.WriteLine("Heap:");
+        Table heap = Output.Table("FIELD", "VALUE");
+        void HeapRow(string field, string value) => heap.AddRow(Output.Text(field), Output.Text(value));
+        HeapRow("capacity", Format.Bytes(h.Capacity));
+        HeapRow("used", $"{Format.Bytes(h.UsedBytes)} in {h.AllocatedBlocks} blocks");
+        HeapRow("cached", $"{Format.Bytes(h.CachedBytes)} in {h.CachedBlocks} blocks");
+        HeapRow("free", $"{Format.Bytes(h.FreeBytes)} in {h.FreeBlocks} blocks");
+        HeapRow("largest free block", Format.Bytes(h.LargestFreeBlock));
+        HeapRow("blocks", Format.Number(h.BlockCount));
+        HeapRow("recoveries", Format.Number(h.Recoveries));
+        HeapRow("dead processes reclaimed", Format.Number(h.Reclaims));
+        console.Write(heap);
         if (h.ThreadCaches.Count > 0)
         {
-            Console.WriteLine();
-            Console.WriteLine("Per-thread caches:");
-            var caches = new TextTable("PID", "SLOT", "THREAD", "BLOCKS", "BYTES");
+            console.WriteLine();
+            console.WriteLine("Per-thread caches:");
+            Table caches = Output.Table("PID", "SLOT", "THREAD", "BLOCKS", "BYTES");
             foreach (ThreadCacheStatistics c in h.ThreadCaches)
             {
-                caches.Add(
-                    c.ProcessId == 0 ? "?" : c.ProcessId.ToString(CultureInfo.InvariantCulture),
-                    c.ProcessSlot.ToString(CultureInfo.InvariantCulture),
-                    c.ThreadId.ToString(CultureInfo.InvariantCulture),
-                    c.Blocks.ToString(CultureInfo.InvariantCulture),
-                    Bytes(c.Bytes));
+                caches.AddRow(
+                    Output.Text(c.ProcessId == 0 ? "?" : Format.Number(c.ProcessId)),
+                    Output.Text(Format.Number(c.ProcessSlot)),
+                    Output.Text(Format.Number(c.ThreadId)),
+                    Output.Text(Format.Number(c.Blocks)),
+                    Output.Text(Format.Bytes(c.Bytes)));
             }
 
-            caches.Write(Console.Out);
+            console.Write(caches);
         }
 
-        Console.WriteLine();
-        Console.WriteLine($"Named objects ({r.Objects.Count}):");
-        if (r.Objects.Count > 0)
+        console.WriteLine();
+        console.WriteLine($"Named objects ({r.NamedObjects.Count}):");
+        if (r.NamedObjects.Count > 0)
         {
-            var objects = new TextTable("NAME", "TYPE", "SIZE", "HANDLE");
-            foreach (NamedObjectInfo o in r.Objects)
+            Table objects = Output.Table("NAME", "TYPE", "SIZE", "HANDLE");
+            foreach (NamedObjectInfo o in r.NamedObjects)
             {
-                objects.Add(o.Name, o.TypeName, o.Size.ToString(CultureInfo.InvariantCulture), o.Handle.Value.ToString(CultureInfo.InvariantCulture));
+                objects.AddRow(Output.Text(o.Name), Output.Text(o.TypeName), Output.Text(Format.Number(o.Size)), Output.Text(o.Handle.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             }
 
-            objects.Write(Console.Out);
+            console.Write(objects);
         }
-    }
-
-    private static void WriteSummary(Utf8JsonWriter w, SegmentReport r)
-    {
-        w.WriteStartObject();
-        w.WriteString("name", r.Name);
-        w.WriteString("backend", BackendName(r.Backend));
-        w.WriteString("location", r.Location);
-        w.WriteNumber("capacity", r.Capacity);
-        w.WriteNumber("mappedSize", r.ObjectSize);
-        w.WriteNumber("maxCapacity", r.MaxCapacity);
-        w.WriteNumber("liveProcesses", r.LiveProcesses);
-        w.WriteNumber("layoutVersion", r.LayoutVersion);
-        w.WriteString("state", r.Error is null ? "ready" : "error");
-        if (r.Error is not null)
-        {
-            w.WriteString("error", r.Error);
-        }
-
-        w.WriteEndObject();
-    }
-
-    private static void WriteDetail(Utf8JsonWriter w, SegmentReport r)
-    {
-        w.WriteStartObject();
-        w.WriteString("name", r.Name);
-        w.WriteString("backend", BackendName(r.Backend));
-        w.WriteString("location", r.Location);
-        w.WriteNumber("objectSize", r.ObjectSize);
-        w.WriteNumber("ownerUid", r.OwnerUid);
-        w.WriteNumber("layoutVersion", r.LayoutVersion);
-        w.WriteString("state", r.Error is null ? "ready" : "error");
-        if (r.Error is not null)
-        {
-            w.WriteString("error", r.Error);
-            w.WriteEndObject();
-            return;
-        }
-
-        w.WriteNumber("capacity", r.Capacity);
-        w.WriteNumber("maxCapacity", r.MaxCapacity);
-        w.WriteNumber("initialCapacity", r.InitialCapacity);
-        w.WriteString("mode", "0" + Convert.ToString(r.Mode, 8));
-        w.WriteBoolean("removeOnLastDetach", r.RemoveOnLastDetach);
-        w.WriteNumber("creatorPid", r.CreatorPid);
-        w.WriteString("created", r.Created);
-        w.WriteNumber("liveProcesses", r.LiveProcesses);
-        w.WriteStartArray("processes");
-        foreach (ProcessSlotInfo p in r.Processes)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("slot", p.Index);
-            w.WriteNumber("pid", p.Pid);
-            w.WriteNumber("generation", p.Generation);
-            w.WriteString("state", SlotState(p.State));
-            w.WriteString("alive", LivenessName(p.Liveness));
-            w.WriteNumber("startTime", p.StartTime);
-            w.WriteString("attached", DateTimeOffset.FromUnixTimeMilliseconds(Math.Clamp(p.AttachedUnixMs, 0, 253402300799999)));
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
-        if (r.Heap is { } h)
-        {
-            w.WriteStartObject("heap");
-            w.WriteNumber("capacity", h.Capacity);
-            w.WriteNumber("usedBytes", h.UsedBytes);
-            w.WriteNumber("cachedBytes", h.CachedBytes);
-            w.WriteNumber("freeBytes", h.FreeBytes);
-            w.WriteNumber("largestFreeBlock", h.LargestFreeBlock);
-            w.WriteNumber("blocks", h.BlockCount);
-            w.WriteNumber("allocatedBlocks", h.AllocatedBlocks);
-            w.WriteNumber("cachedBlocks", h.CachedBlocks);
-            w.WriteNumber("freeBlocks", h.FreeBlocks);
-            w.WriteNumber("recoveries", h.Recoveries);
-            w.WriteNumber("reclaims", h.Reclaims);
-            w.WriteStartArray("threadCaches");
-            foreach (ThreadCacheStatistics c in h.ThreadCaches)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("pid", c.ProcessId);
-                w.WriteNumber("slot", c.ProcessSlot);
-                w.WriteNumber("thread", c.ThreadId);
-                w.WriteNumber("blocks", c.Blocks);
-                w.WriteNumber("bytes", c.Bytes);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        else
-        {
-            w.WriteString("heapError", r.HeapError);
-        }
-
-        w.WriteStartArray("objects");
-        foreach (NamedObjectInfo o in r.Objects)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", o.Name);
-            w.WriteString("type", o.TypeName);
-            w.WriteNumber("size", o.Size);
-            w.WriteString("layout", o.LayoutFingerprint.ToString("x16", CultureInfo.InvariantCulture));
-            w.WriteNumber("handle", o.Handle.Value);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
-    }
-
-    private static void WriteJson(Action<Utf8JsonWriter> write)
-    {
-        using Stream stdout = Console.OpenStandardOutput();
-        using (var writer = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
-        {
-            write(writer);
-        }
-
-        stdout.Write("\n"u8);
-    }
-
-    private static string BackendName(SharedMemoryBackend backend) => backend == SharedMemoryBackend.Posix ? "posix" : "sysv";
-
-    private static string SlotState(int state) => state switch
-    {
-        ProcessSlot.Claiming => "claiming",
-        ProcessSlot.Live => "attached",
-        ProcessSlot.Reclaiming => "reclaiming",
-        _ => "free",
-    };
-
-    private static string LivenessName(Liveness liveness) => liveness switch
-    {
-        Liveness.Alive => "yes",
-        Liveness.Dead => "DEAD",
-        _ => "unknown (other pid namespace)",
-    };
-
-    internal static string Bytes(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        int unit = 0;
-        while (Math.Abs(value) >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[unit]}");
-    }
-}
-
-/// <summary>A plain text table with aligned columns.</summary>
-internal sealed class TextTable(params string[] headers)
-{
-    private readonly List<string[]> _rows = [];
-
-    public void Add(params string[] cells) => _rows.Add(cells);
-
-    public void Write(TextWriter output)
-    {
-        int[] widths = headers.Select(h => h.Length).ToArray();
-        foreach (string[] row in _rows)
-        {
-            for (int i = 0; i < row.Length; i++)
-            {
-                widths[i] = Math.Max(widths[i], row[i].Length);
-            }
-        }
-
-        output.WriteLine(Line(headers, widths));
-        foreach (string[] row in _rows)
-        {
-            output.WriteLine(Line(row, widths));
-        }
-    }
-
-    private static string Line(string[] cells, int[] widths)
-    {
-        var line = new StringBuilder();
-        for (int i = 0; i < cells.Length; i++)
-        {
-            line.Append(i == cells.Length - 1 ? cells[i] : cells[i].PadRight(widths[i] + 2));
-        }
-
-        return line.ToString().TrimEnd();
     }
 }

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using SharedMemChannels;
-using SharedMemChannels.Platform;
-using SharedMemChannels.Segments;
+using SharedMemChannels.Diagnostics;
 
 namespace Shmc;
 
@@ -23,15 +22,15 @@ internal static class Demo
 {
     private const string ObjectName = "greeting";
 
-    public static int Run(CommandLine command)
+    public static int Run(string? name, bool child)
     {
-        if (command.Has("child"))
+        if (child)
         {
-            return Child(command.Get("name") ?? throw new ArgumentException("--child needs --name"));
+            return Child(name ?? throw new ArgumentException("--child needs --name"));
         }
 
-        string name = command.Get("name") ?? string.Create(CultureInfo.InvariantCulture, $"demo-{Environment.ProcessId}");
-        SharedName.Validate(name, "name");
+        name ??= string.Create(CultureInfo.InvariantCulture, $"demo-{Environment.ProcessId}");
+        SharedName.Validate(name, nameof(name));
         return Parent(name);
     }
 
@@ -41,7 +40,7 @@ internal static class Demo
         var options = new SegmentOptions { Capacity = 256 * 1024, MaxCapacity = 64 * 1024 * 1024, RemoveOnLastDetach = true };
         using (SharedSegment segment = SharedSegment.Create(name, options))
         {
-            Console.WriteLine($"{me} created segment '{name}' ({segment.Backend}, {Commands.Bytes(segment.Capacity)}, may grow to {Commands.Bytes(segment.MaxCapacity)})");
+            Console.WriteLine($"{me} created segment '{name}' ({segment.Backend}, {Format.Bytes(segment.Capacity)}, may grow to {Format.Bytes(segment.MaxCapacity)})");
             ShmPtr<Greeting> greeting = segment.Construct<Greeting>(ObjectName);
             ref Greeting g = ref greeting.Value;
             g.Text.Assign(segment, $"hello from process {Environment.ProcessId}");
@@ -78,7 +77,7 @@ internal static class Demo
             g.VisitorPids.Free(segment);
             segment.Destroy(ObjectName);
             HeapStatistics heap = segment.GetHeapStatistics();
-            Console.WriteLine($"{me} destroyed '{ObjectName}'; heap: {Commands.Bytes(heap.UsedBytes)} used, {Commands.Bytes(heap.FreeBytes)} free");
+            Console.WriteLine($"{me} destroyed '{ObjectName}'; heap: {Format.Bytes(heap.UsedBytes)} used, {Format.Bytes(heap.FreeBytes)} free");
         }
 
         Console.WriteLine($"{me} detached; segment '{name}' {(SharedSegment.Exists(name) ? "still exists" : "was removed with its last process")}");
@@ -89,7 +88,8 @@ internal static class Demo
     {
         string me = string.Create(CultureInfo.InvariantCulture, $"[child  {Environment.ProcessId}]");
         using SharedSegment segment = SharedSegment.Open(name);
-        Console.WriteLine($"{me} opened segment '{name}' created by process {segment.Memory.Header.CreatorPid}");
+        int creator = SegmentDiagnostics.Inspect(name, segment.Backend).CreatorProcessId;
+        Console.WriteLine($"{me} opened segment '{name}' created by process {creator}");
         if (!segment.TryFind(ObjectName, out ShmPtr<Greeting> greeting))
         {
             Console.WriteLine($"{me} found no '{ObjectName}'");
@@ -101,7 +101,7 @@ internal static class Demo
         g.Text.Append(segment, $", and hello back from process {Environment.ProcessId}");
         g.VisitorPids.Add(segment, Environment.ProcessId);
         g.Visits++;
-        PrintProcesses(me, segment, segment.Memory.Header.CreatorPid);
+        PrintProcesses(me, segment, creator);
         Console.WriteLine($"{me} changed '{ObjectName}'; waiting for the parent");
         Console.Out.Flush();
         Console.ReadLine();
@@ -111,13 +111,14 @@ internal static class Demo
 
     private static void PrintProcesses(string me, SharedSegment segment, int peer)
     {
-        List<ProcessSlotInfo> rows = segment.Processes.Snapshot();
+        // The same read-only view any monitoring tool has: the public inspection API.
+        IReadOnlyList<ProcessReport> rows = SegmentDiagnostics.Inspect(segment.Name, segment.Backend).Processes;
         Console.WriteLine($"{me} sees {rows.Count} processes attached:");
-        foreach (ProcessSlotInfo row in rows)
+        foreach (ProcessReport row in rows)
         {
-            string who = row.Pid == Environment.ProcessId ? "this process" : row.Pid == peer ? "the other process" : "another process";
-            string alive = row.Liveness == Liveness.Alive ? "alive" : row.Liveness.ToString().ToLowerInvariant();
-            Console.WriteLine($"{me}   slot {row.Index}: pid {row.Pid} ({who}, {alive})");
+            string who = row.ProcessId == Environment.ProcessId ? "this process" : row.ProcessId == peer ? "the other process" : "another process";
+            string alive = row.Liveness.ToString().ToLowerInvariant();
+            Console.WriteLine($"{me}   slot {row.Slot}: pid {row.ProcessId} ({who}, {alive})");
         }
     }
 

@@ -1,10 +1,13 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using SharedMemChannels;
 
 namespace Shmc;
 
 /// <summary>
-/// <c>shmc</c>: list, inspect and remove SharedMemChannels segments, and run the demo.
-/// Exit codes: 0 success, 1 the operation failed (no such segment, not a segment), 2 bad usage.
+/// <c>shmc</c>: list, inspect and remove SharedMemChannels segments, and run the demo. The command line
+/// is System.CommandLine's (help included). Exit codes: 0 success, 1 the operation failed (no such
+/// segment, not a segment, a damaged segment), 2 bad usage or a bad name; errors are one line on stderr.
 /// </summary>
 internal static class Program
 {
@@ -12,52 +15,24 @@ internal static class Program
     public const int ExitFailed = 1;
     public const int ExitUsage = 2;
 
-    private const string Usage = """
-        shmc: SharedMemChannels segments, from the command line.
-
-        usage:
-          shmc list [--json]                          every segment of this library (POSIX and System V)
-          shmc inspect NAME [--backend posix|sysv] [--json]
-                                                      header, attached processes, heap and named objects
-          shmc remove NAME [--backend posix|sysv]     remove a segment's name (attached processes keep it)
-          shmc demo                                   two processes share a segment and an object
-          shmc --help | --version
-        """;
-
     private static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        RootCommand root = BuildCommandLine();
+        ParseResult parsed = root.Parse(args);
+        // Help and --version clear parse errors (e.g. "inspect --help" without a name); anything else
+        // that did not parse is bad usage: one line and exit 2, not the parser's help dump.
+        if (parsed.Errors.Count > 0 && parsed.Action is not { ClearsParseErrors: true })
         {
-            Console.Out.Write(Usage);
-            return args.Length == 0 ? ExitUsage : ExitOk;
-        }
-
-        if (args[0] == "--version")
-        {
-            Console.WriteLine(typeof(SharedSegment).Assembly.GetName().Version?.ToString(3) ?? "unknown");
-            return ExitOk;
-        }
-
-        CommandLine command;
-        try
-        {
-            command = CommandLine.Parse(args[1..]);
-        }
-        catch (ArgumentException e)
-        {
-            return Fail(e.Message, ExitUsage);
+            // An unknown word says more than the "required command" it also causes.
+            string message = parsed.UnmatchedTokens.Count > 0
+                ? $"unknown command, argument or option '{parsed.UnmatchedTokens[0]}'"
+                : parsed.Errors[0].Message.TrimEnd('.');
+            return Fail($"{message} (see shmc --help)", ExitUsage);
         }
 
         try
         {
-            return args[0] switch
-            {
-                "list" => Commands.List(command),
-                "inspect" => Commands.Inspect(command),
-                "remove" => Commands.Remove(command),
-                "demo" => Demo.Run(command),
-                _ => Fail($"unknown command '{args[0]}' (try shmc --help)", ExitUsage),
-            };
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (ArgumentException e)
         {
@@ -75,77 +50,81 @@ internal static class Program
         Console.Error.WriteLine($"shmc: {message.ReplaceLineEndings(" ")}");
         return exitCode;
     }
-}
 
-/// <summary>Positional arguments and <c>--options</c> of one command.</summary>
-internal sealed class CommandLine
-{
-    private static readonly HashSet<string> Flags = ["json", "child"];
-    private static readonly HashSet<string> Valued = ["backend", "name"];
-
-    private readonly Dictionary<string, string> _options = [];
-
-    public List<string> Positional { get; } = [];
-
-    public bool Json => _options.ContainsKey("json");
-
-    public static CommandLine Parse(string[] args)
+    private static RootCommand BuildCommandLine()
     {
-        var result = new CommandLine();
-        for (int i = 0; i < args.Length; i++)
+        var json = new Option<bool>("--json") { Description = "Write JSON (the SegmentReport model of SharedMemChannels.Diagnostics) instead of tables." };
+
+        var list = new Command("list", "Every segment of this library, POSIX and System V: backend, sizes, live processes, version, state.") { json };
+        list.SetAction(result => Commands.List(result.GetValue(json)));
+
+        Argument<string> inspectName = NameArgument();
+        Option<SharedMemoryBackend?> inspectBackend = BackendOption();
+        var inspect = new Command("inspect", "A segment's header, attached processes (dead ones marked), heap and named objects, read without attaching.")
         {
-            string arg = args[i];
-            if (!arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                result.Positional.Add(arg);
-                continue;
-            }
+            inspectName, inspectBackend, json,
+        };
+        inspect.SetAction(result => Commands.Inspect(result.GetRequiredValue(inspectName), result.GetValue(inspectBackend), result.GetValue(json)));
 
-            string key = arg[2..];
-            if (Flags.Contains(key))
-            {
-                result._options[key] = "true";
-            }
-            else if (Valued.Contains(key))
-            {
-                if (i + 1 >= args.Length)
-                {
-                    throw new ArgumentException($"option --{key} needs a value");
-                }
+        Argument<string> removeName = NameArgument();
+        Option<SharedMemoryBackend?> removeBackend = BackendOption();
+        var remove = new Command("remove", "Remove a segment's name; processes attached to it keep it until they detach.") { removeName, removeBackend };
+        remove.SetAction(result => Commands.Remove(result.GetRequiredValue(removeName), result.GetValue(removeBackend)));
 
-                result._options[key] = args[++i];
-            }
-            else
-            {
-                throw new ArgumentException($"unknown option '{arg}'");
-            }
-        }
+        var demoName = new Option<string>("--name") { Description = "The demo segment's name (default: demo-<pid>)." };
+        demoName.Validators.Add(ValidateName);
+        var demoChild = new Option<bool>("--child") { Hidden = true, Description = "Run as the demo's second process." };
+        var demo = new Command("demo", "Two processes share a segment and a named object; the segment is removed when both detach.") { demoName, demoChild };
+        demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild)));
 
-        return result;
+        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, remove, demo };
     }
 
-    public bool Has(string key) => _options.ContainsKey(key);
-
-    public string? Get(string key) => _options.GetValueOrDefault(key);
-
-    /// <summary>The backend named by --backend, or null when not given.</summary>
-    public SharedMemoryBackend? Backend => Get("backend") switch
+    private static Argument<string> NameArgument()
     {
-        null => null,
-        "posix" => SharedMemoryBackend.Posix,
-        "sysv" or "systemv" => SharedMemoryBackend.SystemV,
-        string other => throw new ArgumentException($"unknown backend '{other}' (posix or sysv)"),
+        var name = new Argument<string>("name") { Description = "The segment's name: letters, digits, '.', '_', '-'." };
+        name.Validators.Add(ValidateName);
+        return name;
+    }
+
+    private static void ValidateName(SymbolResult result)
+    {
+        string? name = result switch
+        {
+            ArgumentResult argument => argument.GetValueOrDefault<string>(),
+            OptionResult option => option.GetValueOrDefault<string>(),
+            _ => null,
+        };
+        if (name is not null && !SharedName.IsValid(name))
+        {
+            try
+            {
+                SharedName.Validate(name, "name");
+            }
+            catch (ArgumentException e)
+            {
+                result.AddError(e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal));
+            }
+        }
+    }
+
+    private static Option<SharedMemoryBackend?> BackendOption() => new("--backend")
+    {
+        Description = "Look only in this backend: posix or sysv (default: POSIX, then System V).",
+        HelpName = "posix|sysv",
+        CustomParser = result =>
+        {
+            string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            switch (value)
+            {
+                case "posix":
+                    return SharedMemoryBackend.Posix;
+                case "sysv" or "systemv":
+                    return SharedMemoryBackend.SystemV;
+                default:
+                    result.AddError($"unknown backend '{value}' (posix or sysv)");
+                    return null;
+            }
+        },
     };
-
-    /// <summary>The one NAME argument, validated.</summary>
-    public string SingleName(string command)
-    {
-        if (Positional.Count != 1)
-        {
-            throw new ArgumentException($"{command} takes one segment name");
-        }
-
-        SharedName.Validate(Positional[0], "name");
-        return Positional[0];
-    }
 }

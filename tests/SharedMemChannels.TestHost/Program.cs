@@ -37,7 +37,8 @@ internal static class Program
         SegmentRoles.Register,
         HeapRoles.Register,
         ObjectRoles.Register,
-        FuzzRoles.Register);
+        FuzzRoles.Register,
+        SecurityRoles.Register);
 
     private static int Main(string[] args)
     {
@@ -140,8 +141,12 @@ internal sealed class Options
 {
     private readonly Dictionary<string, string> _values = [];
 
+    /// <summary>The arguments as given, after the role name.</summary>
+    public string[] Args { get; }
+
     public Options(string[] args)
     {
+        Args = args;
         Name = args.Length > 0 ? args[0] : string.Empty;
         for (int i = 1; i < args.Length; i++)
         {

@@ -72,16 +72,19 @@ public class SegmentCrossProcessTests : SegmentTest
 
     [Theory]
     [MemberData(nameof(Backends))]
-    public void A_killed_creator_leftover_is_cleaned_by_Open_too(string backend)
+    public void A_killed_creator_leftover_is_reported_by_Open_and_left_for_Create(string backend)
     {
         string name = NewName("stall");
         ChildProcess creator = StartStalledCreator(name, backend);
         creator.Kill();
 
         SharedMemoryBackend kind = Options(backend).Backend;
-        Assert.True(SharedSegment.Exists(name, kind)); // the leftover is there until someone looks
-        Assert.Throws<FileNotFoundException>(() => SharedSegment.Open(name, new SegmentOptions { Backend = kind }));
-        Assert.False(SharedSegment.Exists(name, kind));
+        InvalidSegmentException e = Assert.Throws<InvalidSegmentException>(() => SharedSegment.Open(name, new SegmentOptions { Backend = kind }));
+        Assert.Contains("creator died", e.Message, StringComparison.Ordinal);
+        Assert.True(SharedSegment.Exists(name, kind)); // Open never removes anything
+
+        using SharedSegment segment = Track(SharedSegment.Create(name, Options(backend)));
+        Assert.True(segment.IsCreator);
     }
 
     [Theory]
@@ -262,7 +265,13 @@ public class SegmentCrossProcessTests : SegmentTest
         SegmentOptions options = Options(backend);
         options.UnixFileMode = (UnixFileMode)0x1B6; // 0666
         using SharedSegment segment = SharedSegment.Create(name, options);
-        ChildProcess stranger = HostAsUser(65534, 65534, ["open", name, .. BackendArgs(backend)]);
+
+        // The segment is not the stranger's: it must say it shares with other users on purpose.
+        ChildProcess wary = HostAsUser(65534, 65534, ["open", name, .. BackendArgs(backend)]);
+        Assert.StartsWith("error UnauthorizedAccessException", wary.WaitForLine("error"), StringComparison.Ordinal);
+        Assert.Equal(1, wary.WaitForExit());
+
+        ChildProcess stranger = HostAsUser(65534, 65534, ["open-foreign", name, .. BackendArgs(backend)]);
         stranger.WaitForLine("opened");
         Assert.Equal(0, stranger.WaitForExit());
     }

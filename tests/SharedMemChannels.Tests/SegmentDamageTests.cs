@@ -141,12 +141,16 @@ public class SegmentDamageTests : SegmentTest
     }
 
     [Fact]
-    public void An_initializing_header_without_a_live_creator_is_a_leftover()
+    public void An_initializing_header_without_a_live_creator_is_reported_by_Open_and_replaced_by_OpenOrCreate()
     {
         string name = MakeDetachedSegment();
-        Patch(name, 16, BitConverter.GetBytes(SegmentHeader.StateInitializing));
-        Assert.Throws<FileNotFoundException>(() => SharedSegment.Open(name));
-        Assert.False(File.Exists(PathOf(name)));
+        Patch(name, SegmentHeader.StateOffset, BitConverter.GetBytes(SegmentHeader.StateInitializing));
+        InvalidSegmentException e = Assert.Throws<InvalidSegmentException>(() => SharedSegment.Open(name));
+        Assert.Contains("creator died", e.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(PathOf(name))); // Open never removes anything
+
+        using SharedSegment segment = SharedSegment.OpenOrCreate(name, Small);
+        Assert.True(segment.IsCreator);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using SharedMemChannels.Diagnostics;
 using SharedMemChannels.Platform;
 using SharedMemChannels.Platform.Linux;
 using SharedMemChannels.Segments;
@@ -133,7 +134,7 @@ public class SegmentLifecycleTests : SegmentTest
 
         await growing;
         Assert.True(opens > 0);
-        Assert.True(SegmentInspector.Inspect(name, SharedMemoryBackend.Posix, includeHeap: true) is { Error: null, HeapError: null });
+        Assert.True(SegmentDiagnostics.Inspect(name, SharedMemoryBackend.Posix) is { Status: SegmentStatus.Ready, Heap: not null });
     }
 
     [Fact]
@@ -236,8 +237,8 @@ public class SegmentLifecycleTests : SegmentTest
         using SharedSegment b = SharedSegment.Create(sysv, Options(SharedMemoryBackend.SystemV));
         Assert.Contains(posix, PlatformServices.GetProvider(SharedMemoryBackend.Posix).List());
         Assert.Contains(sysv, PlatformServices.GetProvider(SharedMemoryBackend.SystemV).List());
-        List<SegmentReport> reports = SegmentInspector.List(includeHeap: false);
-        Assert.Contains(reports, r => r.Name == posix && r.Backend == SharedMemoryBackend.Posix && r.LiveProcesses == 1);
-        Assert.Contains(reports, r => r.Name == sysv && r.Backend == SharedMemoryBackend.SystemV && r.LiveProcesses == 1);
+        IReadOnlyList<SegmentReport> reports = SegmentDiagnostics.List();
+        Assert.Contains(reports, r => r.Name == posix && r.Backend == SharedMemoryBackend.Posix && r.LiveProcessCount == 1);
+        Assert.Contains(reports, r => r.Name == sysv && r.Backend == SharedMemoryBackend.SystemV && r.LiveProcessCount == 1);
     }
 }

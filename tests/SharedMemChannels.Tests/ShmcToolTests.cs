@@ -20,7 +20,7 @@ public class ShmcToolTests : SegmentTest
         using SharedSegment segment = CreateSegment(name, NewOptions(capacity: 128 * 1024, max: 1 << 20));
         (int code, string output) = Run("list");
         Assert.Equal(0, code);
-        string line = output.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        string line = output.Split('\n').Single(l => l.Contains($" {name} ", StringComparison.Ordinal));
         Assert.Contains("posix", line, StringComparison.Ordinal);
         Assert.Contains("128 KiB", line, StringComparison.Ordinal);
         Assert.Contains("1 MiB", line, StringComparison.Ordinal);
@@ -31,7 +31,8 @@ public class ShmcToolTests : SegmentTest
         using JsonDocument json = JsonDocument.Parse(output);
         JsonElement entry = json.RootElement.EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
         Assert.Equal(128 * 1024, entry.GetProperty("capacity").GetInt64());
-        Assert.Equal(1, entry.GetProperty("liveProcesses").GetInt32());
+        Assert.Equal(1, entry.GetProperty("liveProcessCount").GetInt32());
+        Assert.Equal("ready", entry.GetProperty("status").GetString());
         Assert.Equal(2, entry.GetProperty("layoutVersion").GetInt32());
         Assert.Equal("posix", entry.GetProperty("backend").GetString());
     }
@@ -63,12 +64,12 @@ public class ShmcToolTests : SegmentTest
         using JsonDocument json = JsonDocument.Parse(output);
         JsonElement root = json.RootElement;
         Assert.Equal(name, root.GetProperty("name").GetString());
-        Assert.Contains(root.GetProperty("processes").EnumerateArray(), p => p.GetProperty("alive").GetString() == "DEAD" && p.GetProperty("pid").GetInt32() == victim.Pid);
-        Assert.Contains(root.GetProperty("processes").EnumerateArray(), p => p.GetProperty("pid").GetInt32() == Environment.ProcessId);
+        Assert.Contains(root.GetProperty("processes").EnumerateArray(), p => p.GetProperty("liveness").GetString() == "dead" && p.GetProperty("processId").GetInt32() == victim.Pid);
+        Assert.Contains(root.GetProperty("processes").EnumerateArray(), p => p.GetProperty("processId").GetInt32() == Environment.ProcessId && p.GetProperty("liveness").GetString() == "alive");
         Assert.True(root.GetProperty("heap").GetProperty("freeBytes").GetInt64() > 0);
-        Assert.Contains(root.GetProperty("heap").GetProperty("threadCaches").EnumerateArray(), c => c.GetProperty("pid").GetInt32() == Environment.ProcessId);
-        Assert.Equal("the-point", root.GetProperty("objects")[0].GetProperty("name").GetString());
-        Assert.Equal(8, root.GetProperty("objects")[0].GetProperty("size").GetInt32());
+        Assert.Contains(root.GetProperty("heap").GetProperty("threadCaches").EnumerateArray(), c => c.GetProperty("processId").GetInt32() == Environment.ProcessId);
+        Assert.Equal("the-point", root.GetProperty("namedObjects")[0].GetProperty("name").GetString());
+        Assert.Equal(8, root.GetProperty("namedObjects")[0].GetProperty("size").GetInt32());
 
         // Inspecting changed nothing: the dead slot is still there to be reclaimed.
         Assert.Equal(1, segment.ReclaimDeadProcesses());
@@ -144,7 +145,9 @@ public class ShmcToolTests : SegmentTest
     {
         (int code, string output) = Run("--help");
         Assert.Equal(0, code);
-        Assert.Contains("shmc list", output, StringComparison.Ordinal);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        Assert.Contains("list", output, StringComparison.Ordinal);
+        Assert.Contains("inspect <name>", output, StringComparison.Ordinal);
         (code, output) = Run("--version");
         Assert.Equal(0, code);
         Assert.Matches(@"^\d+\.\d+\.\d+", output);

@@ -47,6 +47,12 @@ internal static class ThrowHelper
     public static void ThrowOutOfMemory(string message) =>
         throw new OutOfSharedMemoryException(message);
 
+    /// <summary>The caller may not use the object: another user's, or not shared with this one.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowUnauthorized(string message) =>
+        throw new UnauthorizedAccessException(message);
+
     /// <summary>An object found in shared memory is of another type than the caller asked for.</summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -18,6 +18,7 @@ internal static class Errno
     public const int EACCES = 13;
     public const int EFAULT = 14;
     public const int EEXIST = 17;
+    public const int EISDIR = 21;
     public const int EINVAL = 22;
     public const int ENFILE = 23;
     public const int EMFILE = 24;
@@ -25,6 +26,7 @@ internal static class Errno
     public const int ENOSPC = 28;
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
+    public const int ELOOP = 40;
     public const int EIDRM = 43;
     public const int EOPNOTSUPP = 95;
     public const int ETIMEDOUT = 110;

@@ -21,7 +21,11 @@ internal abstract class SharedMemoryProvider
     /// <summary>Opens an existing object, or returns null when there is none of that name.</summary>
     public abstract SharedMemoryObject? TryOpen(string name, bool writable);
 
-    /// <summary>Whether an object of that name exists.</summary>
+    /// <summary>
+    /// Whether an object of that name exists, as opening sees it: POSIX counts only a regular file (a
+    /// symbolic link or a directory of the name is no object), System V counts a segment whose header
+    /// names it, or one this user may not read (it cannot be told apart, and opening it is refused).
+    /// </summary>
     public abstract bool Exists(string name);
 
     /// <summary>Removes the name; existing mappings stay valid until detached. False when there was none.</summary>
@@ -56,6 +60,13 @@ internal abstract class SharedMemoryObject : IDisposable
 
     /// <summary>The uid that owns the object.</summary>
     public abstract uint QueryOwnerUid();
+
+    /// <summary>
+    /// Whether the object belongs to this process's effective uid: POSIX, the file's owner; System V,
+    /// both the owner and the creator (<c>shm_perm.uid</c> and <c>cuid</c>). Otherwise
+    /// <paramref name="foreignUid"/> is the uid that differs.
+    /// </summary>
+    public abstract bool IsOwnedByCaller(out uint foreignUid);
 
     /// <summary>
     /// Maps bytes [0, <paramref name="length"/>) at the front of a fresh reservation of

@@ -34,29 +34,58 @@ internal struct SegmentHeader
 
     public const uint FlagRemoveOnLastDetach = 1;
 
+    // Where each field is. The header is read in two ways, through this struct (mapped) and from a
+    // byte copy (SegmentHeaderPeek, before anything is trusted): both use these names.
+    public const int MagicOffset = 0;
+    public const int LayoutVersionOffset = 8;
+    public const int HeaderSizeOffset = 12;
+    public const int StateOffset = 16;
+    public const int FlagsOffset = 20;
+
+    /// <summary>Where the written-once fields start; they are covered by <see cref="Checksum"/>.</summary>
+    public const int WrittenOnceOffset = 32;
+    public const int MaxCapacityOffset = WrittenOnceOffset;
+    public const int InitialCapacityOffset = 40;
+    public const int CreatorPidOffset = 48;
+    public const int ModeOffset = 52;
+    public const int CreatorStartTimeOffset = 56;
+    public const int CreatorPidNamespaceOffset = 64;
+    public const int CreatedUnixMsOffset = 72;
+    public const int ProcessTableOffsetOffset = 80;
+    public const int ProcessTableSlotsOffset = 84;
+    public const int HeapControlOffsetOffset = 88;
+    public const int HeapStartOffset = 92;
+    public const int NameLengthOffset = 96;
+    public const int BackendOffset = 100;
+    public const int ChecksumOffset = 104;
+
+    /// <summary>Where the mutable words start, on a line of their own; the checksum ends before them.</summary>
+    public const int MutableOffset = 1024;
+    public const int CapacityOffset = MutableOffset;
+
     // Stable prefix.
-    [FieldOffset(0)] public ulong Magic;
-    [FieldOffset(8)] public uint LayoutVersion;
-    [FieldOffset(12)] public uint HeaderSize;
-    [FieldOffset(16)] public int State; // futex word: openers sleep on it while the creator initializes
-    [FieldOffset(20)] public uint Flags;
+    [FieldOffset(MagicOffset)] public ulong Magic;
+    [FieldOffset(LayoutVersionOffset)] public uint LayoutVersion;
+    [FieldOffset(HeaderSizeOffset)] public uint HeaderSize;
+    [FieldOffset(StateOffset)] public int State; // futex word: openers sleep on it while the creator initializes
+    [FieldOffset(FlagsOffset)] public uint Flags;
 
     // Written once by the creator, covered by Checksum.
-    [FieldOffset(32)] public long MaxCapacity;
-    [FieldOffset(40)] public long InitialCapacity;
-    [FieldOffset(48)] public int CreatorPid;
-    [FieldOffset(52)] public uint Mode;
-    [FieldOffset(56)] public ulong CreatorStartTime;
-    [FieldOffset(64)] public ulong CreatorPidNamespace;
-    [FieldOffset(72)] public long CreatedUnixMs;
-    [FieldOffset(80)] public uint ProcessTableOffset;
-    [FieldOffset(84)] public uint ProcessTableSlots;
-    [FieldOffset(88)] public uint HeapControlOffset;
-    [FieldOffset(92)] public uint HeapStart;
-    [FieldOffset(96)] public uint NameLength;
-    [FieldOffset(100)] public uint Backend;
-    [FieldOffset(104)] public ulong Checksum;
+    [FieldOffset(MaxCapacityOffset)] public long MaxCapacity;
+    [FieldOffset(InitialCapacityOffset)] public long InitialCapacity;
+    [FieldOffset(CreatorPidOffset)] public int CreatorPid;
+    [FieldOffset(ModeOffset)] public uint Mode;
+    [FieldOffset(CreatorStartTimeOffset)] public ulong CreatorStartTime;
+    [FieldOffset(CreatorPidNamespaceOffset)] public ulong CreatorPidNamespace;
+    [FieldOffset(CreatedUnixMsOffset)] public long CreatedUnixMs;
+    [FieldOffset(ProcessTableOffsetOffset)] public uint ProcessTableOffset;
+    [FieldOffset(ProcessTableSlotsOffset)] public uint ProcessTableSlots;
+    [FieldOffset(HeapControlOffsetOffset)] public uint HeapControlOffset;
+    [FieldOffset(HeapStartOffset)] public uint HeapStart;
+    [FieldOffset(NameLengthOffset)] public uint NameLength;
+    [FieldOffset(BackendOffset)] public uint Backend;
+    [FieldOffset(ChecksumOffset)] public ulong Checksum;
 
     // Mutable words, on a line of their own.
-    [FieldOffset(1024)] public long Capacity; // bytes of the backing object in use; only grows
+    [FieldOffset(CapacityOffset)] public long Capacity; // bytes of the backing object in use; only grows
 }

@@ -1,7 +1,7 @@
-using SharedMemChannels.Common;
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
+using SharedMemChannels.Common;
+using SharedMemChannels.Platform;
 
 namespace SharedMemChannels.Segments;
 
@@ -25,7 +25,8 @@ internal enum HeaderKind
 }
 
 /// <summary>
-/// Reads a segment header from a copy of its bytes: safe code, no trust in what it reads.
+/// Reads a segment header from a copy of its bytes: safe code, no trust in what it reads. Every field
+/// is read at its offset named in <see cref="SegmentHeader"/>, the one description of the layout.
 /// </summary>
 internal static class SegmentHeaderPeek
 {
@@ -39,23 +40,58 @@ internal static class SegmentHeaderPeek
             return HeaderKind.Empty;
         }
 
-        if (BinaryPrimitives.ReadUInt64LittleEndian(header) != SegmentHeader.MagicValue)
+        if (BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.MagicOffset..]) != SegmentHeader.MagicValue)
         {
             return HeaderKind.Foreign;
         }
 
         // Until "ready" the creator may not have written the version yet: only a finished header is
         // judged by it (the state word is in the stable prefix, so every version agrees on it).
-        if (BinaryPrimitives.ReadInt32LittleEndian(header[16..]) != SegmentHeader.StateReady)
+        if (BinaryPrimitives.ReadInt32LittleEndian(header[SegmentHeader.StateOffset..]) != SegmentHeader.StateReady)
         {
             return HeaderKind.Initializing;
         }
 
-        return BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) == SegmentHeader.CurrentVersion ? HeaderKind.Ready : HeaderKind.OtherVersion;
+        return Version(header) == SegmentHeader.CurrentVersion ? HeaderKind.Ready : HeaderKind.OtherVersion;
     }
 
     /// <summary>The layout version written in a header of this library.</summary>
-    public static uint Version(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+    public static uint Version(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.LayoutVersionOffset..]);
+
+    /// <summary>The creator's identity as far as the header holds it (zeros where it is not written yet).</summary>
+    public static ProcessIdentity Creator(ReadOnlySpan<byte> header) => new(
+        BinaryPrimitives.ReadInt32LittleEndian(header[SegmentHeader.CreatorPidOffset..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.CreatorStartTimeOffset..]),
+        BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.CreatorPidNamespaceOffset..]));
+
+    /// <summary>Every field of the header, read from the copy (no field is checked here).</summary>
+    public static SegmentHeader Read(ReadOnlySpan<byte> header)
+    {
+        header = header[..MinimumLength];
+        return new SegmentHeader
+        {
+            Magic = BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.MagicOffset..]),
+            LayoutVersion = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.LayoutVersionOffset..]),
+            HeaderSize = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.HeaderSizeOffset..]),
+            State = BinaryPrimitives.ReadInt32LittleEndian(header[SegmentHeader.StateOffset..]),
+            Flags = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.FlagsOffset..]),
+            MaxCapacity = BinaryPrimitives.ReadInt64LittleEndian(header[SegmentHeader.MaxCapacityOffset..]),
+            InitialCapacity = BinaryPrimitives.ReadInt64LittleEndian(header[SegmentHeader.InitialCapacityOffset..]),
+            CreatorPid = BinaryPrimitives.ReadInt32LittleEndian(header[SegmentHeader.CreatorPidOffset..]),
+            Mode = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.ModeOffset..]),
+            CreatorStartTime = BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.CreatorStartTimeOffset..]),
+            CreatorPidNamespace = BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.CreatorPidNamespaceOffset..]),
+            CreatedUnixMs = BinaryPrimitives.ReadInt64LittleEndian(header[SegmentHeader.CreatedUnixMsOffset..]),
+            ProcessTableOffset = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.ProcessTableOffsetOffset..]),
+            ProcessTableSlots = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.ProcessTableSlotsOffset..]),
+            HeapControlOffset = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.HeapControlOffsetOffset..]),
+            HeapStart = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.HeapStartOffset..]),
+            NameLength = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.NameLengthOffset..]),
+            Backend = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.BackendOffset..]),
+            Checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.ChecksumOffset..]),
+            Capacity = BinaryPrimitives.ReadInt64LittleEndian(header[SegmentHeader.CapacityOffset..]),
+        };
+    }
 
     /// <summary>The name stored in the header, or null when the bytes are not a header of this library.</summary>
     public static string? ReadName(ReadOnlySpan<byte> header)
@@ -65,13 +101,13 @@ internal static class SegmentHeaderPeek
             return null;
         }
 
-        SegmentHeader h = MemoryMarshal.Read<SegmentHeader>(header);
-        if (h.NameLength == 0 || h.NameLength > SharedName.MaxLength)
+        uint nameLength = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.NameLengthOffset..]);
+        if (nameLength == 0 || nameLength > SharedName.MaxLength)
         {
             return null;
         }
 
-        return Encoding.UTF8.GetString(header.Slice(SegmentHeader.NameOffset, (int)h.NameLength));
+        return Encoding.UTF8.GetString(header.Slice(SegmentHeader.NameOffset, (int)nameLength));
     }
 
     /// <summary>
@@ -84,7 +120,18 @@ internal static class SegmentHeaderPeek
     /// <param name="backend">The facility the object was opened through.</param>
     public static SegmentHeader Validate(ReadOnlySpan<byte> header, string name, long objectSize, SharedMemoryBackend backend)
     {
-        SegmentHeader h = MemoryMarshal.Read<SegmentHeader>(header);
+        SegmentHeader h = ValidateHeader(header, name, backend);
+        CheckObjectSize(h, name, objectSize);
+        return h;
+    }
+
+    /// <summary>
+    /// The checks of <see cref="Validate"/> that need only the header: everything but the backing
+    /// object's size, which inspection judges separately so that it can still show a truncated segment.
+    /// </summary>
+    public static SegmentHeader ValidateHeader(ReadOnlySpan<byte> header, string name, SharedMemoryBackend backend)
+    {
+        SegmentHeader h = Read(header);
         if (h.HeaderSize != SegmentHeader.Size)
         {
             throw new InvalidSegmentException(name, $"its header claims {h.HeaderSize} bytes; layout version {SegmentHeader.CurrentVersion} has {SegmentHeader.Size}.");
@@ -116,7 +163,7 @@ internal static class SegmentHeaderPeek
         if (h.ProcessTableOffset != SegmentLayout.ProcessTableOffset || h.ProcessTableSlots != SegmentLayout.ProcessTableSlots ||
             h.HeapControlOffset != SegmentLayout.HeapControlOffset || h.HeapStart != SegmentLayout.HeapStart)
         {
-            throw new InvalidSegmentException(name, "its header places the process table or heap where layout version 1 does not.");
+            throw new InvalidSegmentException(name, $"its header places the process table or heap where layout version {SegmentHeader.CurrentVersion} does not.");
         }
 
         long page = Environment.SystemPageSize;
@@ -131,6 +178,16 @@ internal static class SegmentHeaderPeek
             throw new InvalidSegmentException(name, $"its header gives an impossible capacity ({capacity} bytes, maximum {h.MaxCapacity}).");
         }
 
+        return h;
+    }
+
+    /// <summary>
+    /// Checks the backing object's size against a validated header: smaller than the capacity is a
+    /// truncated segment, larger than the maximum one resized by something else.
+    /// </summary>
+    public static void CheckObjectSize(in SegmentHeader h, string name, long objectSize)
+    {
+        long capacity = h.Capacity;
         if (objectSize < capacity)
         {
             throw new InvalidSegmentException(name, $"it is truncated: the header says {capacity} bytes, the object has {objectSize}.");
@@ -140,19 +197,18 @@ internal static class SegmentHeaderPeek
         {
             throw new InvalidSegmentException(name, $"the object has {objectSize} bytes, more than the {h.MaxCapacity} its header allows: it was resized by something other than this library.");
         }
-
-        return h;
     }
 
     /// <summary>
     /// FNV-1a over every byte the creator writes once: the whole header page except the state word,
-    /// the checksum itself and the mutable words from offset 1024 on.
+    /// the checksum itself and the mutable words (from <see cref="SegmentHeader.MutableOffset"/> on).
     /// </summary>
     public static ulong ComputeChecksum(ReadOnlySpan<byte> header)
     {
-        ulong hash = Fnv1a.Hash64(header[..16]);
-        hash = Fnv1a.Hash64(header[20..104], hash);
-        return Fnv1a.Hash64(header[112..1024], hash);
+        const int stateEnd = SegmentHeader.StateOffset + sizeof(int);
+        const int checksumEnd = SegmentHeader.ChecksumOffset + sizeof(ulong);
+        ulong hash = Fnv1a.Hash64(header[..SegmentHeader.StateOffset]);
+        hash = Fnv1a.Hash64(header[stateEnd..SegmentHeader.ChecksumOffset], hash);
+        return Fnv1a.Hash64(header[checksumEnd..SegmentHeader.MutableOffset], hash);
     }
-
 }

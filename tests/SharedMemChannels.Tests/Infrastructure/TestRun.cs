@@ -50,11 +50,23 @@ internal static partial class TestRun
             }
         }
 
-        // Objects of ours whose header is unreadable (garbage written by a test) are found by file name.
-        foreach (string path in Directory.EnumerateFiles("/dev/shm", "shmc.t*"))
+        // Objects of ours whose header is unreadable (garbage written by a test), and the symbolic links
+        // and directories tests put under our names, are found by file name. A link is removed itself,
+        // never what it points at.
+        foreach (string path in Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.t*"))
         {
             string name = Path.GetFileName(path)["shmc.".Length..];
-            if (match(name))
+            if (!match(name))
+            {
+                continue;
+            }
+
+            var entry = new FileInfo(path);
+            if (entry.LinkTarget is null && (entry.Attributes & FileAttributes.Directory) != 0)
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            else
             {
                 File.Delete(path);
             }

@@ -40,6 +40,9 @@ internal static unsafe partial class LibC
 
     public const int AT_FDCWD = -100;
     public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int S_IFMT = 0xF000;   // the file-type bits of st_mode
+    public const int S_IFREG = 0x8000;  // a regular file
     public const uint STATX_BASIC_STATS = 0x7ff;
 
     public const int CLOCK_MONOTONIC = 1;
@@ -67,7 +70,7 @@ internal static unsafe partial class LibC
     public static partial int Flock(int fd, int operation);
 
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Statx(int dirfd, string path, int flags, uint mask, StatxBuffer* buffer);
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, out StatxBuffer buffer);
 
     [LibraryImport(Lib, EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
@@ -90,7 +93,7 @@ internal static unsafe partial class LibC
     public static partial int ShmDt(nint address);
 
     [LibraryImport(Lib, EntryPoint = "shmctl", SetLastError = true)]
-    public static partial int ShmCtl(int id, int command, ShmIdDs* buffer);
+    public static partial int ShmCtl(int id, int command, out ShmIdDs buffer);
 
     [LibraryImport(Lib, EntryPoint = "geteuid")]
     public static partial uint GetEuid();
@@ -149,6 +152,7 @@ internal static unsafe partial class LibC
     {
         [FieldOffset(0)] public int Key;
         [FieldOffset(4)] public uint Uid;
+        [FieldOffset(12)] public uint CreatorUid;
         [FieldOffset(20)] public ushort Mode;
         [FieldOffset(48)] public ulong SegmentSize;
         [FieldOffset(72)] public long ChangeTime;
@@ -156,4 +160,8 @@ internal static unsafe partial class LibC
         [FieldOffset(84)] public int LastPid;
         [FieldOffset(88)] public ulong AttachCount;
     }
+
+    /// <summary>Copies <paramref name="destination"/>.Length bytes from native memory at <paramref name="address"/>.</summary>
+    public static void CopyFrom(nint address, Span<byte> destination) =>
+        new ReadOnlySpan<byte>((void*)address, destination.Length).CopyTo(destination);
 }

@@ -74,16 +74,37 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
                 return null;
             }
 
+            // glibc opens with O_NOFOLLOW: a symbolic link fails with ELOOP and is never followed; a
+            // directory fails with EINVAL (glibc's word for EISDIR here).
+            if (errno is Errno.ELOOP or Errno.EISDIR or Errno.EINVAL && KindOf(PathOf(name)) == EntryKind.Other)
+            {
+                throw NotAnObject(name);
+            }
+
             throw Errno.ToException(errno, "shm_open", Describe(name));
         }
 
-        return new PosixSharedMemory(name, shmName, new SafeFileHandle(fd, ownsHandle: true), lockState: 0) { Writable = writable };
+        var opened = new PosixSharedMemory(name, shmName, new SafeFileHandle(fd, ownsHandle: true), lockState: 0) { Writable = writable };
+        if (!opened.IsRegularFile)
+        {
+            // A fifo, a device node, a socket: nothing this library made, nothing to map.
+            opened.Dispose();
+            throw NotAnObject(name);
+        }
+
+        return opened;
     }
 
-    public override bool Exists(string name) => File.Exists(PathOf(name));
+    public override bool Exists(string name) => KindOf(PathOf(name)) == EntryKind.Regular;
 
     public override bool Remove(string name)
     {
+        // Only what Exists reports: a symbolic link or a directory of the name is not ours to remove.
+        if (KindOf(PathOf(name)) != EntryKind.Regular)
+        {
+            return false;
+        }
+
         if (LibC.ShmUnlink(ShmName(name)) == 0)
         {
             return true;
@@ -109,7 +130,7 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
         foreach (string path in System.IO.Directory.EnumerateFiles(Directory, ObjectPrefix + "*"))
         {
             string name = Path.GetFileName(path)[ObjectPrefix.Length..];
-            if (SharedName.IsValid(name))
+            if (SharedName.IsValid(name) && KindOf(path) == EntryKind.Regular)
             {
                 names.Add(name);
             }
@@ -123,11 +144,44 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
 
     internal static string ShmName(string name) => "/" + ObjectPrefix + name;
 
+    /// <summary>What <paramref name="path"/> itself is (<c>lstat</c>: a symbolic link is not followed).</summary>
+    internal static EntryKind KindOf(string path)
+    {
+                if (LibC.Statx(LibC.AT_FDCWD, path, LibC.AT_SYMLINK_NOFOLLOW, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat) != 0)
+        {
+            int errno = Errno.Last;
+            if (errno is Errno.ENOENT)
+            {
+                return EntryKind.None;
+            }
+
+            throw Errno.ToException(errno, "statx", path);
+        }
+
+        return (stat.Mode & LibC.S_IFMT) == LibC.S_IFREG ? EntryKind.Regular : EntryKind.Other;
+    }
+
+    private static InvalidSegmentException NotAnObject(string name) =>
+        new(name, $"{PathOf(name)} is not a shared-memory object (a symbolic link, a directory or another special file); it is left alone.");
+
     internal static string PathOf(string name) => Directory + "/" + ObjectPrefix + name;
 }
 
+/// <summary>What a directory entry under <c>/dev/shm</c> is.</summary>
+internal enum EntryKind
+{
+    /// <summary>Nothing of that name.</summary>
+    None,
+
+    /// <summary>A regular file: a shared-memory object.</summary>
+    Regular,
+
+    /// <summary>A symbolic link, a directory or a special file: no shared-memory object.</summary>
+    Other,
+}
+
 /// <summary>One process's descriptor and mapping of a POSIX shared-memory object.</summary>
-internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
+internal sealed class PosixSharedMemory : SharedMemoryObject
 {
     internal const int LockNone = 0;
     internal const int LockShared = 1;
@@ -163,6 +217,15 @@ internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
     public override long QuerySize() => (long)StatDescriptor().Size;
 
     public override uint QueryOwnerUid() => StatDescriptor().Uid;
+
+    public override bool IsOwnedByCaller(out uint foreignUid)
+    {
+        foreignUid = StatDescriptor().Uid;
+        return foreignUid == LibC.GetEuid();
+    }
+
+    /// <summary>Whether the descriptor refers to a regular file.</summary>
+    internal bool IsRegularFile => (StatDescriptor().Mode & LibC.S_IFMT) == LibC.S_IFREG;
 
     public override nint Map(long length, long reserve, bool writable)
     {
@@ -342,8 +405,7 @@ internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
 
     public override bool IsCurrent()
     {
-        LibC.StatxBuffer stat;
-        int result = LibC.Statx(LibC.AT_FDCWD, _path, 0, LibC.STATX_BASIC_STATS, &stat);
+                int result = LibC.Statx(LibC.AT_FDCWD, _path, 0, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat);
         if (result != 0)
         {
             int errno = Errno.Last;
@@ -408,8 +470,7 @@ internal sealed unsafe class PosixSharedMemory : SharedMemoryObject
 
     private LibC.StatxBuffer StatDescriptor()
     {
-        LibC.StatxBuffer stat;
-        if (LibC.Statx((int)_fd.DangerousGetHandle(), string.Empty, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, &stat) != 0)
+                if (LibC.Statx((int)_fd.DangerousGetHandle(), string.Empty, LibC.AT_EMPTY_PATH, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat) != 0)
         {
             throw Errno.LastError("statx", _path);
         }

@@ -12,7 +12,7 @@ namespace SharedMemChannels.Platform.Linux;
 /// Attachment is the kernel's own attach count (<c>shm_nattch</c>), which drops when a process dies.
 /// System V segments do not grow.
 /// </summary>
-internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
+internal sealed class SystemVSharedMemoryProvider : SharedMemoryProvider
 {
     public override SharedMemoryBackend Kind => SharedMemoryBackend.SystemV;
 
@@ -69,17 +69,25 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
         return new SystemVSharedMemory(name, key, id, created: false);
     }
 
-    public override bool Exists(string name) => FindOwnSegment(name) >= 0;
+    public override bool Exists(string name) => FindOwnSegment(name, out _) != Lookup.None;
 
     public override bool Remove(string name)
     {
-        int id = FindOwnSegment(name);
-        if (id < 0)
+        Lookup found = FindOwnSegment(name, out int id);
+        if (found == Lookup.None)
         {
             return false;
         }
 
-        if (LibC.ShmCtl(id, LibC.IPC_RMID, null) != 0)
+        if (found == Lookup.Unreadable)
+        {
+            // Its header cannot be read, so it cannot be told from another name's segment under the
+            // same key: it is refused, as opening it is, rather than removed or reported missing.
+            throw new UnauthorizedAccessException(
+                $"{Describe(name)} belongs to another user and is not readable by this one; it was not removed.");
+        }
+
+        if (LibC.ShmCtl(id, LibC.IPC_RMID, out _) != 0)
         {
             int errno = Errno.Last;
             if (errno is Errno.EINVAL or Errno.EIDRM)
@@ -98,7 +106,7 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
         var names = new List<string>();
         foreach (int id in ListIds())
         {
-            string? name = ReadOwnName(id);
+            string? name = ReadOwnName(id, out _);
             if (name is not null && SharedName.IsValid(name) && LibC.ShmGet(KeyOf(name), 0, 0) == id)
             {
                 names.Add(name);
@@ -112,36 +120,54 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
     public override string Describe(string name) =>
         string.Create(CultureInfo.InvariantCulture, $"System V key 0x{KeyOf(name):x8} ('{name}')");
 
-    /// <summary>The id of the live segment of this key whose header names <paramref name="name"/>, or -1.</summary>
-    private static int FindOwnSegment(string name)
+    /// <summary>
+    /// Finds the live segment of this key whose header names <paramref name="name"/>. A segment of the
+    /// key that this user may not read is <see cref="Lookup.Unreadable"/>: it exists as far as this
+    /// user can tell, and opening it is refused (never "not found").
+    /// </summary>
+    private static Lookup FindOwnSegment(string name, out int id)
     {
-        int id = LibC.ShmGet(KeyOf(name), 0, 0);
+        id = LibC.ShmGet(KeyOf(name), 0, 0);
         if (id < 0)
         {
-            return -1;
+            return Errno.Last is Errno.EACCES or Errno.EPERM ? Lookup.Unreadable : Lookup.None;
         }
 
-        return ReadOwnName(id) == name ? id : -1;
+        string? stored = ReadOwnName(id, out bool denied);
+        return denied ? Lookup.Unreadable : stored == name ? Lookup.Own : Lookup.None;
     }
 
-    /// <summary>Reads the segment name from the header of segment <paramref name="id"/> if it is one of ours.</summary>
-    private static string? ReadOwnName(int id)
+    private enum Lookup
     {
+        None,
+        Own,
+        Unreadable,
+    }
+
+    /// <summary>
+    /// Reads the segment name from the header of segment <paramref name="id"/> if it is one of ours;
+    /// <paramref name="denied"/> when this user may not attach to it.
+    /// </summary>
+    private static string? ReadOwnName(int id, out bool denied)
+    {
+        denied = false;
         nint address = LibC.ShmAt(id, 0, LibC.SHM_RDONLY);
         if (address == -1)
         {
+            denied = Errno.Last is Errno.EACCES or Errno.EPERM;
             return null;
         }
 
         try
         {
-            LibC.ShmIdDs info;
-            if (LibC.ShmCtl(id, LibC.IPC_STAT, &info) != 0 || info.SegmentSize < (ulong)SegmentHeaderPeek.MinimumLength)
+                        if (LibC.ShmCtl(id, LibC.IPC_STAT, out LibC.ShmIdDs info) != 0 || info.SegmentSize < (ulong)SegmentHeaderPeek.MinimumLength)
             {
                 return null;
             }
 
-            return SegmentHeaderPeek.ReadName(new ReadOnlySpan<byte>((void*)address, SegmentHeaderPeek.MinimumLength));
+            byte[] header = new byte[SegmentHeaderPeek.MinimumLength];
+            LibC.CopyFrom(address, header);
+            return SegmentHeaderPeek.ReadName(header);
         }
         finally
         {
@@ -172,7 +198,7 @@ internal sealed unsafe class SystemVSharedMemoryProvider : SharedMemoryProvider
 }
 
 /// <summary>One process's attachment to a System V segment.</summary>
-internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
+internal sealed class SystemVSharedMemory : SharedMemoryObject
 {
     private readonly int _key;
     private readonly int _id;
@@ -195,6 +221,15 @@ internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
     public override long QuerySize() => (long)Stat().SegmentSize;
 
     public override uint QueryOwnerUid() => Stat().Uid;
+
+    public override bool IsOwnedByCaller(out uint foreignUid)
+    {
+        // The owner can be changed (IPC_SET) by the creator; the creator cannot. Both must be us.
+        LibC.ShmIdDs info = Stat();
+        uint me = LibC.GetEuid();
+        foreignUid = info.Uid != me ? info.Uid : info.CreatorUid;
+        return info.Uid == me && info.CreatorUid == me;
+    }
 
     public override nint Map(long length, long reserve, bool writable)
     {
@@ -289,14 +324,13 @@ internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
             return false;
         }
 
-        LibC.ShmIdDs info;
-        return LibC.ShmCtl(_id, LibC.IPC_STAT, &info) == 0 && (info.Mode & LibC.SHM_DEST) == 0;
+                return LibC.ShmCtl(_id, LibC.IPC_STAT, out LibC.ShmIdDs info) == 0 && (info.Mode & LibC.SHM_DEST) == 0;
     }
 
     public override void RemoveName()
     {
         // By id, not by key: a newer segment under the same key is never removed by mistake.
-        if (LibC.ShmCtl(_id, LibC.IPC_RMID, null) != 0)
+        if (LibC.ShmCtl(_id, LibC.IPC_RMID, out _) != 0)
         {
             int errno = Errno.Last;
             if (errno is not (Errno.EINVAL or Errno.EIDRM))
@@ -310,8 +344,7 @@ internal sealed unsafe class SystemVSharedMemory : SharedMemoryObject
 
     private LibC.ShmIdDs Stat()
     {
-        LibC.ShmIdDs info;
-        if (LibC.ShmCtl(_id, LibC.IPC_STAT, &info) != 0)
+                if (LibC.ShmCtl(_id, LibC.IPC_STAT, out LibC.ShmIdDs info) != 0)
         {
             int errno = Errno.Last;
             if (errno is Errno.EINVAL or Errno.EIDRM)

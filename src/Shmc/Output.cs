@@ -1,0 +1,35 @@
+using Spectre.Console;
+
+namespace Shmc;
+
+/// <summary>Where tables go: stdout through Spectre.Console, never wrapped when redirected to a file or pipe.</summary>
+internal static class Output
+{
+    private static readonly Lazy<IAnsiConsole> Instance = new(() =>
+    {
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Out) });
+        if (System.Console.IsOutputRedirected)
+        {
+            // A pipe has no width: without this, long names and problems would wrap at 80 columns.
+            console.Profile.Width = 1000;
+        }
+
+        return console;
+    });
+
+    public static IAnsiConsole Console => Instance.Value;
+
+    public static Table Table(params string[] headers)
+    {
+        var table = new Table { Border = TableBorder.Rounded };
+        foreach (string header in headers)
+        {
+            table.AddColumn(new TableColumn(Text(header)));
+        }
+
+        return table;
+    }
+
+    /// <summary>Plain text: names and messages from a segment are never read as markup.</summary>
+    public static Text Text(string value) => new(value);
+}
