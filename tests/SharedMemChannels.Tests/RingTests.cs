@@ -12,7 +12,9 @@ internal static class RingBlocks
     public static long Allocate(SharedSegment segment, long length)
     {
         ShmHandle handle = segment.Allocate(checked((int)length + RingLayout.LineSize), ShmOwnership.Segment);
-        return (handle.Offset + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
+        segment.GetSpan(handle).Clear();
+        long payload = segment.HeapInternal.GetPayloadOffset(handle, out _, out _);
+        return (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
     }
 
     public static SpscRing<long> Spsc(SharedSegment segment, int capacity, out long offset)

@@ -448,6 +448,8 @@ internal sealed class AsyncWaiter
                     _owner._pending -= CountChain(due);
                 }
 
+                // Recorded before the completions (which wake the test that reads it) and again after them.
+                Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 CompleteChain(due);
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 try
