@@ -53,7 +53,7 @@ internal static class Program
                 "corrupt-fuzz" => CorruptFuzz(options),
                 "read-config" => ReadConfig(options),
                 "write-config" => WriteConfig(options),
-                "ring-claim" or "ec-pong" => RingRoles.Run(args[0], args[1..]),
+                "ring-claim" or "ec-pong" or "ring-write" => RingRoles.Run(args[0], args[1..]),
                 _ => Unknown(args[0]),
             };
         }

@@ -7,7 +7,9 @@ namespace SharedMemChannels.TestHost;
 /// <summary>
 /// The test host's roles for rings and event counts. Arguments are positional:
 /// <c>ring-claim SEGMENT OFFSET LENGTH write|read</c> claims an MPMC cell and stops (to be killed there);
-/// <c>ec-pong SEGMENT OFFSET ROUNDS</c> answers a ping-pong over two event counts.
+/// <c>ec-pong SEGMENT OFFSET ROUNDS</c> answers a ping-pong over two event counts;
+/// <c>ring-write SEGMENT OFFSET LENGTH FROM COUNT [complete]</c> writes FROM..FROM+COUNT-1 into an MPMC
+/// ring, sleeping on the writers' event count when full, then optionally completes it with an error.
 /// </summary>
 internal static class RingRoles
 {
@@ -20,6 +22,7 @@ internal static class RingRoles
     {
         "ring-claim" => Claim(args),
         "ec-pong" => Pong(args),
+        "ring-write" => Write(args),
         _ => 2,
     };
 
@@ -34,6 +37,52 @@ internal static class RingRoles
         using var never = new ManualResetEventSlim();
         never.Wait();
         return 3;
+    }
+
+    private static int Write(string[] args)
+    {
+        using SharedSegment segment = SharedSegment.Open(args[0]);
+        MpmcRing<long> ring = MpmcRing<long>.Attach(segment.Memory, Long(args[1]), Long(args[2]), segment.Processes, segment.Owner);
+        long from = Long(args[3]);
+        long count = Long(args[4]);
+        Console.WriteLine("ready");
+        for (long value = from; value < from + count; value++)
+        {
+            while (true)
+            {
+                RingStatus status = ring.TryWrite(value);
+                if (status == RingStatus.Success)
+                {
+                    break;
+                }
+
+                if (status == RingStatus.Full)
+                {
+                    EventCount space = ring.Header.WritersEvent;
+                    int token = space.PrepareWait();
+                    if (ring.Count < ring.Capacity)
+                    {
+                        space.CancelWait();
+                        continue;
+                    }
+
+                    // Bounded: a reader holding the last free cell a lap back does not signal when it dies.
+                    space.Wait(token, TimeSpan.FromMilliseconds(100));
+                }
+                else
+                {
+                    Thread.Yield();
+                }
+            }
+        }
+
+        if (args.Length > 5 && args[5] == "complete")
+        {
+            ring.Header.TryComplete(segment.Owner, new TimeoutException($"writer {Environment.ProcessId} gave up"));
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done count={count}"));
+        return 0;
     }
 
     /// <summary>For each round r: waits until the counter is 2r + 1, makes it 2r + 2, signals the pong event.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.Channels;
 using SharedMemChannels.Rings;
+using SharedMemChannels.Synchronization;
 using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
@@ -615,6 +616,81 @@ public class RingTests : SegmentTest
         Assert.Equal(RingStatus.Success, ring.TryRead(out long after));
         Assert.Equal(4, after);
         Assert.Equal(ring.Header.Written, ring.Header.Read + ring.Header.Lost + ring.Count);
+    }
+
+    [Fact]
+    public void Mpmc_carries_two_writer_processes_to_two_reader_threads_and_the_completion_back()
+    {
+        SharedSegment segment = NewSegment("ring");
+        MpmcRing<long> ring = RingBlocks.Mpmc(segment, 16, out long offset, out long length);
+        const int PerWriter = 50_000;
+        ChildProcess first = Host("ring-write", segment.Name, Arg(offset), Arg(length), "0", Arg(PerWriter));
+        ChildProcess second = Host("ring-write", segment.Name, Arg(offset), Arg(length), Arg(PerWriter), Arg(PerWriter), "complete");
+        var seen = new int[2 * PerWriter];
+        long received = 0;
+        var readers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            EventCount data = ring.Header.ReadersEvent;
+            while (Interlocked.Read(ref received) < 2 * PerWriter)
+            {
+                RingStatus status = ring.TryRead(out long item);
+                if (status == RingStatus.Success)
+                {
+                    Interlocked.Increment(ref seen[item]);
+                    Interlocked.Increment(ref received);
+                    continue;
+                }
+
+                // Sleep in the kernel until a writer publishes; bounded, as the other reader may take the last item.
+                int token = data.PrepareWait();
+                if (ring.Count > 0 || Interlocked.Read(ref received) >= 2 * PerWriter)
+                {
+                    data.CancelWait();
+                    continue;
+                }
+
+                data.Wait(token, TimeSpan.FromMilliseconds(100));
+            }
+        })).ToList();
+        readers.ForEach(t => t.Start());
+        readers.ForEach(t => Assert.True(t.Join(ChildProcess.DefaultWait)));
+        Assert.Equal(0, first.WaitForExit());
+        Assert.Equal(0, second.WaitForExit());
+        Assert.All(seen, n => Assert.Equal(1, n));
+        Assert.Equal(2L * PerWriter, ring.Header.Written);
+        RingCompletion completion = ring.Header.ReadCompletion();
+        Assert.Equal(RingCompletionState.Faulted, completion.State);
+        Assert.Equal(typeof(TimeoutException).FullName, completion.ExceptionType);
+        Assert.Matches("^writer [0-9]+ gave up$", completion.Message);
+    }
+
+    [Fact]
+    public void Writing_and_reading_allocate_nothing()
+    {
+        SharedSegment segment = NewSegment("ring");
+        SpscRing<long> spsc = RingBlocks.Spsc(segment, 8, out _);
+        MpmcRing<long> mpmc = RingBlocks.Mpmc(segment, 8, out _, out _);
+        long sum = 0;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (long i = 0; i < 10_000; i++)
+            {
+                spsc.TryWrite(i);
+                spsc.TryRead(out long a);
+                mpmc.TryWrite(i);
+                mpmc.TryRead(out long b);
+                mpmc.TryWrite(i, BoundedChannelFullMode.DropOldest, out long c);
+                sum += a + b + c;
+            }
+
+            if (pass == 1)
+            {
+                Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+        }
+
+        Assert.True(sum > 0);
     }
 
     internal static void WriteWithMode(MpmcRing<long> ring, long item, BoundedChannelFullMode mode, List<long> dropped)
