@@ -144,7 +144,7 @@ public class RingTests : SegmentTest
         SharedSegment segment = NewSegment("ring");
         SpscRing<long> writer = RingBlocks.Spsc(segment, 64, out long offset);
         SpscRing<long> reader = SpscRing<long>.Attach(segment.Memory, offset, SpscRing<long>.RequiredBytes(64), segment.Processes);
-        const int Count = 500_000;
+        const int Count = 200_000;
         var producer = new Thread(() =>
         {
             for (long i = 0; i < Count; i++)
@@ -239,7 +239,7 @@ public class RingTests : SegmentTest
         MpmcRing<long> ring = RingBlocks.Mpmc(segment, capacity, out _, out _);
         const int Writers = 3;
         const int Readers = 3;
-        const int PerWriter = 100_000;
+        const int PerWriter = 50_000;
         var seen = new int[Writers * PerWriter];
         long readCount = 0;
         long maxCount = 0;
