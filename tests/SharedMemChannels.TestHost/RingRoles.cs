@@ -6,7 +6,7 @@ namespace SharedMemChannels.TestHost;
 
 /// <summary>
 /// The test host's roles for rings and event counts. Arguments are positional:
-/// <c>ring-claim SEGMENT OFFSET LENGTH write|read</c> claims an MPMC cell and stops (to be killed there);
+/// <c>ring-claim SEGMENT OFFSET LENGTH write|read|replace</c> claims an MPMC cell and stops (to be killed there);
 /// <c>ec-pong SEGMENT OFFSET ROUNDS</c> answers a ping-pong over two event counts;
 /// <c>ring-write SEGMENT OFFSET LENGTH FROM COUNT [complete]</c> writes FROM..FROM+COUNT-1 into an MPMC
 /// ring, sleeping on the writers' event count when full, then optionally completes it with an error.
@@ -32,7 +32,12 @@ internal static class RingRoles
     {
         using SharedSegment segment = SharedSegment.Open(args[0]);
         MpmcRing<long> ring = MpmcRing<long>.Attach(segment.Memory, Long(args[1]), Long(args[2]), segment.Processes, segment.Owner);
-        long pos = args[3] == "write" ? ring.ClaimWriteForTest() : ring.ClaimReadForTest();
+        long pos = args[3] switch
+        {
+            "write" => ring.ClaimWriteForTest(),
+            "replace" => ring.ClaimReplaceForTest(),
+            _ => ring.ClaimReadForTest(),
+        };
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"claimed pos={pos}"));
         using var never = new ManualResetEventSlim();
         never.Wait();

@@ -619,6 +619,59 @@ public class RingTests : SegmentTest
     }
 
     [Fact]
+    public void DropNewest_takes_over_the_newest_cell_from_a_writer_killed_before_publishing()
+    {
+        SharedSegment segment = NewSegment("ring");
+        MpmcRing<long> ring = RingBlocks.Mpmc(segment, 4, out long offset, out long length);
+        for (long i = 0; i < 3; i++)
+        {
+            Assert.Equal(RingStatus.Success, ring.TryWrite(i));
+        }
+
+        using ChildProcess child = Host("ring-claim", segment.Name, Arg(offset), Arg(length), "write");
+        Assert.Equal("claimed pos=3", child.WaitForLine("claimed"));
+        Assert.Equal(RingStatus.InFlight, ring.TryWrite(99, BoundedChannelFullMode.DropNewest, out _));
+        child.Kill();
+        Assert.Equal(RingStatus.Success, ring.TryWrite(99, BoundedChannelFullMode.DropNewest, out _));
+        Assert.Equal(1, ring.Header.Skipped);
+        Assert.Equal(0, ring.Header.Dropped);
+        long[] expected = [0, 1, 2, 99];
+        foreach (long value in expected)
+        {
+            Assert.Equal(RingStatus.Success, ring.TryRead(out long item));
+            Assert.Equal(value, item);
+        }
+    }
+
+    [Fact]
+    public void A_DropNewest_writer_killed_mid_replace_costs_that_item_and_nothing_else()
+    {
+        SharedSegment segment = NewSegment("ring");
+        MpmcRing<long> ring = RingBlocks.Mpmc(segment, 4, out long offset, out long length);
+        for (long i = 0; i < 4; i++)
+        {
+            Assert.Equal(RingStatus.Success, ring.TryWrite(i));
+        }
+
+        using ChildProcess child = Host("ring-claim", segment.Name, Arg(offset), Arg(length), "replace");
+        Assert.Equal("claimed pos=3", child.WaitForLine("claimed"));
+        for (long i = 0; i < 3; i++)
+        {
+            Assert.Equal(RingStatus.Success, ring.TryRead(out long item));
+            Assert.Equal(i, item);
+        }
+
+        Assert.Equal(RingStatus.InFlight, ring.TryRead(out _));
+        child.Kill();
+        Assert.Equal(RingStatus.Empty, ring.TryRead(out _));
+        Assert.Equal(1, ring.Header.Lost);
+        Assert.Equal(RingStatus.Success, ring.TryWrite(7));
+        Assert.Equal(RingStatus.Success, ring.TryRead(out long next));
+        Assert.Equal(7, next);
+        Assert.Equal(ring.Header.Written, ring.Header.Read + ring.Header.Lost + ring.Header.Dropped + ring.Count);
+    }
+
+    [Fact]
     public void Mpmc_carries_two_writer_processes_to_two_reader_threads_and_the_completion_back()
     {
         SharedSegment segment = NewSegment("ring");

@@ -349,6 +349,16 @@ internal sealed class MpmcRing<T>
         }
     }
 
+    /// <summary>For tests: claims the newest item for a DropNewest replace and stops, as a writer killed mid-replace would.</summary>
+    internal long ClaimReplaceForTest()
+    {
+        long pos = ReadIndex(_tailOffset) - 1;
+        ref long word = ref _memory.Int64(_header.SlotAt(pos & _mask));
+        long seen = Volatile.Read(ref word);
+        return RingLayout.SequenceDiff(seen, pos + 1) == 0 && RingLayout.ClaimOf(seen) == 0 &&
+            Interlocked.CompareExchange(ref word, RingLayout.CellWord(pos + 1, _claim | RingLayout.ReplaceFlag), seen) == seen ? pos : -1;
+    }
+
     /// <summary>For tests: claims the next readable cell and stops, as a reader killed mid-read would.</summary>
     internal long ClaimReadForTest()
     {
