@@ -343,6 +343,38 @@ public class RingTests : SegmentTest
     [InlineData(BoundedChannelFullMode.DropOldest)]
     [InlineData(BoundedChannelFullMode.DropNewest)]
     [InlineData(BoundedChannelFullMode.DropWrite)]
+    public void Drop_modes_after_the_ring_wrapped_match_the_BCL(BoundedChannelFullMode mode)
+    {
+        // The contract's case: capacity 3, write 1 and read it, then write 2, 3, 4, 5 (DropNewest reads 2, 3, 5).
+        SharedSegment segment = NewSegment("ring");
+        MpmcRing<long> ring = RingBlocks.Mpmc(segment, 3, out _, out _);
+        Channel<long> oracle = Channel.CreateBounded<long>(new BoundedChannelOptions(3) { FullMode = mode });
+        var dropped = new List<long>();
+        for (int lap = 0; lap < 5; lap++)
+        {
+            WriteWithMode(ring, 1, mode, dropped);
+            Assert.Equal(RingStatus.Success, ring.TryRead(out _));
+        }
+
+        for (long i = 2; i <= 5; i++)
+        {
+            Assert.True(oracle.Writer.TryWrite(i));
+            WriteWithMode(ring, i, mode, dropped);
+        }
+
+        var kept = new List<long>();
+        while (ring.TryRead(out long item) == RingStatus.Success)
+        {
+            kept.Add(item);
+        }
+
+        Assert.Equal(oracle.Reader.ReadAllAsync().ToBlockingEnumerable().Take(3), kept);
+    }
+
+    [Theory]
+    [InlineData(BoundedChannelFullMode.DropOldest)]
+    [InlineData(BoundedChannelFullMode.DropNewest)]
+    [InlineData(BoundedChannelFullMode.DropWrite)]
     public void Drop_modes_under_concurrency_account_for_every_item_exactly_once(BoundedChannelFullMode mode)
     {
         SharedSegment segment = NewSegment("ring");

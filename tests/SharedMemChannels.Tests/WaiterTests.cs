@@ -3,6 +3,7 @@ using System.Globalization;
 using SharedMemChannels.Platform;
 using SharedMemChannels.Synchronization;
 using SharedMemChannels.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace SharedMemChannels.Tests;
 
@@ -22,6 +23,10 @@ public class WaiterTests : SegmentTest
     private const int PongEvent = 256;
 
     private static readonly TimeSpan Generous = ChildProcess.DefaultWait;
+
+    private readonly ITestOutputHelper _output;
+
+    public WaiterTests(ITestOutputHelper output) => _output = output;
 
     [Fact]
     public void Signal_with_nobody_waiting_leaves_the_futex_word_alone()
@@ -67,6 +72,7 @@ public class WaiterTests : SegmentTest
             }
         });
         ponger.Start();
+        var clock = Stopwatch.StartNew();
         for (int r = 0; r < Rounds && failure is null; r++)
         {
             Volatile.Write(ref segment.Memory.Int32(block + Counter), (2 * r) + 1);
@@ -74,6 +80,7 @@ public class WaiterTests : SegmentTest
             Assert.True(WaitFor(segment, block, pong, (2 * r) + 2), $"ping side lost a wake-up in round {r}");
         }
 
+        _output.WriteLine($"thread ping-pong: {clock.Elapsed.TotalMicroseconds / Rounds:F2} us per round trip (information, not asserted)");
         Assert.True(ponger.Join(Generous));
         Assert.Null(failure);
         Assert.Equal(0, ping.Waiters);
@@ -90,12 +97,15 @@ public class WaiterTests : SegmentTest
         var pong = new EventCount(segment.Memory, block + PongEvent, block + PongEvent + 4);
         ChildProcess child = Host("ec-pong", segment.Name, block.ToString(CultureInfo.InvariantCulture), Rounds.ToString(CultureInfo.InvariantCulture));
         child.WaitForLine("ready");
+        var clock = Stopwatch.StartNew();
         for (int r = 0; r < Rounds; r++)
         {
             Volatile.Write(ref segment.Memory.Int32(block + Counter), (2 * r) + 1);
             ping.Signal();
             Assert.True(WaitFor(segment, block, pong, (2 * r) + 2), $"lost a wake-up in round {r}: {child.Transcript}");
         }
+
+        _output.WriteLine($"process ping-pong: {clock.Elapsed.TotalMicroseconds / Rounds:F2} us per round trip (information, not asserted)");
 
         Assert.Equal($"done rounds={Rounds}", child.WaitForLine("done"));
         Assert.Equal(0, child.WaitForExit());
@@ -135,6 +145,7 @@ public class WaiterTests : SegmentTest
         int after = Process.GetCurrentProcess().Threads.Count;
         Assert.Equal(1, waiter.ThreadCount);
         Assert.True(after - before <= 4, $"{after - before} threads were added for 1,000 waits");
+        _output.WriteLine($"threads before {before}, with 1,000 pending waits on 100 words {after}");
         Assert.Equal(1000, waiter.PendingCount);
         Assert.DoesNotContain(pending, t => t.IsCompleted);
 
@@ -148,6 +159,23 @@ public class WaiterTests : SegmentTest
         Assert.Equal(0, waiter.PendingCount);
         WaitUntil(() => waiter.WatchedWordCount == 0, "the waiter drops the words");
         Assert.All(words, w => Assert.Equal(0, w.Waiters));
+    }
+
+    [Fact]
+    public async Task Without_futex_waitv_the_polling_fallback_still_completes_every_wait()
+    {
+        SharedSegment segment = NewSegment("ec");
+        var waiter = new AsyncWaiter(new Platform.Linux.LinuxFutex { ForceWaitAnyFallback = true });
+        EventCount[] words = Words(segment, 20);
+        var pending = Enumerable.Range(0, 200).Select(i => waiter.WaitAsync(words[i % 20], words[i % 20].PrepareWait(), true, CancellationToken.None).AsTask()).ToList();
+        WaitUntil(() => waiter.WatchedWordCount == 20, "all words watched");
+        foreach (EventCount events in words.Reverse())
+        {
+            events.Signal();
+        }
+
+        Assert.All(await Task.WhenAll(pending).WaitAsync(Generous), Assert.True);
+        Assert.Equal(0, waiter.PendingCount);
     }
 
     [Fact]
