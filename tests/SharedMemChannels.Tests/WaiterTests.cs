@@ -242,6 +242,33 @@ public class WaiterTests : SegmentTest
     }
 
     [Fact]
+    public async Task A_timed_wait_nobody_signals_completes_false_and_leaves_nothing_registered()
+    {
+        SharedSegment segment = NewSegment("ec");
+        var waiter = new AsyncWaiter(PlatformServices.Futex);
+        EventCount[] words = Words(segment, 2);
+        Task<bool> forever = waiter.WaitAsync(words[0], words[0].PrepareWait(), null, true, CancellationToken.None).AsTask();
+        Task<bool> timed = waiter.WaitAsync(words[0], words[0].PrepareWait(), TimeSpan.FromMilliseconds(20), true, CancellationToken.None).AsTask();
+        Task<bool> alone = waiter.WaitAsync(words[1], words[1].PrepareWait(), TimeSpan.FromMilliseconds(30), true, CancellationToken.None).AsTask();
+        Task<bool> signalled = waiter.WaitAsync(words[1], words[1].PrepareWait(), TimeSpan.FromDays(1), true, CancellationToken.None).AsTask();
+        Assert.False(await timed.WaitAsync(Generous));
+        Assert.False(await alone.WaitAsync(Generous));
+        Assert.False(forever.IsCompleted);
+        Assert.Equal(1, words[0].Waiters);
+        Assert.Equal(1, words[1].Waiters);
+
+        words[1].Signal();
+        Assert.True(await signalled.WaitAsync(Generous));
+        words[0].Signal();
+        Assert.True(await forever.WaitAsync(Generous));
+        Assert.Equal(0, waiter.PendingCount);
+        Assert.All(words, w => Assert.Equal(0, w.Waiters));
+        WaitUntil(() => waiter.WatchedWordCount == 0, "no word is watched");
+        Assert.False(await waiter.WaitAsync(words[0], words[0].PrepareWait(), TimeSpan.Zero, true, CancellationToken.None));
+        Assert.Equal(0, words[0].Waiters);
+    }
+
+    [Fact]
     public void Waiting_and_waking_allocate_nothing_in_steady_state()
     {
         SharedSegment segment = NewSegment("ec");

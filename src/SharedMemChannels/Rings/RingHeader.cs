@@ -115,19 +115,19 @@ internal sealed class RingHeader
         int slots = RingLayout.SlotCountFor(capacity);
         int cellSize = RingLayout.CellSizeFor(kind, elementSize);
         Clear(memory, offset, required);
-        memory.Int32(offset + RingLayout.VersionOffset) = RingLayout.CurrentVersion;
-        memory.Int32(offset + RingLayout.KindOffset) = (int)kind;
-        memory.Int32(offset + RingLayout.ElementSizeOffset) = elementSize;
-        memory.Int32(offset + RingLayout.CapacityOffset) = capacity;
-        memory.Int32(offset + RingLayout.SlotCountOffset) = slots;
-        memory.Int32(offset + RingLayout.CellSizeOffset) = cellSize;
-        memory.Int64(offset + RingLayout.BlockLengthOffset) = length;
+        Volatile.Write(ref memory.Int32(offset + RingLayout.VersionOffset), RingLayout.CurrentVersion);
+        Volatile.Write(ref memory.Int32(offset + RingLayout.KindOffset), (int)kind);
+        Volatile.Write(ref memory.Int32(offset + RingLayout.ElementSizeOffset), elementSize);
+        Volatile.Write(ref memory.Int32(offset + RingLayout.CapacityOffset), capacity);
+        Volatile.Write(ref memory.Int32(offset + RingLayout.SlotCountOffset), slots);
+        Volatile.Write(ref memory.Int32(offset + RingLayout.CellSizeOffset), cellSize);
+        Volatile.Write(ref memory.Int64(offset + RingLayout.BlockLengthOffset), length);
         if (kind == RingKind.Mpmc)
         {
             // Cell i starts free for position i (Vyukov's initial state), unclaimed.
             for (long i = 0; i < slots; i++)
             {
-                memory.Int64(offset + RingLayout.SlotOffset(i, cellSize) + RingLayout.CellWordOffset) = RingLayout.CellWord(i, 0);
+                Volatile.Write(ref memory.Int64(offset + RingLayout.SlotOffset(i, cellSize) + RingLayout.CellWordOffset), RingLayout.CellWord(i, 0));
             }
         }
 
@@ -152,13 +152,13 @@ internal sealed class RingHeader
             Damaged(memory, offset, "the ring's magic number is wrong");
         }
 
-        int version = memory.Int32(offset + RingLayout.VersionOffset);
-        int storedKind = memory.Int32(offset + RingLayout.KindOffset);
-        int storedElementSize = memory.Int32(offset + RingLayout.ElementSizeOffset);
-        int capacity = memory.Int32(offset + RingLayout.CapacityOffset);
-        int slots = memory.Int32(offset + RingLayout.SlotCountOffset);
-        int cellSize = memory.Int32(offset + RingLayout.CellSizeOffset);
-        long storedLength = memory.Int64(offset + RingLayout.BlockLengthOffset);
+        int version = Volatile.Read(ref memory.Int32(offset + RingLayout.VersionOffset));
+        int storedKind = Volatile.Read(ref memory.Int32(offset + RingLayout.KindOffset));
+        int storedElementSize = Volatile.Read(ref memory.Int32(offset + RingLayout.ElementSizeOffset));
+        int capacity = Volatile.Read(ref memory.Int32(offset + RingLayout.CapacityOffset));
+        int slots = Volatile.Read(ref memory.Int32(offset + RingLayout.SlotCountOffset));
+        int cellSize = Volatile.Read(ref memory.Int32(offset + RingLayout.CellSizeOffset));
+        long storedLength = Volatile.Read(ref memory.Int64(offset + RingLayout.BlockLengthOffset));
         if (version != RingLayout.CurrentVersion)
         {
             Damaged(memory, offset, $"ring layout version {version}, expected {RingLayout.CurrentVersion}");

@@ -30,6 +30,7 @@ internal sealed class AsyncWaiter
     private readonly Stack<Registration> _registrations = new();
     private readonly Stack<Bucket> _buckets = new();
     private int _pending;
+    private int _timed; // pending registrations with a deadline: the threads look at deadlines only when there are some
 
     internal AsyncWaiter(IWaitOnAddress futex)
     {
@@ -105,7 +106,15 @@ internal sealed class AsyncWaiter
     /// <see cref="EventCount.PrepareWait"/> returned; withdraws that announcement when done. Canceling
     /// removes the registration and completes with <see cref="OperationCanceledException"/>.
     /// </summary>
-    public ValueTask<bool> WaitAsync(EventCount events, int token, bool runContinuationsAsynchronously, CancellationToken cancellationToken)
+    public ValueTask<bool> WaitAsync(EventCount events, int token, bool runContinuationsAsynchronously, CancellationToken cancellationToken) =>
+        WaitAsync(events, token, null, runContinuationsAsynchronously, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="WaitAsync(EventCount, int, bool, CancellationToken)"/>, completing with false when
+    /// <paramref name="timeout"/> passes first. A caller that waits on something a peer may never signal
+    /// (a claim whose holder may die) bounds its wait this way and re-checks.
+    /// </summary>
+    public ValueTask<bool> WaitAsync(EventCount events, int token, TimeSpan? timeout, bool runContinuationsAsynchronously, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -119,6 +128,18 @@ internal sealed class AsyncWaiter
             return new ValueTask<bool>(true);
         }
 
+        long deadline = long.MaxValue;
+        if (timeout is { } limit)
+        {
+            if (limit <= TimeSpan.Zero)
+            {
+                events.CancelWait();
+                return new ValueTask<bool>(false);
+            }
+
+            deadline = Environment.TickCount64 + (long)Math.Ceiling(Math.Min(limit.TotalMilliseconds, int.MaxValue));
+        }
+
         nint address = SegmentMemory.AddressOf(ref events.Sequence);
         Registration registration;
         Registration? stale = null;
@@ -127,7 +148,7 @@ internal sealed class AsyncWaiter
         lock (_lock)
         {
             registration = _registrations.Count > 0 ? _registrations.Pop() : new Registration(this);
-            registration.Prepare(events, runContinuationsAsynchronously);
+            registration.Prepare(events, deadline, runContinuationsAsynchronously);
             thread = ThreadFor(address, out Bucket? bucket);
             if (bucket is null)
             {
@@ -137,18 +158,27 @@ internal sealed class AsyncWaiter
                 thread.Buckets.Add(address, bucket);
                 ring = true;
             }
-            else if (bucket.Expected != token)
+            else if (deadline != long.MaxValue)
+            {
+                ring = true; // the thread must learn the new deadline
+            }
+
+            if (bucket.Expected != token)
             {
                 // The word moved on since the waits in this bucket were registered: they are due now.
                 // Complete them here and watch the word under the new token.
                 stale = bucket.DetachAll(null);
-                _pending -= CountChain(stale);
+                Unpend(stale);
                 bucket.Expected = token;
                 ring = true;
             }
 
             bucket.Add(registration);
             _pending++;
+            if (deadline != long.MaxValue)
+            {
+                _timed++;
+            }
         }
 
         CompleteChain(stale);
@@ -193,15 +223,17 @@ internal sealed class AsyncWaiter
         return roomy;
     }
 
-    private static int CountChain(Registration? chain)
+    /// <summary>Takes a detached chain off the pending counts. Under the lock.</summary>
+    private void Unpend(Registration? chain)
     {
-        int count = 0;
         for (; chain is not null; chain = chain.Next)
         {
-            count++;
+            _pending--;
+            if (chain.Deadline != long.MaxValue)
+            {
+                _timed--;
+            }
         }
-
-        return count;
     }
 
     /// <summary>Completes a detached chain of registrations. Never under the lock: completing may run continuations.</summary>
@@ -231,22 +263,30 @@ internal sealed class AsyncWaiter
         public Registration? Previous;
         public CancellationTokenRegistration Cancellation;
 
+        /// <summary>When the wait gives up (<see cref="Environment.TickCount64"/>), or <see cref="long.MaxValue"/>.</summary>
+        public long Deadline;
+
+        /// <summary>Set (under the lock) when the deadline passed: completes with false.</summary>
+        public bool TimedOut;
+
         public short Version => _core.Version;
 
-        public void Prepare(EventCount events, bool runContinuationsAsynchronously)
+        public void Prepare(EventCount events, long deadline, bool runContinuationsAsynchronously)
         {
             _events = events;
             _done = 0;
+            Deadline = deadline;
+            TimedOut = false;
             _core.RunContinuationsAsynchronously = runContinuationsAsynchronously;
         }
 
-        /// <summary>The word moved: withdraw the announcement and complete, unless cancellation got here first.</summary>
+        /// <summary>The word moved (or the deadline passed): withdraw the announcement and complete, unless cancellation got here first.</summary>
         public void Complete()
         {
             if (Interlocked.Exchange(ref _done, 1) == 0)
             {
                 _events!.CancelWait();
-                _core.SetResult(true);
+                _core.SetResult(!TimedOut);
             }
         }
 
@@ -259,6 +299,11 @@ internal sealed class AsyncWaiter
                 if (Bucket is { } bucket)
                 {
                     _owner._pending--;
+                    if (Deadline != long.MaxValue)
+                    {
+                        _owner._timed--;
+                    }
+
                     if (bucket.Remove(this))
                     {
                         // The word's last wait is gone: stop watching it, and wake the thread so that it
@@ -362,6 +407,36 @@ internal sealed class AsyncWaiter
             return _head is null;
         }
 
+        /// <summary>
+        /// Unlinks the registrations whose deadline passed, chaining them (marked timed out) in front of
+        /// <paramref name="expired"/>, and lowers <paramref name="next"/> to the earliest deadline left.
+        /// </summary>
+        public Registration? Expire(long now, Registration? expired, ref long next)
+        {
+            Registration? current = _head;
+            while (current is not null)
+            {
+                Registration? following = current.Next;
+                if (current.Deadline <= now)
+                {
+                    Remove(current);
+                    current.TimedOut = true;
+                    current.Next = expired;
+                    expired = current;
+                }
+                else
+                {
+                    next = Math.Min(next, current.Deadline);
+                }
+
+                current = following;
+            }
+
+            return expired;
+        }
+
+        public bool IsEmpty => _head is null;
+
         /// <summary>Unlinks every registration and returns them chained (through Next) in front of <paramref name="chain"/>.</summary>
         public Registration? DetachAll(Registration? chain)
         {
@@ -418,9 +493,12 @@ internal sealed class AsyncWaiter
             while (true)
             {
                 Registration? due = null;
+                Registration? expired = null;
+                long nextDeadline = long.MaxValue;
                 int count = 0;
                 lock (_owner._lock)
                 {
+                    long now = _owner._timed > 0 ? Environment.TickCount64 : 0;
                     // The doorbell's value is read before the words: a registration after this read rings
                     // it, so the kernel call below returns at once instead of missing the new word.
                     _targets[count++] = new WaitTarget(_doorbellAddress, Volatile.Read(ref _doorbell[0]));
@@ -429,6 +507,16 @@ internal sealed class AsyncWaiter
                         Bucket bucket = entry.Value;
                         if (bucket.Unchanged)
                         {
+                            if (_owner._timed > 0)
+                            {
+                                expired = bucket.Expire(now, expired, ref nextDeadline);
+                                if (bucket.IsEmpty)
+                                {
+                                    _finished.Add(bucket);
+                                    continue;
+                                }
+                            }
+
                             _targets[count++] = new WaitTarget(entry.Key, bucket.Expected);
                         }
                         else
@@ -445,16 +533,19 @@ internal sealed class AsyncWaiter
                     }
 
                     _finished.Clear();
-                    _owner._pending -= CountChain(due);
+                    _owner.Unpend(due);
+                    _owner.Unpend(expired);
                 }
 
                 // Recorded before the completions (which wake the test that reads it) and again after them.
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 CompleteChain(due);
+                CompleteChain(expired);
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 try
                 {
-                    _owner._futex.WaitAny(_targets.AsSpan(0, count), null);
+                    TimeSpan? sleep = nextDeadline == long.MaxValue ? null : TimeSpan.FromMilliseconds(Math.Max(nextDeadline - Environment.TickCount64, 0));
+                    _owner._futex.WaitAny(_targets.AsSpan(0, count), sleep);
                 }
                 catch (Exception e) when (e is IOException or ArgumentException)
                 {

@@ -86,6 +86,10 @@ internal sealed class EventCount
     public ValueTask<bool> WaitAsync(int token, CancellationToken cancellationToken = default) =>
         AsyncWaiter.Shared.WaitAsync(this, token, runContinuationsAsynchronously: true, cancellationToken);
 
+    /// <summary>As <see cref="WaitAsync(int, CancellationToken)"/>, completing with false when <paramref name="timeout"/> passes first.</summary>
+    public ValueTask<bool> WaitAsync(int token, TimeSpan? timeout, CancellationToken cancellationToken = default) =>
+        AsyncWaiter.Shared.WaitAsync(this, token, timeout, runContinuationsAsynchronously: true, cancellationToken);
+
     /// <summary>As <see cref="WaitAsync(int, CancellationToken)"/>, choosing whether continuations may run on the waiter thread.</summary>
     public ValueTask<bool> WaitAsync(int token, bool runContinuationsAsynchronously, CancellationToken cancellationToken) =>
         AsyncWaiter.Shared.WaitAsync(this, token, runContinuationsAsynchronously, cancellationToken);
