@@ -38,7 +38,8 @@ internal static class Program
         HeapRoles.Register,
         ObjectRoles.Register,
         FuzzRoles.Register,
-        SecurityRoles.Register);
+        SecurityRoles.Register,
+        RingRoles.Register);
 
     private static int Main(string[] args)
     {

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SharedMemChannels.Common;
+using SharedMemChannels.Heap;
 using SharedMemChannels.Objects;
 using SharedMemChannels.Rings;
 using SharedMemChannels.Segments;
@@ -247,6 +248,7 @@ internal sealed class ChannelCore<T>
         _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         _endpoint = ClaimEndpoint();
+        AddInstance();
     }
 
     /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row).</summary>
@@ -359,7 +361,7 @@ internal sealed class ChannelCore<T>
                     continue;
                 case RingStatus.InFlight:
                     // A live peer is between two steps on the cell we need: it finishes in a moment.
-                    if (attempt > 1_000_000)
+                    if (attempt > 100_000)
                     {
                         return false;
                     }
@@ -406,7 +408,7 @@ internal sealed class ChannelCore<T>
 
                     return false;
                 case RingStatus.InFlight:
-                    if (attempt > 1_000_000)
+                    if (attempt > 100_000)
                     {
                         item = default;
                         return false;
@@ -570,6 +572,112 @@ internal sealed class ChannelCore<T>
 
     // ---------------------------------------------------------------- waiting
 
+    private readonly Stack<ReadOperation<T>> _reads = new();
+    private readonly Stack<WriteOperation<T>> _writes = new();
+    private readonly Stack<WaitOperation<T>> _dataWaits = new();
+    private readonly Stack<WaitOperation<T>> _spaceWaits = new();
+
+    /// <summary>A pending read: pooled, so that waiting allocates nothing once warm.</summary>
+    public ValueTask<T> ReadAsync(CancellationToken cancellationToken)
+    {
+        EnsureReader();
+        ReadOperation<T>? op;
+        lock (_reads)
+        {
+            _reads.TryPop(out op);
+        }
+
+        return (op ?? new ReadOperation<T>(this)).Start(cancellationToken);
+    }
+
+    /// <summary>A pending write on a full channel.</summary>
+    public ValueTask WriteAsync(T item, CancellationToken cancellationToken)
+    {
+        EnsureWriter();
+        WriteOperation<T>? op;
+        lock (_writes)
+        {
+            _writes.TryPop(out op);
+        }
+
+        return (op ?? new WriteOperation<T>(this)).Start(item, cancellationToken);
+    }
+
+    /// <summary>A pending WaitToReadAsync (<paramref name="forData"/>) or WaitToWriteAsync.</summary>
+    public ValueTask<bool> WaitAsync(bool forData, CancellationToken cancellationToken)
+    {
+        if (forData)
+        {
+            EnsureReader();
+        }
+        else
+        {
+            EnsureWriter();
+        }
+
+        Stack<WaitOperation<T>> pool = forData ? _dataWaits : _spaceWaits;
+        WaitOperation<T>? op;
+        lock (pool)
+        {
+            pool.TryPop(out op);
+        }
+
+        return (op ?? new WaitOperation<T>(this, forData)).Start(cancellationToken);
+    }
+
+    internal void ReturnRead(ReadOperation<T> op) => Return(_reads, op);
+
+    internal void ReturnWrite(WriteOperation<T> op) => Return(_writes, op);
+
+    internal void ReturnWait(WaitOperation<T> op, bool forData) => Return(forData ? _dataWaits : _spaceWaits, op);
+
+    private static void Return<TOp>(Stack<TOp> pool, TOp op)
+    {
+        lock (pool)
+        {
+            if (pool.Count < ChannelPool.Capacity)
+            {
+                pool.Push(op);
+            }
+        }
+    }
+
+    /// <summary>After a sleep slice with no change: a reader (writer) gives up when every writer (reader) has died.</summary>
+    public void ThrowIfAbandoned(bool waitingForData) =>
+        ThrowIfAbandoned(waitingForData ? ChannelEndpoint.RoleWriter : ChannelEndpoint.RoleReader);
+
+    /// <summary>
+    /// Throws <see cref="ChannelAbandonedException"/> when processes took <paramref name="role"/> on
+    /// this channel and every one of them has died (none detached cleanly, none lives).
+    /// </summary>
+    private void ThrowIfAbandoned(int role)
+    {
+        int dead = 0;
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            ref ChannelEndpoint row = ref Endpoint(i);
+            uint owner = Volatile.Read(ref row.Owner);
+            if (owner == 0 || (Volatile.Read(ref row.Roles) & role) == 0)
+            {
+                continue;
+            }
+
+            if (_segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return;
+            }
+
+            dead++;
+        }
+
+        if (dead > 0)
+        {
+            string side = role == ChannelEndpoint.RoleWriter ? "writer" : "reader";
+            throw new ChannelAbandonedException(
+                $"Every {side} process of channel '{Name}' ({dead}) died without completing it. The channel stays open: a new {side} may go on.");
+        }
+    }
+
     /// <summary>Spins and yields as the options say while <paramref name="ready"/> is false; true if it became true.</summary>
     public bool SpinUntil(Func<ChannelCore<T>, bool> ready)
     {
@@ -617,9 +725,22 @@ internal sealed class ChannelCore<T>
 
         try
         {
+            // This process's pending operations on the channel end with it (unless another instance here
+            // still uses the channel: the waits are per word, not per instance), before anything is freed.
+            if (ReleaseInstance())
+            {
+                var disposed = new ObjectDisposedException(nameof(SharedChannel<T>), $"Channel '{Name}' was disposed while the operation waited.");
+                AsyncWaiter.Shared.FailWaits(_segment.Memory, _ring.Header.Offset, RingLayout.SlotsOffset, disposed);
+                AsyncWaiter.Shared.FailWaits(_segment.Memory, _control, ChannelControl.Size, disposed);
+            }
+
             uint me = _segment.Owner.Value;
-            Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
-            Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
+            if (!HasOtherInstance())
+            {
+                Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
+                Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
+            }
+
             if (_endpoint >= 0)
             {
                 ref ChannelEndpoint row = ref Endpoint(_endpoint);
@@ -627,9 +748,10 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref row.Owner, 0, me);
             }
 
-            // Wake this process's completion watcher so that it ends.
-            Interlocked.Increment(ref _completionEvent.Sequence);
-            Platform.PlatformServices.Futex.Wake(ref _completionEvent.Sequence, int.MaxValue);
+            if (Volatile.Read(ref Control.State) == ChannelControl.StateRemoved)
+            {
+                DestroyIfUnused(_segment, Name, _controlBlock, _control);
+            }
         }
         catch (InvalidSegmentException)
         {
@@ -637,6 +759,108 @@ internal sealed class ChannelCore<T>
         }
     }
 
-    /// <summary>The directory block of the control (for removal).</summary>
-    public ShmHandle ControlBlock => _controlBlock;
+    /// <summary>Instances of each channel in this process, by mapping and control block.</summary>
+    private static readonly Dictionary<(SegmentMemory Memory, long Control), int> s_instances = [];
+
+    private void AddInstance()
+    {
+        lock (s_instances)
+        {
+            s_instances[(_segment.Memory, _control)] = s_instances.GetValueOrDefault((_segment.Memory, _control)) + 1;
+        }
+    }
+
+    /// <summary>Drops this instance from the count; true when it was the process's last of the channel.</summary>
+    private bool ReleaseInstance()
+    {
+        lock (s_instances)
+        {
+            int left = s_instances.GetValueOrDefault((_segment.Memory, _control)) - 1;
+            if (left > 0)
+            {
+                s_instances[(_segment.Memory, _control)] = left;
+                return false;
+            }
+
+            s_instances.Remove((_segment.Memory, _control));
+            return true;
+        }
+    }
+
+    private bool HasOtherInstance()
+    {
+        lock (s_instances)
+        {
+            return s_instances.ContainsKey((_segment.Memory, _control));
+        }
+    }
+
+    // ---------------------------------------------------------------- removal
+
+    /// <summary>
+    /// Removes the channel <paramref name="name"/>: it is completed for everyone (reads and writes fail
+    /// with <see cref="ChannelClosedException"/>), nobody can open it any more, and its memory goes
+    /// when the last attached process detaches (now, if none is). False when there is no such channel.
+    /// </summary>
+    public static bool Remove(SegmentAttachment segment, string name)
+    {
+        ObjectRef found = segment.Directory.FindOrConstruct(ChannelLayout.ObjectName(name), default(ChannelControl), mayFind: true, mayCreate: false, out _);
+        if (found.IsNull)
+        {
+            return false;
+        }
+
+        long control = found.ValueOffset;
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        int state = Volatile.Read(ref c.State);
+        if (state == ChannelControl.StateRemoved || Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
+        {
+            return false;
+        }
+
+        if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
+        {
+            var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
+            header.TryComplete(segment.Owner, new InvalidOperationException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+            header.ReadersEvent.Signal();
+            header.WritersEvent.Signal();
+            Interlocked.Increment(ref c.CompletionSequence);
+            Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
+        }
+
+        DestroyIfUnused(segment, name, found.Block, control);
+        return true;
+    }
+
+    /// <summary>Frees a removed channel's ring and control block once no live process is attached to it.</summary>
+    private static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
+    {
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            // Rows of this process count too: another instance here may still use the channel.
+            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
+            if (owner != 0 && segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return; // that process frees it when it detaches
+            }
+        }
+
+        ulong ring = Interlocked.Exchange(ref segment.Memory.Ref<ChannelControl>(control).RingBlock, 0);
+        if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))
+        {
+            return; // another process got here first
+        }
+
+        if (ring != 0)
+        {
+            try
+            {
+                segment.Heap.Free(ShmHandle.FromValue(ring));
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                // Freed already.
+            }
+        }
+    }
 }

@@ -120,7 +120,14 @@ internal sealed class ObjectDirectory : ILockRecovery
     }
 
     /// <summary>Removes the object <paramref name="name"/> and frees its block; false when there is none.</summary>
-    public bool Destroy(string name)
+    public bool Destroy(string name) => Destroy(name, ShmHandle.Null);
+
+    /// <summary>
+    /// Removes the object <paramref name="name"/> and frees its block, but only if the name still refers
+    /// to <paramref name="expected"/> (any block when it is null): a name removed and made again by
+    /// someone else in between is left alone.
+    /// </summary>
+    public bool Destroy(string name, ShmHandle expected)
     {
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
         using (HoldLock())
@@ -139,6 +146,11 @@ internal sealed class ObjectDirectory : ILockRecovery
 
             ref DirectoryEntry entry = ref Entry(table, slot);
             ShmHandle block = ShmHandle.FromValue(entry.Handle);
+            if (!expected.IsNull && block != expected)
+            {
+                return false;
+            }
+
             ref DirectoryControl control = ref Control;
             control.IntentHandle = block.Value;
             Volatile.Write(ref control.IntentOp, IntentDestroy);

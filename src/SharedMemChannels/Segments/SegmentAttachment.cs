@@ -2,6 +2,7 @@ using SharedMemChannels.Common;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Objects;
 using SharedMemChannels.Platform;
+using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Segments;
 
@@ -156,6 +157,8 @@ internal sealed class SegmentAttachment
         }
         finally
         {
+            // Pending asynchronous waits on this mapping end here, before the words they watch go away.
+            AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited."));
             _object.Unmap();
             try
             {

@@ -107,6 +107,13 @@ internal sealed unsafe class SegmentMemory
     public ref long Int64(long offset) => ref Ref<long>(offset);
 
     /// <summary>
+    /// The address of a 32-bit word that never moves (a word of a mapping, or an element of a pinned
+    /// array), for the kernel calls that take addresses (<c>futex_waitv</c> through
+    /// <see cref="WaitTarget"/>). A reference to a movable object's field would give a stale address.
+    /// </summary>
+    public static nint AddressOf(ref int word) => (nint)Unsafe.AsPointer(ref word);
+
+    /// <summary>
     /// Makes sure bytes up to <paramref name="end"/> are mapped, mapping what a peer grew. Throws when
     /// the segment does not reach that far.
     /// </summary>

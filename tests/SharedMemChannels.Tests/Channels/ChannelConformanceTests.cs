@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using SharedMemChannels.Tests.Infrastructure;
 
 // The contract is about how ValueTasks complete (synchronously or not, once): these tests hold them,
 // look at IsCompleted before awaiting and read results they know are there, on purpose.
@@ -34,7 +35,7 @@ public sealed record ChannelSpec(
 /// <see cref="ValueTask.IsCompleted"/> right after they are started, and waits for completion use a
 /// generous timeout that only a hang reaches.
 /// </remarks>
-public abstract class ChannelConformanceTests
+public abstract class ChannelConformanceTests : SegmentTest
 {
     /// <summary>How long a wait for something that must happen may take before the test calls it a hang.</summary>
     protected static readonly TimeSpan Generous = TimeSpan.FromSeconds(30);

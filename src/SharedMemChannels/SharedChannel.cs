@@ -1,0 +1,212 @@
+using System.Threading.Channels;
+using SharedMemChannels.Channels;
+using SharedMemChannels.Rings;
+
+namespace SharedMemChannels;
+
+/// <summary>
+/// Makes and opens <see cref="SharedChannel{T}"/>s: bounded channels in shared memory that processes
+/// find by name, in a segment they share or in one made for the channel.
+/// </summary>
+/// <example>
+/// <code>
+/// // Process A
+/// using var channel = SharedChannel.OpenOrCreateBounded&lt;Tick&gt;("ticks", new SharedChannelOptions(1024));
+/// await channel.Writer.WriteAsync(new Tick(42, 1.5));
+///
+/// // Process B
+/// using var channel = SharedChannel.OpenOrCreateBounded&lt;Tick&gt;("ticks", new SharedChannelOptions(1024));
+/// await foreach (Tick tick in channel.Reader.ReadAllAsync()) { ... }
+/// </code>
+/// </example>
+public static class SharedChannel
+{
+    /// <summary>The longest channel name.</summary>
+    public const int MaxNameLength = ChannelLayout.MaxNameLength;
+
+    /// <summary>Segments made for one channel by <see cref="OpenOrCreateBounded{T}(string, SharedChannelOptions)"/> carry this prefix.</summary>
+    public const string SegmentPrefix = "ch.";
+
+    /// <summary>Creates the channel <paramref name="name"/> in <paramref name="segment"/>; fails if one of that name exists.</summary>
+    /// <typeparam name="T">An unmanaged element type; its layout is recorded, and opening the channel as another type fails.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
+    /// <param name="options">Capacity, full mode, single reader / writer, waiting.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
+    public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
+        where T : unmanaged => CreateBounded<T>(segment, name, options, null);
+
+    /// <summary>Creates the channel <paramref name="name"/> in <paramref name="segment"/>, with a callback for dropped items.</summary>
+    /// <typeparam name="T">An unmanaged element type; its layout is recorded, and opening the channel as another type fails.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
+    /// <param name="options">Capacity, full mode, single reader / writer, waiting.</param>
+    /// <param name="itemDropped">Called, in this process, with each item a drop mode discards here (after the ring is released).</param>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
+    public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, Action<T>? itemDropped)
+        where T : unmanaged => Make(segment, name, options, itemDropped, ChannelCore<T>.OpenMode.Create, ownsSegment: false);
+
+    /// <summary>Opens the existing channel <paramref name="name"/> of <paramref name="segment"/>, with the options it was made with.</summary>
+    /// <typeparam name="T">The element type it was made with (or one of the same layout).</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="KeyNotFoundException">There is no channel of that name.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="InvalidOperationException">The channel was removed.</exception>
+    /// <exception cref="TimeoutException">Its creator did not finish making it in time.</exception>
+    public static SharedChannel<T> Open<T>(SharedSegment segment, string name)
+        where T : unmanaged => Open<T>(segment, name, null);
+
+    /// <summary>Opens the existing channel <paramref name="name"/>, with a callback for the items this process drops.</summary>
+    /// <typeparam name="T">The element type it was made with (or one of the same layout).</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="itemDropped">Called with each item a drop mode discards in this process.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="KeyNotFoundException">There is no channel of that name.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="InvalidOperationException">The channel was removed.</exception>
+    /// <exception cref="TimeoutException">Its creator did not finish making it in time.</exception>
+    public static SharedChannel<T> Open<T>(SharedSegment segment, string name, Action<T>? itemDropped)
+        where T : unmanaged => Make(segment, name, null, itemDropped, ChannelCore<T>.OpenMode.Open, ownsSegment: false);
+
+    /// <summary>Opens or creates the channel <paramref name="name"/> of <paramref name="segment"/> (see the overload with a callback).</summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
+    public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
+        where T : unmanaged => OpenOrCreateBounded<T>(segment, name, options, null);
+
+    /// <summary>
+    /// Opens the channel <paramref name="name"/> of <paramref name="segment"/>, or creates it: processes
+    /// may start in any order, exactly one creates. Options that disagree with those the channel was
+    /// made with are an <see cref="ArgumentException"/>, never silently adopted.
+    /// </summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against.</param>
+    /// <param name="itemDropped">Called with each item a drop mode discards in this process.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
+    public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, Action<T>? itemDropped)
+        where T : unmanaged => Make(segment, name, options, itemDropped, ChannelCore<T>.OpenMode.OpenOrCreate, ownsSegment: false);
+
+    /// <summary>Opens or creates the channel <paramref name="name"/> in a segment of its own (see the overload with a callback).</summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The system has no room for the channel.</exception>
+    public static SharedChannel<T> OpenOrCreateBounded<T>(string name, SharedChannelOptions options)
+        where T : unmanaged => OpenOrCreateBounded<T>(name, options, null);
+
+    /// <summary>
+    /// Opens or creates the channel <paramref name="name"/> in a segment of its own (named
+    /// <see cref="SegmentPrefix"/> + name, sized from the capacity, removed when the last process detaches),
+    /// which the channel disposes with itself: a user who only wants a channel never handles a segment.
+    /// </summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against.</param>
+    /// <param name="itemDropped">Called with each item a drop mode discards in this process.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The system has no room for the channel.</exception>
+    public static SharedChannel<T> OpenOrCreateBounded<T>(string name, SharedChannelOptions options, Action<T>? itemDropped)
+        where T : unmanaged
+    {
+        ValidateName(name);
+        ArgumentNullException.ThrowIfNull(options);
+        SharedSegment segment = SharedSegment.OpenOrCreate(SegmentPrefix + name, SegmentOptionsFor<T>(options));
+        try
+        {
+            return Make(segment, name, options, itemDropped, ChannelCore<T>.OpenMode.OpenOrCreate, ownsSegment: true);
+        }
+        catch
+        {
+            segment.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Removes the channel <paramref name="name"/> from <paramref name="segment"/>: it is completed for
+    /// every process (their reads and writes fail with <see cref="ChannelClosedException"/>), it can no
+    /// longer be opened, and its memory is freed when the last process attached to it detaches. False
+    /// when there is no such channel.
+    /// </summary>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    public static bool Remove(SharedSegment segment, string name)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ValidateName(name);
+        segment.ThrowIfDisposed();
+        return ChannelCore<byte>.Remove(segment.Attachment, name);
+    }
+
+    /// <summary>Whether <paramref name="segment"/> holds a channel named <paramref name="name"/>.</summary>
+    /// <param name="segment">The segment to look in.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    public static bool Exists(SharedSegment segment, string name)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ValidateName(name);
+        segment.ThrowIfDisposed();
+        return segment.GetNamedObjects().Any(o => o.Name == ChannelLayout.ObjectName(name));
+    }
+
+    private static SharedChannel<T> Make<T>(SharedSegment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, ChannelCore<T>.OpenMode mode, bool ownsSegment)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ValidateName(name);
+        if (mode != ChannelCore<T>.OpenMode.Open)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+        }
+
+        segment.ThrowIfDisposed();
+        ChannelCore<T> core = ChannelCore<T>.Open(segment.Attachment, name, options, itemDropped, mode);
+        return new SharedChannel<T>(core, segment, ownsSegment);
+    }
+
+    private static void ValidateName(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        if (name.Length > MaxNameLength)
+        {
+            throw new ArgumentException($"A channel name has at most {MaxNameLength} characters.", nameof(name));
+        }
+    }
+
+    /// <summary>A segment for one channel: room for the ring and the directory, growing if more is needed.</summary>
+    private static SegmentOptions SegmentOptionsFor<T>(SharedChannelOptions options)
+        where T : unmanaged
+    {
+        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode);
+        long ring = ChannelRing<T>.RequiredBytes(kind, options.Capacity) + RingLayout.LineSize;
+        long capacity = Math.Max(SegmentOptions.MinCapacity, (2 * ring) + (256 * 1024));
+        capacity = (capacity + Environment.SystemPageSize - 1) / Environment.SystemPageSize * Environment.SystemPageSize;
+        return new SegmentOptions
+        {
+            Capacity = capacity,
+            MaxCapacity = Math.Max(capacity * 4, 64L << 20),
+            RemoveOnLastDetach = true,
+        };
+    }
+}
