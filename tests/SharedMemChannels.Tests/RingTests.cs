@@ -750,6 +750,79 @@ public class RingTests : SegmentTest
     }
 
     [Fact]
+    public void Writers_killed_at_random_points_lose_and_duplicate_nothing_they_published()
+    {
+        SharedSegment segment = NewSegment("ring");
+        MpmcRing<long> ring = RingBlocks.Mpmc(segment, 8, out long offset, out long length);
+        const int Rounds = 12;
+        const long Range = 1_000_000; // writer r writes r * Range, r * Range + 1, ...
+        var random = new Random(8);
+        var lastSeen = new long[Rounds];
+        Array.Fill(lastSeen, -1);
+        long total = 0;
+
+        // Reads until the ring is empty and no live writer holds a cell; checks uniqueness and per-writer order.
+        bool ReadOne()
+        {
+            RingStatus status = ring.TryRead(out long item);
+            if (status != RingStatus.Success)
+            {
+                return false;
+            }
+
+            int writer = (int)(item / Range);
+            Assert.True(item % Range == lastSeen[writer] + 1, $"writer {writer}: {item % Range} after {lastSeen[writer]} (a loss or a duplicate)");
+            lastSeen[writer] = item % Range;
+            total++;
+            return true;
+        }
+
+        for (int round = 0; round < Rounds; round++)
+        {
+            bool last = round == Rounds - 1;
+            const int LastCount = 20_000;
+            using ChildProcess writer = Host("ring-write", segment.Name, Arg(offset), Arg(length), Arg(round * Range), Arg(last ? LastCount : Range - 1));
+            writer.WaitForLine("ready");
+            if (last)
+            {
+                while (lastSeen[round] < LastCount - 1)
+                {
+                    if (!ReadOne())
+                    {
+                        Thread.Yield();
+                    }
+                }
+
+                Assert.Equal(0, writer.WaitForExit());
+                break;
+            }
+
+            int killAfter = random.Next(1, 5000);
+            while (lastSeen[round] < killAfter)
+            {
+                if (!ReadOne())
+                {
+                    Thread.Yield();
+                }
+            }
+
+            writer.Kill(); // anywhere: between items, mid-claim, mid-publish
+            while (ReadOne())
+            {
+            }
+        }
+
+        while (ReadOne())
+        {
+        }
+
+        Assert.Equal(0, ring.Count);
+        Assert.Equal(ring.Header.Written, total);
+        Assert.Equal(ring.Header.Read, total);
+        Assert.Equal(0, ring.Header.Lost);
+    }
+
+    [Fact]
     public void Writing_and_reading_allocate_nothing()
     {
         SharedSegment segment = NewSegment("ring");

@@ -112,6 +112,26 @@ public class WaiterTests : SegmentTest
     }
 
     [Fact]
+    public async Task An_async_wait_is_woken_by_another_process()
+    {
+        SharedSegment segment = NewSegment("ec");
+        long block = RingBlocks.Allocate(segment, 512);
+        var ping = new EventCount(segment.Memory, block + PingEvent, block + PingEvent + 4);
+        var pong = new EventCount(segment.Memory, block + PongEvent, block + PongEvent + 4);
+        ChildProcess child = Host("ec-pong", segment.Name, block.ToString(CultureInfo.InvariantCulture), "1");
+        child.WaitForLine("ready");
+        int token = pong.PrepareWait();
+        ValueTask<bool> wait = pong.WaitAsync(token);
+        Assert.False(wait.IsCompleted);
+        Volatile.Write(ref segment.Memory.Int32(block + Counter), 1);
+        ping.Signal();
+        Assert.True(await wait.AsTask().WaitAsync(Generous));
+        Assert.Equal(2, Volatile.Read(ref segment.Memory.Int32(block + Counter)));
+        Assert.Equal(0, child.WaitForExit());
+        Assert.Equal(0, pong.Waiters);
+    }
+
+    [Fact]
     public async Task WaitAsync_completes_when_another_thread_signals()
     {
         SharedSegment segment = NewSegment("ec");
