@@ -72,7 +72,7 @@ internal enum RingStatus
 /// items pass through the ring for a stale compare-and-swap to succeed.
 /// </para>
 /// </remarks>
-internal sealed class MpmcRing<T>
+internal sealed class MpmcRing<T> : IRing<T>
     where T : unmanaged
 {
     private const int MaxAttempts = 1 << 20;

@@ -53,6 +53,7 @@ internal sealed class RingHeader
         Processes = processes;
         ReadersEvent = new EventCount(memory, offset + RingLayout.ReadersEventSequenceOffset, offset + RingLayout.ReadersEventWaitersOffset);
         WritersEvent = new EventCount(memory, offset + RingLayout.WritersEventSequenceOffset, offset + RingLayout.WritersEventWaitersOffset);
+        CompletionEvent = new EventCount(memory, offset + RingLayout.CompletionStateOffset, offset + RingLayout.CompletionWaitersOffset);
     }
 
     public SegmentMemory Memory => _memory;
@@ -79,6 +80,12 @@ internal sealed class RingHeader
 
     /// <summary>Writers sleep here; readers signal it after freeing a slot.</summary>
     public EventCount WritersEvent { get; }
+
+    /// <summary>
+    /// Sleep here until the completion state changes: its futex word is the state itself (the low half of
+    /// the state word), so it is never bumped, only woken (<see cref="EventCount.WakeAll"/>).
+    /// </summary>
+    public EventCount CompletionEvent { get; }
 
     /// <summary>
     /// Lays out an empty ring in [offset, offset + length) and publishes it (Magic last). The caller owns
@@ -240,11 +247,31 @@ internal sealed class RingHeader
         Volatile.Write(ref _memory.Int32(_base + RingLayout.CompletionTypeLengthOffset), typeLength);
         Volatile.Write(ref _memory.Int32(_base + RingLayout.CompletionMessageLengthOffset), messageLength);
         Volatile.Write(ref state, (long)final | owner);
+        CompletionEvent.WakeAll();
         return true;
     }
 
     /// <summary>Whether the ring was completed (or a completion is being recorded).</summary>
     public bool IsCompleted => (Volatile.Read(ref _memory.Int64(_base + RingLayout.CompletionStateOffset)) & 0xFFFFFFFF) != 0;
+
+    /// <summary>
+    /// Whether the completion is recorded for good: a final state, or a completer that died while
+    /// writing the record (read as Faulted). Reads no strings.
+    /// </summary>
+    public bool IsCompletionFinal
+    {
+        get
+        {
+            long word = Volatile.Read(ref _memory.Int64(_base + RingLayout.CompletionStateOffset));
+            var state = (RingCompletionState)(int)(word & 0xFFFFFFFF);
+            return state switch
+            {
+                RingCompletionState.Open => false,
+                RingCompletionState.Completing => !Processes.IsAlive(new OwnerId((uint)(word >>> 32))),
+                _ => true,
+            };
+        }
+    }
 
     /// <summary>
     /// Reads the completion record. A completer that died while writing it leaves "Completing" forever:

@@ -80,7 +80,13 @@ internal static class RingLayout
     public const int CompletionStateOffset = 5 * LineSize;
     public const int CompletionTypeLengthOffset = (5 * LineSize) + 8;
     public const int CompletionMessageLengthOffset = (5 * LineSize) + 12;
-    public const int CompletionTypeOffset = (5 * LineSize) + 16;
+
+    /// <summary>
+    /// Waiters for the completion: an event count whose futex word is the low (little-endian) half of
+    /// the state word, so a wait for "completed" sleeps until the state itself changes.
+    /// </summary>
+    public const int CompletionWaitersOffset = (5 * LineSize) + 16;
+    public const int CompletionTypeOffset = (5 * LineSize) + 64;
     public const int MaxTypeNameBytes = 256;
     public const int CompletionMessageOffset = CompletionTypeOffset + MaxTypeNameBytes;
     public const int MaxMessageBytes = 1024;

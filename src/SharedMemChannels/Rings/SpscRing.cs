@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using SharedMemChannels.Segments;
 
 namespace SharedMemChannels.Rings;
@@ -21,7 +22,7 @@ namespace SharedMemChannels.Rings;
 /// reader's end (DropOldest, DropNewest) need the MPMC ring's claims and use it; this ring supports
 /// Wait and DropWrite (the caller drops when <see cref="TryWrite"/> says full).
 /// </remarks>
-internal sealed class SpscRing<T>
+internal sealed class SpscRing<T> : IRing<T>
     where T : unmanaged
 {
     private readonly SegmentMemory _memory;
@@ -106,6 +107,30 @@ internal sealed class SpscRing<T>
         _header.WritersEvent.Signal();
         return true;
     }
+
+    /// <summary>For a channel: Wait and DropWrite only (the other modes take from the reader's end, which needs MPMC claims).</summary>
+    RingStatus IRing<T>.TryWrite(in T item, BoundedChannelFullMode mode, out T dropped)
+    {
+        dropped = default;
+        if (TryWrite(in item))
+        {
+            return RingStatus.Success;
+        }
+
+        switch (mode)
+        {
+            case BoundedChannelFullMode.Wait:
+                return RingStatus.Full;
+            case BoundedChannelFullMode.DropWrite:
+                Interlocked.Increment(ref _header.DroppedWord);
+                dropped = item;
+                return RingStatus.DroppedItem;
+            default:
+                throw new NotSupportedException($"An SPSC ring cannot {mode}: that takes from the reader's end.");
+        }
+    }
+
+    RingStatus IRing<T>.TryRead(out T item) => TryRead(out item) ? RingStatus.Success : RingStatus.Empty;
 
     /// <summary>Copies the oldest item without taking it; false when empty. Reader side only.</summary>
     public bool TryPeek(out T item)

@@ -95,6 +95,19 @@ internal sealed class EventCount
         AsyncWaiter.Shared.WaitAsync(this, token, runContinuationsAsynchronously, cancellationToken);
 
     /// <summary>
+    /// Wakes every waiter without bumping the sequence, for an event count whose futex word is itself the
+    /// state that changed (the caller has just changed it). Same fence-then-count protocol as <see cref="Signal"/>.
+    /// </summary>
+    public void WakeAll()
+    {
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _memory.Int32(_waitersOffset)) != 0)
+        {
+            PlatformServices.Futex.Wake(ref Sequence, int.MaxValue);
+        }
+    }
+
+    /// <summary>
     /// Wakes every waiter, if any announced itself. Call after publishing the change waiters look for.
     /// </summary>
     public void Signal()
