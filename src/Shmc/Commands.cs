@@ -192,5 +192,29 @@ internal static class Commands
 
             console.Write(objects);
         }
+
+        console.WriteLine();
+        console.WriteLine($"Channels ({r.Channels.Count}):");
+        foreach (ChannelReport ch in r.Channels)
+        {
+            Table channel = Output.Table("FIELD", "VALUE");
+            void ChannelRow(string field, string value) => channel.AddRow(Output.Text(field), Output.Text(value));
+            ChannelRow("name", ch.Name);
+            ChannelRow("state", ch.State);
+            ChannelRow("element", $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)");
+            ChannelRow("capacity", $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}");
+            ChannelRow("count", Format.Number(ch.Count));
+            ChannelRow("written / read / dropped", $"{Format.Number(ch.Written)} / {Format.Number(ch.Read)} / {Format.Number(ch.Dropped)}");
+            ChannelRow("lost / skipped (crashes)", $"{Format.Number(ch.Lost)} / {Format.Number(ch.Skipped)}");
+            ChannelRow("waiting readers / writers", $"{Format.Number(ch.WaitingReaders)} / {Format.Number(ch.WaitingWriters)}");
+            ChannelRow("completion", ch.CompletionError is null ? ch.Completion : $"{ch.Completion}: {ch.CompletionError}");
+            foreach (ChannelEndpointReport e in ch.Endpoints)
+            {
+                string roles = string.Join(" ", new[] { e.IsReader ? "reader" : null, e.IsWriter ? "writer" : null, e.HoldsReaderLease ? "(single reader)" : null, e.HoldsWriterLease ? "(single writer)" : null }.Where(x => x is not null));
+                ChannelRow($"process {(e.ProcessId == 0 ? "?" : Format.Number(e.ProcessId))}", $"{(roles.Length == 0 ? "attached" : roles)}{(e.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}");
+            }
+
+            console.Write(channel);
+        }
     }
 }

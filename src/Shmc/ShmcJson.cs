@@ -20,6 +20,7 @@ namespace Shmc;
         typeof(CamelCaseEnumConverter<SharedMemoryBackend>),
         typeof(CamelCaseEnumConverter<ProcessSlotState>),
         typeof(CamelCaseEnumConverter<ProcessLiveness>),
+        typeof(CamelCaseEnumConverter<System.Threading.Channels.BoundedChannelFullMode>),
         typeof(OctalModeConverter),
         typeof(HandleConverter),
     ])]

@@ -24,7 +24,7 @@ internal sealed class ChannelCore<T>
     private readonly ShmHandle _controlBlock;
     private readonly Action<T>? _itemDropped;
     private readonly object _completionLock = new();
-    private ChannelRing<T> _ring = null!;
+    private IRing<T> _ring = null!;
     private EventCount _completionEvent = null!;
     private TaskCompletionSource? _completion;
     private Exception? _localError; // the exact object this process completed the channel with
@@ -199,6 +199,9 @@ internal sealed class ChannelCore<T>
         c.RingOffset = ring;
         c.RingLength = length;
         c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
+        System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
+        c.ElementTypeNameLength = typeNameLength;
         Volatile.Write(ref c.RingBlock, block.Value);
         heap.SetOwnership(block, ShmOwnership.Segment);
         Volatile.Write(ref c.State, ChannelControl.StateReady);

@@ -15,6 +15,7 @@ namespace SharedMemChannels.Channels;
 /// line 1     the reader and writer leases (single reader / writer), written on first use
 /// line 2     the completion event count: bumped when the channel is completed and when it drains
 /// lines 3..6 the endpoint table: 64 entries of { owner id, roles }
+/// line 7     the element type's name (UTF-8), for people and tools; identity is the fingerprint
 /// </code>
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = Size)]
@@ -43,6 +44,9 @@ internal struct ChannelControl
     public const int EndpointCount = 64;
     public const int EndpointSize = 8;
 
+    public const int ElementTypeNameOffset = 896;
+    public const int ElementTypeNameCapacity = 128;
+
     // Line 0.
     [FieldOffset(0)] public ulong Magic;
     [FieldOffset(8)] public int Version;
@@ -58,6 +62,7 @@ internal struct ChannelControl
     [FieldOffset(56)] public long RingOffset;    // where the ring starts in it (line-aligned)
     [FieldOffset(64)] public long RingLength;
     [FieldOffset(72)] public long CreatedUnixMs;
+    [FieldOffset(80)] public int ElementTypeNameLength;
 
     // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
     [FieldOffset(128)] public uint ReaderLease;

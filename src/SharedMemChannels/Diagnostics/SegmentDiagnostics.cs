@@ -1,3 +1,4 @@
+using SharedMemChannels.Channels;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Objects;
 using SharedMemChannels.Platform;
@@ -201,6 +202,11 @@ public static class SegmentDiagnostics
             {
                 report = report with { Heap = SharedHeap.Walk(memory, table) };
                 report = report with { NamedObjects = ObjectDirectory.List(memory) };
+                SharedHeap heap = SharedHeap.ForInspection(memory);
+                report = report with
+                {
+                    Channels = ChannelInspector.Read(memory, report.NamedObjects, table, handle => ObjectDirectory.ValueOffsetOf(memory, heap, handle, TypeLayout<ChannelControl>.Info, "a channel control block")),
+                };
             }
             catch (Exception e) when (e is InvalidSegmentException or ArgumentException or InvalidOperationException or InvalidCastException or OverflowException)
             {

@@ -82,4 +82,7 @@ public sealed record SegmentReport
 
     /// <summary>The named objects of the segment's directory.</summary>
     public IReadOnlyList<NamedObjectInfo> NamedObjects { get; init; } = [];
+
+    /// <summary>The channels the segment holds (their control blocks are among <see cref="NamedObjects"/>).</summary>
+    public IReadOnlyList<ChannelReport> Channels { get; init; } = [];
 }

@@ -1,0 +1,101 @@
+using System.Threading.Channels;
+
+namespace SharedMemChannels.Diagnostics;
+
+/// <summary>A channel of a segment, as its control block and ring say at the moment of the report.</summary>
+/// <remarks>Read without attaching and without locks: counters are snapshots, and may be a little apart from each other.</remarks>
+public sealed record ChannelReport
+{
+    internal ChannelReport()
+    {
+    }
+
+    /// <summary>The channel's name.</summary>
+    public string Name { get; init; } = string.Empty;
+
+    /// <summary>Ready, initializing (being made), or removed (waiting for its last process to detach).</summary>
+    public string State { get; init; } = string.Empty;
+
+    /// <summary>The element type's name as its creator knew it.</summary>
+    public string ElementTypeName { get; init; } = string.Empty;
+
+    /// <summary>The element's size in bytes.</summary>
+    public int ElementSize { get; init; }
+
+    /// <summary>The capacity.</summary>
+    public int Capacity { get; init; }
+
+    /// <summary>What a write into the full channel does.</summary>
+    public BoundedChannelFullMode FullMode { get; init; }
+
+    /// <summary>Whether one process at a time reads.</summary>
+    public bool SingleReader { get; init; }
+
+    /// <summary>Whether one process at a time writes.</summary>
+    public bool SingleWriter { get; init; }
+
+    /// <summary>The ring under the channel: "spsc" or "mpmc".</summary>
+    public string Ring { get; init; } = string.Empty;
+
+    /// <summary>Items in the channel now.</summary>
+    public long Count { get; init; }
+
+    /// <summary>Items written since the channel was made.</summary>
+    public long Written { get; init; }
+
+    /// <summary>Items read since the channel was made.</summary>
+    public long Read { get; init; }
+
+    /// <summary>Items a drop mode discarded.</summary>
+    public long Dropped { get; init; }
+
+    /// <summary>Items a reader claimed and died holding (never delivered).</summary>
+    public long Lost { get; init; }
+
+    /// <summary>Cells a writer claimed and died before filling (skipped; nothing was written).</summary>
+    public long Skipped { get; init; }
+
+    /// <summary>Readers sleeping until something is written (any process).</summary>
+    public int WaitingReaders { get; init; }
+
+    /// <summary>Writers sleeping until something is read (any process).</summary>
+    public int WaitingWriters { get; init; }
+
+    /// <summary>"open", "completed", "faulted" or "canceled".</summary>
+    public string Completion { get; init; } = string.Empty;
+
+    /// <summary>The completing error ("Type: message"), when it faulted or was canceled with one.</summary>
+    public string? CompletionError { get; init; }
+
+    /// <summary>The processes attached to the channel, with the ends they used.</summary>
+    public IReadOnlyList<ChannelEndpointReport> Endpoints { get; init; } = [];
+}
+
+/// <summary>A process attached to a channel.</summary>
+public sealed record ChannelEndpointReport
+{
+    internal ChannelEndpointReport()
+    {
+    }
+
+    /// <summary>The process id (0 when its process-table slot no longer names it).</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>Its slot in the segment's process table.</summary>
+    public int Slot { get; init; }
+
+    /// <summary>Whether it has read.</summary>
+    public bool IsReader { get; init; }
+
+    /// <summary>Whether it has written.</summary>
+    public bool IsWriter { get; init; }
+
+    /// <summary>Whether it holds the single-reader end.</summary>
+    public bool HoldsReaderLease { get; init; }
+
+    /// <summary>Whether it holds the single-writer end.</summary>
+    public bool HoldsWriterLease { get; init; }
+
+    /// <summary>Whether the process still runs.</summary>
+    public ProcessLiveness Liveness { get; init; }
+}
