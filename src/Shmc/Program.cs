@@ -21,6 +21,8 @@ internal static class Program
                                                       header, attached processes, heap and named objects
           shmc remove NAME [--backend posix|sysv]     remove a segment's name (attached processes keep it)
           shmc demo                                   two processes share a segment and an object
+          shmc bench [--json] [--messages N] [--stream-messages N] [--seconds S]
+                                                      latency and throughput across processes, beside references
           shmc --help | --version
         """;
 
@@ -36,6 +38,11 @@ internal static class Program
         {
             Console.WriteLine(typeof(SharedSegment).Assembly.GetName().Version?.ToString(3) ?? "unknown");
             return ExitOk;
+        }
+
+        if (args[0] is "bench" or "bench-peer")
+        {
+            return Bench.BenchCommand.Dispatch(args); // parses its own options (Bench/BenchOptions.cs)
         }
 
         CommandLine command;
