@@ -17,6 +17,9 @@ internal sealed record BenchOptions
     /// </summary>
     public double Seconds { get; init; } = 2;
 
+    /// <summary>When not empty, only the rows whose id or scenario id is in this set run.</summary>
+    public IReadOnlySet<string> Only { get; init; } = new HashSet<string>();
+
     /// <summary>Print JSON instead of a table.</summary>
     public bool Json { get; init; }
 
@@ -38,11 +41,19 @@ internal sealed record BenchOptions
                 case "--stream-messages":
                     options = options with { StreamMessages = (int)Number(args, ref i, 1, 1_000_000_000) };
                     break;
+                case "--only":
+                    if (i + 1 >= args.Count)
+                    {
+                        throw new ArgumentException("option --only needs a value");
+                    }
+
+                    options = options with { Only = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet() };
+                    break;
                 case "--seconds":
                     options = options with { Seconds = Number(args, ref i, 0.01, 600) };
                     break;
                 default:
-                    throw new ArgumentException($"unknown argument '{arg}' (bench takes --json, --messages N, --stream-messages N, --seconds S)");
+                    throw new ArgumentException($"unknown argument '{arg}' (bench takes --json, --messages N, --stream-messages N, --seconds S, --only IDS)");
             }
         }
 

@@ -190,7 +190,7 @@ internal static class BenchReport
     {
         if (value is { } v && double.IsFinite(v))
         {
-            w.WriteNumber(name, Math.Round(v, 3));
+            w.WriteNumber(name, v);
         }
         else
         {
