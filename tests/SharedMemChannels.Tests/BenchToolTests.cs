@@ -110,6 +110,7 @@ public class BenchToolTests : SegmentTest
     [InlineData("bench", "--seconds", "soon")]
     [InlineData("bench", "--stream-messages")]
     [InlineData("bench", "--bogus")]
+    [InlineData("bench", "--only")]
     [InlineData("bench-peer", "nothing")]
     public void Bad_bench_usage_exits_2_with_one_line(params string[] args)
     {
