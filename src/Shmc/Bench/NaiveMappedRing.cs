@@ -129,7 +129,7 @@ internal static class NaiveMappedRing
             Task<string> peerOutput = peer.StandardOutput.ReadToEndAsync();
             try
             {
-                WaitForPeer(view, peer);
+                WaitForPeer(view, peer, peerErrors);
                 File.Delete(path); // both processes have it mapped: nothing is left behind, even if we are killed
                 BenchRow row = latency ? Latency(entry, view, options) : Stream(entry, view, options);
                 view.Write(NaiveRingLayout.StopOffset, 1L);
@@ -185,7 +185,7 @@ internal static class NaiveMappedRing
         }
     }
 
-    private static void WaitForPeer(MemoryMappedViewAccessor view, Process peer)
+    private static void WaitForPeer(MemoryMappedViewAccessor view, Process peer, Task<string> peerErrors)
     {
         // A cold `dotnet shmc.dll` start on a loaded 2-core machine can take seconds.
         long limit = Stopwatch.GetTimestamp() + PingPong.Ticks(60);
@@ -195,7 +195,9 @@ internal static class NaiveMappedRing
             Thread.Sleep(1); // not measured: no need to spin while a runtime starts
             if ((++polls & 15) == 0 && (peer.HasExited || Stopwatch.GetTimestamp() > limit))
             {
-                throw new InvalidOperationException(peer.HasExited ? $"the peer process exited early (exit {peer.ExitCode})" : "the peer process did not start");
+                throw new InvalidOperationException(peer.HasExited && peerErrors.Wait(TimeSpan.FromSeconds(5))
+                    ? $"the peer process exited early (exit {peer.ExitCode}): {peerErrors.Result.Trim()}"
+                    : "the peer process did not start");
             }
         }
     }
