@@ -77,7 +77,65 @@ internal static class Program
         var demo = new Command("demo", "Two processes share a segment and a named object; the segment is removed when both detach.") { demoName, demoChild };
         demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild)));
 
-        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, remove, demo };
+        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, remove, demo, BenchCommandLine(json), BenchPeerCommandLine() };
+    }
+
+    /// <summary><c>shmc bench</c>: cross-process latency and throughput, each row beside references measured in the same run.</summary>
+    private static Command BenchCommandLine(Option<bool> json)
+    {
+        var defaults = new Bench.BenchOptions();
+        var messages = new Option<int>("--messages") { Description = $"Round trips per latency row (default {defaults.Messages}).", DefaultValueFactory = _ => defaults.Messages };
+        var streamMessages = new Option<int>("--stream-messages") { Description = $"Messages per streaming row (default {defaults.StreamMessages}).", DefaultValueFactory = _ => defaults.StreamMessages };
+        var seconds = new Option<double>("--seconds") { Description = $"At most this long per row (default {defaults.Seconds}).", DefaultValueFactory = _ => defaults.Seconds };
+        var only = new Option<string?>("--only") { Description = "Only these rows or scenarios (comma-separated ids)." };
+        messages.Validators.Add(r => Range<int>(r, 1, 100_000_000));
+        streamMessages.Validators.Add(r => Range<int>(r, 1, 1_000_000_000));
+        seconds.Validators.Add(r => Range<double>(r, 0.01, 600));
+        var bench = new Command("bench", "Latency and throughput between processes, each row beside its references (C ring, C futex, BCL channel, naive mapped ring) measured in the same run.")
+        {
+            messages, streamMessages, seconds, only, json,
+        };
+        bench.SetAction(result => Bench.BenchCommand.Run(
+            new Bench.BenchOptions
+            {
+                Messages = result.GetValue(messages),
+                StreamMessages = result.GetValue(streamMessages),
+                Seconds = result.GetValue(seconds),
+                Only = (result.GetValue(only) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
+                Json = result.GetValue(json),
+            },
+            Console.Out));
+        return bench;
+    }
+
+    /// <summary>The second process of a cross-process benchmark row (started by <c>shmc bench</c> itself).</summary>
+    private static Command BenchPeerCommandLine()
+    {
+        var peerArgs = new Argument<string[]>("args") { Arity = ArgumentArity.ZeroOrMore };
+        var peer = new Command("bench-peer", "The second process of a benchmark row.") { peerArgs };
+        peer.Hidden = true;
+        peer.TreatUnmatchedTokensAsErrors = false;
+        peer.SetAction(result => Bench.BenchCommand.Peer([.. result.GetValue(peerArgs) ?? [], .. result.UnmatchedTokens]));
+        return peer;
+    }
+
+    private static void Range<T>(OptionResult result, double min, double max)
+        where T : IConvertible
+    {
+        double value;
+        try
+        {
+            value = Convert.ToDouble(result.GetValueOrDefault<T>(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (InvalidOperationException)
+        {
+            return; // not a number: the parser reports that itself
+        }
+
+        if (!(value >= min && value <= max))
+        {
+            result.AddError(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"option {result.Option.Name} takes a number from {min} to {max}"));
+        }
     }
 
     private static Argument<string> NameArgument()

@@ -1,0 +1,79 @@
+namespace Shmc.Bench;
+
+/// <summary>A scenario of <c>shmc bench</c>: rows in one scenario are compared with each other.</summary>
+/// <param name="Id">Stable id, used in the JSON and the table.</param>
+/// <param name="Title">What is measured, in a few words.</param>
+/// <param name="Kind">Latency or throughput.</param>
+internal sealed record BenchScenario(string Id, string Title, BenchKind Kind)
+{
+    /// <summary>One-way latency, the reader spinning (one PAUSE per failed poll).</summary>
+    public static readonly BenchScenario LatencySpin = new("latency-spin", "one-way latency, spinning reader", BenchKind.Latency);
+
+    /// <summary>One-way latency, the reader asleep in the kernel (futex) until woken.</summary>
+    public static readonly BenchScenario LatencySleep = new("latency-sleep", "one-way latency, sleeping reader (futex)", BenchKind.Latency);
+
+    /// <summary>One-way latency through <c>await ReadAsync</c>.</summary>
+    public static readonly BenchScenario LatencyAsync = new("latency-async", "one-way latency, await ReadAsync", BenchKind.Latency);
+
+    /// <summary>One writer and one reader streaming through a bounded queue.</summary>
+    public static readonly BenchScenario StreamSpsc = new("stream-spsc", "streaming, 1 writer 1 reader", BenchKind.Throughput);
+
+    /// <summary>Two writers and two readers streaming through one bounded queue.</summary>
+    public static readonly BenchScenario StreamMpmc = new("stream-mpmc", "streaming, 2 writers 2 readers", BenchKind.Throughput);
+
+    /// <summary>Every scenario, in the order of the report.</summary>
+    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc];
+}
+
+/// <summary>One row to measure: what it is and how to measure it.</summary>
+/// <param name="Scenario">The scenario it belongs to.</param>
+/// <param name="Id">The implementation's id (the same id in several scenarios is the same implementation).</param>
+/// <param name="Description">What runs, in a few words.</param>
+/// <param name="IsReference">True for references; the rows they are references of are false.</param>
+/// <param name="Measure">Runs the measurement; an exception it throws makes a failed row.</param>
+internal sealed record BenchEntry(BenchScenario Scenario, string Id, string Description, bool IsReference, Func<BenchEntry, BenchContext, BenchRow> Measure);
+
+/// <summary>What every measurement shares: the options and the native toolchain (found once per run).</summary>
+internal sealed class BenchContext(BenchOptions options, NativeReferences native)
+{
+    /// <summary>The run's options.</summary>
+    public BenchOptions Options { get; } = options;
+
+    /// <summary>The C references, built on first use.</summary>
+    public NativeReferences Native { get; } = native;
+}
+
+/// <summary>
+/// The rows of a run, in order. Within a scenario the references come first, and the first reference
+/// that ran is the scenario's baseline (ratio 1.00). Rows measured against the references (the
+/// SharedChannel rows) are added to the same list with <c>IsReference: false</c>, right after the
+/// references of their scenario, so that each is measured in the same minute as its references.
+/// </summary>
+internal static class BenchPlan
+{
+    public static IReadOnlyList<BenchEntry> Default { get; } =
+    [
+        new(BenchScenario.LatencySpin, NativeReferences.RingId, "C SPSC ring, 2 processes (bench/native/spsc_ring.c)", true,
+            (e, c) => c.Native.RunRing(e, latency: true, c.Options)),
+        new(BenchScenario.LatencySpin, NaiveMappedRing.Id, "C# ring on MemoryMappedViewAccessor, 2 processes", true,
+            (e, c) => NaiveMappedRing.Run(e, latency: true, c.Options)),
+        new(BenchScenario.LatencySpin, InProcessChannel.SpinId, "BCL bounded Channel<T>, 2 threads of 1 process, TryRead spin", true,
+            (e, c) => InProcessChannel.LatencySpin(e, c.Options)),
+
+        new(BenchScenario.LatencySleep, NativeReferences.FutexId, "C futex ping-pong, 2 processes (bench/native/futex_pingpong.c)", true,
+            (e, c) => c.Native.RunFutex(e, c.Options)),
+
+        new(BenchScenario.LatencyAsync, InProcessChannel.AsyncId, "BCL bounded Channel<T>, 2 tasks of 1 process, await ReadAsync", true,
+            (e, c) => InProcessChannel.LatencyAsync(e, c.Options)),
+
+        new(BenchScenario.StreamSpsc, NativeReferences.RingId, "C SPSC ring, 2 processes (bench/native/spsc_ring.c)", true,
+            (e, c) => c.Native.RunRing(e, latency: false, c.Options)),
+        new(BenchScenario.StreamSpsc, NaiveMappedRing.Id, "C# ring on MemoryMappedViewAccessor, 2 processes", true,
+            (e, c) => NaiveMappedRing.Run(e, latency: false, c.Options)),
+        new(BenchScenario.StreamSpsc, InProcessChannel.StreamId, "BCL bounded Channel<T>, 2 tasks of 1 process, TryWrite/TryRead + WaitTo*Async", true,
+            (e, c) => InProcessChannel.StreamSpsc(e, c.Options)),
+
+        new(BenchScenario.StreamMpmc, InProcessChannel.MpmcId, "BCL bounded Channel<T>, 2 writer + 2 reader tasks of 1 process", true,
+            (e, c) => InProcessChannel.StreamMpmc(e, c.Options)),
+    ];
+}
