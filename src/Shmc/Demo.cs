@@ -1,134 +1,154 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
 using SharedMemChannels;
-using SharedMemChannels.Diagnostics;
 
 namespace Shmc;
 
-/// <summary>An object the two demo processes share: a counter, a string and a vector, all in the segment.</summary>
-internal struct Greeting
+/// <summary>One demo message: 64 bytes, stamped by the producer with the monotonic clock both processes share.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Tick
 {
-    public int Visits;
-    public ShmString Text;
-    public ShmVector<int> VisitorPids;
+    public long Sequence;
+    public long SentTimestamp; // Stopwatch.GetTimestamp() in the producer: CLOCK_MONOTONIC, the same in every process
+    public double Price;
+    public double Quantity;
+    public long Padding0;
+    public long Padding1;
+    public long Padding2;
+    public long Padding3;
 }
 
 /// <summary>
-/// <c>shmc demo</c>: this process creates a segment and a named object in it, starts a second process
-/// (this same program), and each sees the other attached; the second reads the object and changes it,
-/// the first sees the change. Nothing to set up; the segment is removed when both have detached.
+/// <c>shmc demo</c>: the README's first command. This process opens a channel (no segment to set up: the
+/// one-line form makes one for it), starts a producer process (this same program) that writes stamped
+/// messages into it, and reads them here with <c>await foreach</c>, showing progress while it runs and
+/// then the rate and the one-way latency percentiles. Everything it made is removed when both detach.
 /// </summary>
 internal static class Demo
 {
-    private const string ObjectName = "greeting";
+    public const int DefaultMessages = 2_000_000;
+    public const double DefaultSeconds = 3;
 
-    public static int Run(string? name, bool child)
+    public static int Run(string? name, bool child, int messages, double seconds)
     {
-        if (child)
-        {
-            return Child(name ?? throw new ArgumentException("--child needs --name"));
-        }
-
         name ??= string.Create(CultureInfo.InvariantCulture, $"demo-{Environment.ProcessId}");
         SharedName.Validate(name, nameof(name));
-        return Parent(name);
+        return (child ? ProduceAsync(name, messages, seconds) : ConsumeAsync(name, messages, seconds)).GetAwaiter().GetResult();
     }
 
-    private static int Parent(string name)
+    private static SharedChannelOptions Options() => new(1024) { SingleReader = true, SingleWriter = true };
+
+    /// <summary>The consumer: starts the producer, reads everything with <c>await foreach</c>, reports.</summary>
+    private static async Task<int> ConsumeAsync(string name, int messages, double seconds)
     {
-        string me = string.Create(CultureInfo.InvariantCulture, $"[parent {Environment.ProcessId}]");
-        var options = new SegmentOptions { Capacity = 256 * 1024, MaxCapacity = 64 * 1024 * 1024, RemoveOnLastDetach = true };
-        using (SharedSegment segment = SharedSegment.Create(name, options))
+        using SharedChannel<Tick> channel = SharedChannel.OpenOrCreateBounded<Tick>(name, Options());
+        Console.WriteLine($"channel '{name}' (capacity {channel.Capacity}, {Marshal.SizeOf<Tick>()}-byte messages) in segment '{channel.Segment.Name}'");
+        using Process producer = StartProducer(name, messages, seconds);
+        Console.WriteLine($"producer: process {producer.Id}; consumer: this process ({Environment.ProcessId}), reading with await foreach");
+
+        // A producer that fails before it completes the channel must not leave us waiting: complete it for them.
+        _ = producer.WaitForExitAsync().ContinueWith(
+            _ => channel.Writer.TryComplete(producer.ExitCode == 0 ? null : new InvalidOperationException($"the producer exited with code {producer.ExitCode}")),
+            TaskScheduler.Default);
+
+        long[] latencies = new long[messages];
+        long count = 0;
+        long expected = 0;
+        long outOfOrder = 0;
+        var clock = Stopwatch.StartNew();
+        long nextReport = Stopwatch.Frequency / 4;
+        bool interactive = !Console.IsOutputRedirected;
+        try
         {
-            Console.WriteLine($"{me} created segment '{name}' ({segment.Backend}, {Format.Bytes(segment.Capacity)}, may grow to {Format.Bytes(segment.MaxCapacity)})");
-            ShmPtr<Greeting> greeting = segment.Construct<Greeting>(ObjectName);
-            ref Greeting g = ref greeting.Value;
-            g.Text.Assign(segment, $"hello from process {Environment.ProcessId}");
-            g.VisitorPids.Add(segment, Environment.ProcessId);
-            g.Visits = 1;
-            Console.WriteLine($"{me} constructed named object '{ObjectName}': text \"{g.Text.ToString(segment)}\", visitors [{string.Join(", ", g.VisitorPids.AsSpan(segment).ToArray())}]");
-
-            using Process child = StartChild(name);
-            Console.WriteLine($"{me} started process {child.Id}");
-            string? line;
-            while ((line = child.StandardOutput.ReadLine()) is not null)
+            await foreach (Tick tick in channel.Reader.ReadAllAsync())
             {
-                Console.WriteLine(line);
-                if (line.EndsWith("waiting for the parent", StringComparison.Ordinal))
-                {
-                    break;
-                }
+            long now = Stopwatch.GetTimestamp();
+            if (count < latencies.Length)
+            {
+                latencies[count] = now - tick.SentTimestamp;
             }
 
-            if (line is null)
+            outOfOrder += tick.Sequence == expected ? 0 : 1;
+            expected = tick.Sequence + 1;
+            count++;
+            if (clock.ElapsedTicks >= nextReport)
             {
-                child.WaitForExit();
-                return Program.Fail($"the child process exited early (code {child.ExitCode}): {child.StandardError.ReadToEnd()}", Program.ExitFailed);
+                nextReport += Stopwatch.Frequency / 4;
+                string line = string.Create(CultureInfo.InvariantCulture, $"  {count,12:N0} messages  {count / clock.Elapsed.TotalSeconds,14:N0} msg/s");
+                Console.Write(interactive ? "\r" + line : line + Environment.NewLine);
             }
-
-            PrintProcesses(me, segment, child.Id);
-            Console.WriteLine($"{me} reads '{ObjectName}': {g.Visits} visits, text \"{g.Text.ToString(segment)}\", visitors [{string.Join(", ", g.VisitorPids.AsSpan(segment).ToArray())}]");
-            child.StandardInput.WriteLine("bye");
-            child.StandardInput.Close();
-            Console.Write(child.StandardOutput.ReadToEnd());
-            child.WaitForExit();
-
-            g.Text.Free(segment);
-            g.VisitorPids.Free(segment);
-            segment.Destroy(ObjectName);
-            HeapStatistics heap = segment.GetHeapStatistics();
-            Console.WriteLine($"{me} destroyed '{ObjectName}'; heap: {Format.Bytes(heap.UsedBytes)} used, {Format.Bytes(heap.FreeBytes)} free");
+            }
+        }
+        catch (ChannelClosedException e)
+        {
+            // The producer failed (completed for it above) or died (abandoned): say so, not a stack trace.
+            return Program.Fail($"the channel closed early: {(e.InnerException ?? e).Message}", Program.ExitFailed);
         }
 
-        Console.WriteLine($"{me} detached; segment '{name}' {(SharedSegment.Exists(name) ? "still exists" : "was removed with its last process")}");
+        double elapsed = clock.Elapsed.TotalSeconds;
+        if (interactive)
+        {
+            Console.WriteLine();
+        }
+
+        await producer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        if (producer.ExitCode != 0)
+        {
+            return Program.Fail($"the producer failed: {(await producer.StandardError.ReadToEndAsync().ConfigureAwait(false)).Trim()}", Program.ExitFailed);
+        }
+
+        Report(count, elapsed, latencies, (int)Math.Min(count, latencies.Length), outOfOrder);
+        return outOfOrder == 0 ? Program.ExitOk : Program.ExitFailed;
+    }
+
+    /// <summary>The producer: writes stamped messages until the count or the time is reached, then completes the channel.</summary>
+    private static async Task<int> ProduceAsync(string name, int messages, double seconds)
+    {
+        using SharedChannel<Tick> channel = SharedChannel.OpenOrCreateBounded<Tick>(name, Options());
+        long deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        long sequence = 0;
+        for (; sequence < messages; sequence++)
+        {
+            if ((sequence & 1023) == 0 && Stopwatch.GetTimestamp() > deadline)
+            {
+                break;
+            }
+
+            var tick = new Tick { Sequence = sequence, Price = 100 + (sequence % 100), Quantity = 1, SentTimestamp = Stopwatch.GetTimestamp() };
+            if (!channel.Writer.TryWrite(tick))
+            {
+                await channel.Writer.WriteAsync(tick).ConfigureAwait(false);
+            }
+        }
+
+        channel.Writer.Complete();
         return Program.ExitOk;
     }
 
-    private static int Child(string name)
+    private static void Report(long count, double seconds, long[] latencies, int measured, long outOfOrder)
     {
-        string me = string.Create(CultureInfo.InvariantCulture, $"[child  {Environment.ProcessId}]");
-        using SharedSegment segment = SharedSegment.Open(name);
-        int creator = SegmentDiagnostics.Inspect(name, segment.Backend).CreatorProcessId;
-        Console.WriteLine($"{me} opened segment '{name}' created by process {creator}");
-        if (!segment.TryFind(ObjectName, out ShmPtr<Greeting> greeting))
-        {
-            Console.WriteLine($"{me} found no '{ObjectName}'");
-            return Program.ExitFailed;
-        }
-
-        ref Greeting g = ref greeting.Value;
-        Console.WriteLine($"{me} found '{ObjectName}': text \"{g.Text.ToString(segment)}\"");
-        g.Text.Append(segment, $", and hello back from process {Environment.ProcessId}");
-        g.VisitorPids.Add(segment, Environment.ProcessId);
-        g.Visits++;
-        PrintProcesses(me, segment, creator);
-        Console.WriteLine($"{me} changed '{ObjectName}'; waiting for the parent");
-        Console.Out.Flush();
-        Console.ReadLine();
-        Console.WriteLine($"{me} detaching");
-        return Program.ExitOk;
+        Array.Sort(latencies, 0, measured);
+        double Percentile(double p) => measured == 0 ? 0 : latencies[(int)Math.Min(measured - 1, p * measured)] * 1e9 / Stopwatch.Frequency;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"received {count:N0} messages in {seconds:F2} s: {count / seconds:N0} messages/s, {outOfOrder} out of order"));
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"one-way latency (send to receive, across processes): p50 {Nanos(Percentile(0.50))}  p90 {Nanos(Percentile(0.90))}  p99 {Nanos(Percentile(0.99))}  p99.9 {Nanos(Percentile(0.999))}  max {Nanos(Percentile(1))}"));
+        Console.WriteLine("(a streaming run: latency includes queueing behind earlier messages; `shmc bench` measures ping-pong latency)");
+        Console.WriteLine("channel and segment removed with their last process");
     }
 
-    private static void PrintProcesses(string me, SharedSegment segment, int peer)
-    {
-        // The same read-only view any monitoring tool has: the public inspection API.
-        IReadOnlyList<ProcessReport> rows = SegmentDiagnostics.Inspect(segment.Name, segment.Backend).Processes;
-        Console.WriteLine($"{me} sees {rows.Count} processes attached:");
-        foreach (ProcessReport row in rows)
-        {
-            string who = row.ProcessId == Environment.ProcessId ? "this process" : row.ProcessId == peer ? "the other process" : "another process";
-            string alive = row.Liveness.ToString().ToLowerInvariant();
-            Console.WriteLine($"{me}   slot {row.Slot}: pid {row.ProcessId} ({who}, {alive})");
-        }
-    }
+    private static string Nanos(double ns) =>
+        ns >= 1_000_000 ? string.Create(CultureInfo.InvariantCulture, $"{ns / 1_000_000:F1} ms")
+        : ns >= 1_000 ? string.Create(CultureInfo.InvariantCulture, $"{ns / 1_000:F1} us")
+        : string.Create(CultureInfo.InvariantCulture, $"{ns:F0} ns");
 
-    private static Process StartChild(string name)
+    private static Process StartProducer(string name, int messages, double seconds)
     {
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot tell where this program is.");
         var start = new ProcessStartInfo(self)
         {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
@@ -137,10 +157,11 @@ internal static class Demo
             start.ArgumentList.Add(typeof(Demo).Assembly.Location); // run as "dotnet shmc.dll"
         }
 
-        start.ArgumentList.Add("demo");
-        start.ArgumentList.Add("--child");
-        start.ArgumentList.Add("--name");
-        start.ArgumentList.Add(name);
-        return Process.Start(start) ?? throw new InvalidOperationException("Could not start the second process.");
+        foreach (string arg in new[] { "demo", "--child", "--name", name, "--messages", messages.ToString(CultureInfo.InvariantCulture), "--seconds", seconds.ToString(CultureInfo.InvariantCulture) })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return Process.Start(start) ?? throw new InvalidOperationException("Could not start the producer process.");
     }
 }

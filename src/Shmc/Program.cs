@@ -71,11 +71,18 @@ internal static class Program
         var remove = new Command("remove", "Remove a segment's name; processes attached to it keep it until they detach.") { removeName, removeBackend };
         remove.SetAction(result => Commands.Remove(result.GetRequiredValue(removeName), result.GetValue(removeBackend)));
 
-        var demoName = new Option<string>("--name") { Description = "The demo segment's name (default: demo-<pid>)." };
+        var demoName = new Option<string>("--name") { Description = "The demo channel's name (default: demo-<pid>)." };
         demoName.Validators.Add(ValidateName);
-        var demoChild = new Option<bool>("--child") { Hidden = true, Description = "Run as the demo's second process." };
-        var demo = new Command("demo", "Two processes share a segment and a named object; the segment is removed when both detach.") { demoName, demoChild };
-        demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild)));
+        var demoChild = new Option<bool>("--child") { Hidden = true, Description = "Run as the demo's producer process." };
+        var demoMessages = new Option<int>("--messages") { Description = $"How many messages the producer sends at most (default {Demo.DefaultMessages}).", DefaultValueFactory = _ => Demo.DefaultMessages };
+        demoMessages.Validators.Add(r => Range<int>(r, 1, 100_000_000));
+        var demoSeconds = new Option<double>("--seconds") { Description = $"How long the producer sends at most (default {Demo.DefaultSeconds}).", DefaultValueFactory = _ => Demo.DefaultSeconds };
+        demoSeconds.Validators.Add(r => Range<double>(r, 0.01, 600));
+        var demo = new Command("demo", "A producer process writes into a shared channel and this process reads with await foreach: progress, messages/s and latency percentiles; everything is removed afterwards.")
+        {
+            demoName, demoChild, demoMessages, demoSeconds,
+        };
+        demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild), result.GetValue(demoMessages), result.GetValue(demoSeconds)));
 
         return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, remove, demo, BenchCommandLine(json), BenchPeerCommandLine() };
     }

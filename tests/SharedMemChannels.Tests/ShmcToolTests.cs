@@ -128,16 +128,24 @@ public class ShmcToolTests : SegmentTest
     }
 
     [Fact]
-    public void The_demo_runs_two_processes_that_see_each_other_and_cleans_up()
+    public void The_demo_streams_from_a_producer_process_reports_rate_and_latency_and_cleans_up()
     {
         string name = NewName("demo");
-        (int code, string output) = Run("demo", "--name", name);
+        (int code, string output) = Run("demo", "--name", name, "--messages", "20000");
         Assert.True(code == 0, output);
-        Assert.Contains("the other process, alive", output, StringComparison.Ordinal);
-        Assert.Contains("hello back from process", output, StringComparison.Ordinal);
-        Assert.Contains("[child ", output, StringComparison.Ordinal);
-        Assert.Contains("was removed with its last process", output, StringComparison.Ordinal);
-        Assert.False(SharedSegment.Exists(name));
+        Assert.Contains("received 20,000 messages", output, StringComparison.Ordinal);
+        Assert.Contains(", 0 out of order", output, StringComparison.Ordinal);
+        Assert.Contains("messages/s", output, StringComparison.Ordinal);
+        Assert.Matches(@"p50 [\d.]+ (ns|us|ms)\s+p90 .* p99 ", output);
+        Assert.Contains("reading with await foreach", output, StringComparison.Ordinal);
+        Assert.False(SharedSegment.Exists(SharedChannel.SegmentPrefix + name));
+    }
+
+    [Fact]
+    public void The_demo_rejects_bad_options()
+    {
+        Assert.Equal(2, Run("demo", "--messages", "0").ExitCode);
+        Assert.Equal(2, Run("demo", "--name", "../etc").ExitCode);
     }
 
     [Fact]
