@@ -39,6 +39,7 @@ internal static class Program
         ObjectRoles.Register,
         FuzzRoles.Register,
         SecurityRoles.Register,
+        ReadmeRoles.Register,
         RingRoles.Register);
 
     private static int Main(string[] args)

@@ -125,7 +125,7 @@ public abstract class SegmentTest : IDisposable
 
         foreach (string name in _names)
         {
-            TestRun.RemoveAll(n => n == name);
+            TestRun.RemoveAll(n => TestRun.Unprefixed(n) == name);
         }
 
         GC.SuppressFinalize(this);

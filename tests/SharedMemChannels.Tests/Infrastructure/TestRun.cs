@@ -26,7 +26,7 @@ internal static partial class TestRun
     internal static void Arm()
     {
         RemoveLeftoversOfDeadRuns();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAll(name => name.StartsWith(Prefix, StringComparison.Ordinal));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAll(name => Unprefixed(name).StartsWith(Prefix, StringComparison.Ordinal));
     }
 
     /// <summary>Removes every segment (both backends) whose name matches.</summary>
@@ -53,7 +53,7 @@ internal static partial class TestRun
         // Objects of ours whose header is unreadable (garbage written by a test), and the symbolic links
         // and directories tests put under our names, are found by file name. A link is removed itself,
         // never what it points at.
-        foreach (string path in Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.t*"))
+        foreach (string path in Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.t*").Concat(Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.ch.t*")))
         {
             string name = Path.GetFileName(path)["shmc.".Length..];
             if (!match(name))
@@ -76,9 +76,13 @@ internal static partial class TestRun
     private static void RemoveLeftoversOfDeadRuns() =>
         RemoveAll(name =>
         {
-            Match m = RunPrefix().Match(name);
+            Match m = RunPrefix().Match(Unprefixed(name));
             return m.Success && !Directory.Exists("/proc/" + m.Groups[1].Value);
         });
+
+    /// <summary>A test's name as it was handed out: segments made for one channel carry <see cref="SharedChannel.SegmentPrefix"/> in front.</summary>
+    public static string Unprefixed(string name) =>
+        name.StartsWith(SharedChannel.SegmentPrefix, StringComparison.Ordinal) ? name[SharedChannel.SegmentPrefix.Length..] : name;
 
     [GeneratedRegex(@"^t(\d+)-")]
     private static partial Regex RunPrefix();
