@@ -284,6 +284,7 @@ internal sealed class ChannelCore<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void EnsureReader()
     {
+        // One test covers both first use and use after Dispose (Detach clears the roles).
         if ((_roles & ChannelEndpoint.RoleReader) == 0)
         {
             TakeRole(ChannelEndpoint.RoleReader);
@@ -294,6 +295,7 @@ internal sealed class ChannelCore<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void EnsureWriter()
     {
+        // One test covers both first use and use after Dispose (Detach clears the roles).
         if ((_roles & ChannelEndpoint.RoleWriter) == 0)
         {
             TakeRole(ChannelEndpoint.RoleWriter);
@@ -725,6 +727,9 @@ internal sealed class ChannelCore<T>
         {
             return;
         }
+
+        // The next read or write of this instance takes the slow path, which sees it detached.
+        _roles = 0;
 
         try
         {
