@@ -365,16 +365,9 @@ internal sealed class ChannelCore<T>
                     _itemDropped?.Invoke(dropped);
                     continue;
                 case RingStatus.InFlight:
-                    // A live peer is between two steps on the cell we need: it finishes in a moment.
-                    if (attempt > 100_000)
+                    if (!BackOff(attempt))
                     {
                         return false;
-                    }
-
-                    Thread.SpinWait(Math.Min(1 << Math.Min(attempt, 10), 256));
-                    if (attempt > 64)
-                    {
-                        Thread.Yield();
                     }
 
                     continue;
@@ -383,6 +376,27 @@ internal sealed class ChannelCore<T>
                     return false;
             }
         }
+    }
+
+    /// <summary>
+    /// Waits a little for a live peer that is between two steps on the cell this operation needs (it
+    /// finishes in a moment; a dead one is detected by the ring); false after too long a wait, and the
+    /// operation then reports "not now" (full or empty), which its async form retries.
+    /// </summary>
+    private static bool BackOff(int attempt)
+    {
+        if (attempt > 100_000)
+        {
+            return false;
+        }
+
+        Thread.SpinWait(Math.Min(1 << Math.Min(attempt, 10), 256));
+        if (attempt > 64)
+        {
+            Thread.Yield();
+        }
+
+        return true;
     }
 
     /// <summary>Whether a write may succeed now (space, or a drop mode); completion is checked by the caller.</summary>
@@ -413,16 +427,9 @@ internal sealed class ChannelCore<T>
 
                     return false;
                 case RingStatus.InFlight:
-                    if (attempt > 100_000)
+                    if (!BackOff(attempt))
                     {
-                        item = default;
                         return false;
-                    }
-
-                    Thread.SpinWait(Math.Min(1 << Math.Min(attempt, 10), 256));
-                    if (attempt > 64)
-                    {
-                        Thread.Yield();
                     }
 
                     continue;
