@@ -7,7 +7,7 @@ namespace SharedMemChannels.Tests;
 
 /// <summary>
 /// <c>shmc bench</c>, run as a real process with tiny counts: it exits 0, its JSON has every reference
-/// row, and it leaves no shared-memory object behind. Nothing here is about speed. The tests of this
+/// row and every SharedChannel row, and it leaves no shared-memory object behind. Nothing here is about speed. The tests of this
 /// class run one after another (one class), so that two benchmarks never spin against each other.
 /// </summary>
 public class BenchToolTests : SegmentTest
@@ -24,6 +24,16 @@ public class BenchToolTests : SegmentTest
         ("stream-spsc", "naive-mmap-ring"),
         ("stream-spsc", "bcl-channel"),
         ("stream-mpmc", "bcl-channel-mpmc"),
+    ];
+
+    /// <summary>The measured rows: SharedChannel&lt;T&gt; in every scenario, after that scenario's references.</summary>
+    private static readonly (string Scenario, string Id)[] Measured =
+    [
+        ("latency-spin", "shared-channel"),
+        ("latency-sleep", "shared-channel"),
+        ("latency-async", "shared-channel"),
+        ("stream-spsc", "shared-channel"),
+        ("stream-mpmc", "shared-channel"),
     ];
 
     private static readonly string[] NativeIds = ["c-spsc-ring", "c-futex-pingpong"];
@@ -67,6 +77,7 @@ public class BenchToolTests : SegmentTest
                 AssertMeasured(row, scenario.StartsWith("latency", StringComparison.Ordinal));
             }
 
+            AssertMeasuredRows(rows);
             Assert.All(root.GetProperty("scenarios").EnumerateArray(), s => Assert.NotNull(s.GetProperty("baseline").GetString()));
             Assert.Empty(BenchObjects().Except(before));
             if (compiler)
@@ -82,6 +93,18 @@ public class BenchToolTests : SegmentTest
         {
             Directory.Delete(cache, recursive: true);
         }
+    }
+
+    [Fact]
+    public void Bench_json_with_a_short_cap_has_every_shared_channel_row_ok_beside_its_references_and_leaves_nothing()
+    {
+        HashSet<string> before = BenchObjects();
+        (int code, string output, string errors) = RunShmc(new(), ["bench", "--json", "--messages", "200", "--stream-messages", "20000", "--seconds", "0.5"]);
+        Assert.True(code == 0, $"exit {code}\n{output}\n{errors}");
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement[] rows = [.. json.RootElement.GetProperty("rows").EnumerateArray()];
+        AssertMeasuredRows(rows);
+        Assert.Empty(BenchObjects().Except(before));
     }
 
     [Fact]
@@ -122,6 +145,30 @@ public class BenchToolTests : SegmentTest
         Assert.StartsWith("stderr: shmc: ", lines[0], StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Each SharedChannel row ran (status ok, something measured), as a measured row placed after its
+    /// scenario's references, with a ratio to each reference that ran. Never about speed.
+    /// </summary>
+    private static void AssertMeasuredRows(JsonElement[] rows)
+    {
+        foreach ((string scenario, string id) in Measured)
+        {
+            JsonElement row = Assert.Single(rows, r => r.GetProperty("scenario").GetString() == scenario && r.GetProperty("id").GetString() == id);
+            Assert.Equal("measured", row.GetProperty("role").GetString());
+            Assert.True(row.GetProperty("status").GetString() == "ok", $"{scenario} {id}: {row.GetProperty("status").GetString()}: {row.GetProperty("notes").GetString()}");
+            AssertMeasured(row, scenario.StartsWith("latency", StringComparison.Ordinal));
+            int index = Array.FindIndex(rows, r => r.GetProperty("scenario").GetString() == scenario && r.GetProperty("id").GetString() == id);
+            JsonElement[] references = [.. rows.Where(r => r.GetProperty("scenario").GetString() == scenario && r.GetProperty("role").GetString() == "reference")];
+            Assert.NotEmpty(references);
+            Assert.All(references, r => Assert.True(Array.IndexOf(rows, r) < index, $"{scenario}: the reference {r.GetProperty("id").GetString()} comes after the measured row"));
+            JsonElement ratios = row.GetProperty("ratios");
+            foreach (JsonElement reference in references.Where(r => r.GetProperty("status").GetString() == "ok"))
+            {
+                Assert.True(ratios.GetProperty(reference.GetProperty("id").GetString()!).GetDouble() > 0);
+            }
+        }
+    }
+
     private static void AssertMeasured(JsonElement row, bool latency)
     {
         Assert.True(row.GetProperty("messages").GetInt64() > 0);
@@ -143,7 +190,7 @@ public class BenchToolTests : SegmentTest
 
     /// <summary>The shared-memory objects the benchmark names (C and C# references alike).</summary>
     private static HashSet<string> BenchObjects() =>
-        [.. Directory.GetFiles("/dev/shm", "shmc-bench-*").Select(f => Path.GetFileName(f))];
+        [.. Directory.GetFiles("/dev/shm", "shmc-bench-*").Concat(Directory.GetFiles("/dev/shm", "shmc.bench-*")).Select(f => Path.GetFileName(f))];
 
     private static bool HasCompiler() =>
         (Environment.GetEnvironmentVariable("CC") is { Length: > 0 } cc ? [cc] : DefaultCompilers)

@@ -25,6 +25,8 @@ internal sealed class ChannelCore<T>
     private readonly Action<T>? _itemDropped;
     private readonly object _completionLock = new();
     private IRing<T> _ring = null!;
+    private RingHeader _header = null!; // _ring.Header, without the interface call on every operation
+    private SpscRing<T>? _spsc;         // _ring when it is the SPSC ring: the hot path calls it directly (no interface dispatch)
     private EventCount _completionEvent = null!;
     private TaskCompletionSource? _completion;
     private Exception? _localError; // the exact object this process completed the channel with
@@ -249,6 +251,8 @@ internal sealed class ChannelCore<T>
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
         _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
+        _header = _ring.Header;
+        _spsc = _ring as SpscRing<T>;
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         _endpoint = ClaimEndpoint();
         AddInstance();
@@ -342,9 +346,15 @@ internal sealed class ChannelCore<T>
     public bool TryWrite(T item)
     {
         EnsureWriter();
-        if (_ring.Header.IsCompleted)
+        if (_header.IsCompleted)
         {
             return false;
+        }
+
+        // SPSC (Wait or DropWrite): the sealed ring's TryWrite directly; only a full ring takes the general path.
+        if (_spsc is { } spsc && spsc.TryWrite(in item))
+        {
+            return true;
         }
 
         BoundedChannelFullMode mode = Options.FullMode;
@@ -408,6 +418,18 @@ internal sealed class ChannelCore<T>
     public bool TryRead(out T item)
     {
         EnsureReader();
+        if (_spsc is { } spsc)
+        {
+            // SPSC: no claims, so no in-flight cells; the sealed ring directly, and the same completion check.
+            bool read = spsc.TryRead(out item);
+            if (_header.IsCompleted)
+            {
+                OnCompletedAndMaybeDrained();
+            }
+
+            return read;
+        }
+
         for (int attempt = 0; ; attempt++)
         {
             switch (_ring.TryRead(out item))
@@ -450,7 +472,7 @@ internal sealed class ChannelCore<T>
 
     // ---------------------------------------------------------------- completion
 
-    public bool IsCompleted => _ring.Header.IsCompleted;
+    public bool IsCompleted => _header.IsCompleted;
 
     /// <summary>Records the completion for every process (the first call in any process wins) and wakes everyone.</summary>
     public bool TryComplete(Exception? error)

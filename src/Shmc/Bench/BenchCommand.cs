@@ -119,6 +119,19 @@ internal static class BenchCommand
             }
         }
 
+        if (args is [SharedChannelRows.PeerKind, string segment, string mode, string bound])
+        {
+            try
+            {
+                return SharedChannelRows.Peer(segment, mode, bound);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
+                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException)
+            {
+                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
+            }
+        }
+
         return Program.Fail("bench-peer: unknown arguments", Program.ExitUsage);
     }
 }

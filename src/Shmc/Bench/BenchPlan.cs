@@ -59,12 +59,18 @@ internal static class BenchPlan
             (e, c) => NaiveMappedRing.Run(e, latency: true, c.Options)),
         new(BenchScenario.LatencySpin, InProcessChannel.SpinId, "BCL bounded Channel<T>, 2 threads of 1 process, TryRead spin", true,
             (e, c) => InProcessChannel.LatencySpin(e, c.Options)),
+        new(BenchScenario.LatencySpin, SharedChannelRows.Id, "SharedChannel<T>, 2 processes, TryWrite + TryRead polled with one PAUSE per failure", false,
+            (e, c) => SharedChannelRows.LatencySpin(e, c.Options)),
 
         new(BenchScenario.LatencySleep, NativeReferences.FutexId, "C futex ping-pong, 2 processes (bench/native/futex_pingpong.c)", true,
             (e, c) => c.Native.RunFutex(e, c.Options)),
+        new(BenchScenario.LatencySleep, SharedChannelRows.Id, "SharedChannel<T>, 2 processes, await ReadAsync with SpinCount 0 and YieldCount 0 (sleeps on the futex)", false,
+            (e, c) => SharedChannelRows.LatencySleep(e, c.Options)),
 
         new(BenchScenario.LatencyAsync, InProcessChannel.AsyncId, "BCL bounded Channel<T>, 2 tasks of 1 process, await ReadAsync", true,
             (e, c) => InProcessChannel.LatencyAsync(e, c.Options)),
+        new(BenchScenario.LatencyAsync, SharedChannelRows.Id, "SharedChannel<T>, 2 processes, await WriteAsync + await ReadAsync, default spin settings", false,
+            (e, c) => SharedChannelRows.LatencyAsync(e, c.Options)),
 
         new(BenchScenario.StreamSpsc, NativeReferences.RingId, "C SPSC ring, 2 processes (bench/native/spsc_ring.c)", true,
             (e, c) => c.Native.RunRing(e, latency: false, c.Options)),
@@ -72,8 +78,12 @@ internal static class BenchPlan
             (e, c) => NaiveMappedRing.Run(e, latency: false, c.Options)),
         new(BenchScenario.StreamSpsc, InProcessChannel.StreamId, "BCL bounded Channel<T>, 2 tasks of 1 process, TryWrite/TryRead + WaitTo*Async", true,
             (e, c) => InProcessChannel.StreamSpsc(e, c.Options)),
+        new(BenchScenario.StreamSpsc, SharedChannelRows.Id, "SharedChannel<T> (SingleReader, SingleWriter), writer here, reader in a 2nd process, TryWrite/TryRead + WaitTo*Async", false,
+            (e, c) => SharedChannelRows.StreamSpsc(e, c.Options)),
 
         new(BenchScenario.StreamMpmc, InProcessChannel.MpmcId, "BCL bounded Channel<T>, 2 writer + 2 reader tasks of 1 process", true,
             (e, c) => InProcessChannel.StreamMpmc(e, c.Options)),
+        new(BenchScenario.StreamMpmc, SharedChannelRows.Id, "SharedChannel<T> (MPMC ring), 2 writer tasks here, 2 reader tasks in a 2nd process", false,
+            (e, c) => SharedChannelRows.StreamMpmc(e, c.Options)),
     ];
 }

@@ -75,9 +75,11 @@ internal static class BenchReport
         WriteAligned(output, headers, rows);
         output.WriteLine();
         output.WriteLine("rows:");
-        foreach (BenchRow row in run.Rows.DistinctBy(r => r.Id))
+        foreach (BenchRow row in run.Rows.DistinctBy(r => (r.Id, r.Description)))
         {
-            output.WriteLine($"  {row.Id}: {row.Description}");
+            // An id measured in several ways (the SharedChannel rows) says which scenario each description is of.
+            bool several = run.Rows.Where(r => r.Id == row.Id).Select(r => r.Description).Distinct().Count() > 1;
+            output.WriteLine(several ? $"  {row.Id} ({row.Scenario}): {row.Description}" : $"  {row.Id}: {row.Description}");
         }
     }
 

@@ -130,7 +130,7 @@ internal static class InProcessChannel
         }
     }
 
-    private static async Task<long> ProduceAsync(ChannelWriter<BenchMessage> writer, long first, long stride, long count, long deadline)
+    internal static async Task<long> ProduceAsync(ChannelWriter<BenchMessage> writer, long first, long stride, long count, long deadline)
     {
         long sent = 0;
         for (long sequence = first; sent < count; sequence += stride)
@@ -154,7 +154,7 @@ internal static class InProcessChannel
         return sent;
     }
 
-    private static async Task<long> ConsumeAsync(ChannelReader<BenchMessage> reader, bool checkOrder)
+    internal static async Task<long> ConsumeAsync(ChannelReader<BenchMessage> reader, bool checkOrder)
     {
         long received = 0;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
@@ -173,7 +173,7 @@ internal static class InProcessChannel
         return received;
     }
 
-    private static async Task<LatencyResult> PingAsync(ChannelWriter<BenchMessage> ping, ChannelReader<BenchMessage> pong, int messages, double seconds)
+    internal static async Task<LatencyResult> PingAsync(ChannelWriter<BenchMessage> ping, ChannelReader<BenchMessage> pong, int messages, double seconds)
     {
         long cap = PingPong.Ticks(seconds);
         long warmEnd = Stopwatch.GetTimestamp() + (cap / 5);
@@ -216,7 +216,7 @@ internal static class InProcessChannel
         }
     }
 
-    private static void Check(BenchMessage message, long sequence)
+    internal static void Check(BenchMessage message, long sequence)
     {
         if (message.Sequence != sequence)
         {
@@ -225,7 +225,7 @@ internal static class InProcessChannel
     }
 
     /// <summary>Waits for a measurement task at most the time cap plus a margin for warm-up and a loaded machine.</summary>
-    private static T Finish<T>(Task<T> task, double capSeconds)
+    internal static T Finish<T>(Task<T> task, double capSeconds)
     {
         if (!task.Wait(TimeSpan.FromSeconds((capSeconds * 1.2) + 30)))
         {
