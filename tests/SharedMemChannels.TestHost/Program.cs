@@ -39,7 +39,8 @@ internal static class Program
         ObjectRoles.Register,
         FuzzRoles.Register,
         SecurityRoles.Register,
-        RingRoles.Register);
+        RingRoles.Register,
+        ChannelRoles.Register);
 
     private static int Main(string[] args)
     {

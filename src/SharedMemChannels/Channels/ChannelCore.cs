@@ -49,6 +49,9 @@ internal sealed class ChannelCore<T>
 
     public SegmentAttachment Segment => _segment;
 
+    /// <summary>Where the channel's control block starts in the segment.</summary>
+    public long ControlOffset => _control;
+
     public RingHeader Header => _ring.Header;
 
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
