@@ -336,6 +336,15 @@ internal sealed class ChannelCore<T>
 
     // ---------------------------------------------------------------- writing
 
+    /// <summary>
+    /// How often a synchronous try retries a cell a live peer holds in flight before it reports failure
+    /// (a pending operation then sleeps on the event count, which that peer's publish signals). Each
+    /// retry past the ring's short spin asks the process table about the holder (a /proc read), so a
+    /// holder that is stopped (SIGSTOP, a debugger) between its claim and its publish costs a try a few
+    /// hundred milliseconds at most; at 100,000 it cost ten seconds.
+    /// </summary>
+    private const int MaxInFlightAttempts = 2_000;
+
     /// <summary>The BCL's TryWrite: false when full (Wait mode) or completed; drop modes always succeed.</summary>
     public bool TryWrite(T item)
     {
@@ -364,7 +373,7 @@ internal sealed class ChannelCore<T>
                     continue;
                 case RingStatus.InFlight:
                     // A live peer is between two steps on the cell we need: it finishes in a moment.
-                    if (attempt > 100_000)
+                    if (attempt > MaxInFlightAttempts)
                     {
                         return false;
                     }
@@ -411,7 +420,7 @@ internal sealed class ChannelCore<T>
 
                     return false;
                 case RingStatus.InFlight:
-                    if (attempt > 100_000)
+                    if (attempt > MaxInFlightAttempts)
                     {
                         item = default;
                         return false;

@@ -269,9 +269,10 @@ internal static class ChannelRoles
     private static SharedChannel<long> OpenChannel(Options o, SharedSegment segment) => SharedChannel.Open<long>(segment, o.Get("channel"));
 
     /// <summary>
-    /// <c>channel-writer SEGMENT --channel NAME --id W [--every N]</c>: writes (W &lt;&lt; 32) | n for n = 0, 1, ...
-    /// for ever (TryWrite, and WaitToWriteAsync when full); prints "ready" once it holds the writer end
-    /// and "committed n=K" after every N-th successful TryWrite (K items committed).
+    /// <c>channel-writer SEGMENT --channel NAME --id W [--every N] [--wait-go]</c>: writes (W &lt;&lt; 32) | n
+    /// for n = 0, 1, ... for ever (TryWrite, and WaitToWriteAsync when full); prints "ready" once it holds
+    /// the writer end (then, with --wait-go, waits for the line "go") and "committed n=K" after every
+    /// N-th successful TryWrite (K items committed).
     /// </summary>
     private static int Writer(Options o)
     {
@@ -286,6 +287,11 @@ internal static class ChannelRoles
         }
 
         Console.WriteLine("ready");
+        if (o.Has("wait-go") && Console.ReadLine() != "go")
+        {
+            return 0;
+        }
+
         for (long n = 0; ; n++)
         {
             long item = (writer << 32) | n;
@@ -573,6 +579,11 @@ internal static class ChannelRoles
         {
             Console.WriteLine($"error Hang {what} after damage {where}");
             Environment.Exit(1);
+        }
+
+        if (task.IsCanceled)
+        {
+            return what + "-canceled"; // our bound on a pending wait
         }
 
         if (task.Exception?.InnerException is not { } e2)
