@@ -44,6 +44,9 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
         Writer = new SharedChannelWriter(core);
     }
 
+    /// <summary>This process's hold on the channel (for tests and diagnostics).</summary>
+    internal ChannelCore<T> Core => _core;
+
     /// <summary>The channel's name in its segment.</summary>
     public string Name => _core.Name;
 

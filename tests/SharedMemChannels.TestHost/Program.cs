@@ -40,7 +40,8 @@ internal static class Program
         FuzzRoles.Register,
         SecurityRoles.Register,
         ReadmeRoles.Register,
-        RingRoles.Register);
+        RingRoles.Register,
+        ChannelRoles.Register);
 
     private static int Main(string[] args)
     {

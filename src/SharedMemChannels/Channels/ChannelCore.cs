@@ -51,6 +51,9 @@ internal sealed class ChannelCore<T>
 
     public SegmentAttachment Segment => _segment;
 
+    /// <summary>Where the channel's control block starts in the segment.</summary>
+    public long ControlOffset => _control;
+
     public RingHeader Header => _ring.Header;
 
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
@@ -342,6 +345,15 @@ internal sealed class ChannelCore<T>
 
     // ---------------------------------------------------------------- writing
 
+    /// <summary>
+    /// How often a synchronous try retries a cell a live peer holds in flight before it reports failure
+    /// (a pending operation then sleeps on the event count, which that peer's publish signals). Each
+    /// retry past the ring's short spin asks the process table about the holder (a /proc read), so a
+    /// holder that is stopped (SIGSTOP, a debugger) between its claim and its publish costs a try a few
+    /// hundred milliseconds at most; at 100,000 it cost ten seconds.
+    /// </summary>
+    private const int MaxInFlightAttempts = 2_000;
+
     /// <summary>The BCL's TryWrite: false when full (Wait mode) or completed; drop modes always succeed.</summary>
     public bool TryWrite(T item)
     {
@@ -395,7 +407,7 @@ internal sealed class ChannelCore<T>
     /// </summary>
     private static bool BackOff(int attempt)
     {
-        if (attempt > 100_000)
+        if (attempt > MaxInFlightAttempts)
         {
             return false;
         }

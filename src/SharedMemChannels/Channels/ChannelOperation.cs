@@ -58,12 +58,22 @@ internal abstract class ChannelOperation<T>
         Step();
     }
 
+    /// <summary>
+    /// Re-checks after "ready, but the try failed" before the operation sleeps anyway: the ring can look
+    /// ready (a count above zero) while its next cell is still being published by a live peer that was
+    /// descheduled or stopped between its claim and its publish, or when an index is garbage. Without
+    /// the bound the operation would spin on the calling (or waiter) thread for as long as that lasts,
+    /// deaf to its cancellation; with it, it sleeps on the event count, which the publish signals.
+    /// </summary>
+    private const int ReadyRetries = 3;
+
     private void Step()
     {
         try
         {
             ChannelCore<T> channel = Channel;
             EventCount events = WaitsForData ? channel.Header.ReadersEvent : channel.Header.WritersEvent;
+            int retries = 0;
             while (true)
             {
                 if (TryFinish())
@@ -71,15 +81,18 @@ internal abstract class ChannelOperation<T>
                     return;
                 }
 
+                CancellationToken.ThrowIfCancellationRequested();
+
                 // Announce, re-check, then sleep: a change published between the check and the sleep
                 // moves the sequence, and the wait then returns at once (the event count's protocol).
                 int token = events.PrepareWait();
-                if (Ready(channel))
+                if (Ready(channel) && retries++ < ReadyRetries)
                 {
                     events.CancelWait();
                     continue;
                 }
 
+                retries = 0;
                 ValueTask<bool> wait = AsyncWaiter.Shared.WaitAsync(events, token, s_livenessSlice, runContinuationsAsynchronously: false, CancellationToken);
                 _wait = wait.ConfigureAwait(false).GetAwaiter();
                 if (!_wait.IsCompleted)
@@ -90,7 +103,10 @@ internal abstract class ChannelOperation<T>
                     return;
                 }
 
-                AfterWake();
+                if (AfterWake())
+                {
+                    return;
+                }
             }
         }
         catch (Exception e)
@@ -106,7 +122,10 @@ internal abstract class ChannelOperation<T>
     {
         try
         {
-            AfterWake();
+            if (AfterWake())
+            {
+                return;
+            }
         }
         catch (Exception e)
         {
@@ -117,15 +136,27 @@ internal abstract class ChannelOperation<T>
         Step();
     }
 
-    /// <summary>Consumes the wait's outcome: canceled throws; a timed-out slice looks whether the peers still live.</summary>
-    private void AfterWake()
+    /// <summary>
+    /// Consumes the wait's outcome: canceled throws. A timed-out slice (nobody signalled) tries the
+    /// operation once more before it looks whether the peers still live: a writer that died holding a
+    /// claim signals nobody, and the items behind its cell become readable only once a reader steps
+    /// over the cell, so "every writer is dead" must not be reported while such items are there.
+    /// True when that try finished the operation.
+    /// </summary>
+    private bool AfterWake()
     {
         if (!_wait.GetResult())
         {
+            if (TryFinish())
+            {
+                return true;
+            }
+
             Channel.ThrowIfAbandoned(WaitsForData);
         }
 
         Channel.ThrowIfDetached();
+        return false;
     }
 }
 

@@ -126,6 +126,22 @@ internal sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the next line the child printed, waiting as long as it takes; null once its output has
+    /// ended (or the child was disposed). For a reader that consumes every line itself (a protocol).
+    /// </summary>
+    public string? ReadLine()
+    {
+        try
+        {
+            return _lines.TryTake(out string? line, Timeout.Infinite) ? line : null;
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Sends one line to the child's stdin.</summary>
     public void Send(string line)
     {

@@ -1,0 +1,50 @@
+using System.Threading.Channels;
+
+namespace SharedMemChannels.Tests.Channels;
+
+/// <summary>
+/// The conformance tests against <see cref="SharedChannel{T}"/> with the other side in a child process:
+/// the channels are made here, and one test host child per test opens them and runs the forwarded side
+/// (<see cref="ChannelHost"/>).
+/// </summary>
+public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
+{
+    private SharedSegment? _segment;
+    private ChannelHost? _host;
+
+    protected override bool ErrorObjectsCrossAsIs => false;
+
+    protected override bool BothSidesLocal => false;
+
+    /// <summary>Makes the channel's local side and opens it in the child; returns the pair as one channel.</summary>
+    protected Channel<int> CreateBounded(ChannelSpec spec, bool localWriter)
+    {
+        var options = new SharedChannelOptions(spec.Capacity)
+        {
+            FullMode = spec.FullMode,
+            SingleReader = spec.SingleReader,
+            SingleWriter = spec.SingleWriter,
+            AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+        };
+        _segment ??= NewSegment("xchan", capacity: 4 << 20, max: 64 << 20);
+        string name = NewName("c");
+        SharedChannel<int> local = Track(SharedChannel.CreateBounded(_segment, name, options, localWriter ? spec.ItemDropped : null));
+        _host ??= new ChannelHost(HostOnBackend("channel-serve", _segment.Name));
+        int cid = _host.Open(name, localWriter ? spec with { ItemDropped = null } : spec);
+        return localWriter ? new RemoteReaderChannel(local, _host, cid) : new RemoteWriterChannel(local, _host, cid);
+    }
+}
+
+/// <summary>Reader here, writer in a child process (items it drops are reported back and passed to the callback here).</summary>
+public sealed class RemoteWriterChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: false);
+}
+
+/// <summary>Writer here, reader in a child process.</summary>
+public sealed class RemoteReaderChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override bool DropsHere => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: true);
+}
