@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #define LINE 128
 
 typedef struct
@@ -46,13 +48,6 @@ typedef struct
 } shared_t;
 
 static char shm_name[64];
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout)
 {
@@ -85,54 +80,6 @@ static int wait_change(_Atomic uint32_t *word, uint32_t seen, shared_t *s, uint6
 
         struct timespec timeout = {0, 50000000};
         futex(word, FUTEX_WAIT, seen, &timeout);
-    }
-}
-
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted round trips, halved: one-way ns. */
-static double one_way(const uint64_t *sorted, uint64_t n, double p)
-{
-    uint64_t rank = (uint64_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-    {
-        rank = 1;
-    }
-
-    return (double)sorted[(rank > n ? n : rank) - 1] / 2.0;
-}
-
-/* Waits for the child at most `seconds`, then kills it. Returns its exit code, or -1 when it was killed. */
-static int reap(pid_t child, double seconds)
-{
-    uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
-    for (;;)
-    {
-        int status;
-        pid_t r = waitpid(child, &status, WNOHANG);
-        if (r == child)
-        {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-
-        if (r < 0 && errno != EINTR)
-        {
-            return -1;
-        }
-
-        if (now_ns() > deadline)
-        {
-            kill(child, SIGKILL);
-            waitpid(child, &status, 0);
-            return -1;
-        }
-
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
     }
 }
 

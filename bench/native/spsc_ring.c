@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #define LINE 128
 #define SLOTS 1024u /* a power of two */
 
@@ -69,13 +71,6 @@ typedef struct
 } end_t;
 
 static char shm_name[64];
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline void cpu_relax(void)
 {
@@ -152,54 +147,6 @@ static int send_spin(end_t *p, const msg_t *m, shared_t *s, uint64_t deadline)
     }
 
     return 1;
-}
-
-static int compare_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted round trips, halved: one-way ns. */
-static double one_way(const uint64_t *sorted, uint64_t n, double p)
-{
-    uint64_t rank = (uint64_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-    {
-        rank = 1;
-    }
-
-    return (double)sorted[(rank > n ? n : rank) - 1] / 2.0;
-}
-
-/* Waits for the child at most `seconds`, then kills it. Returns its exit code, or -1 when it was killed. */
-static int reap(pid_t child, double seconds)
-{
-    uint64_t deadline = now_ns() + (uint64_t)(seconds * 1e9);
-    for (;;)
-    {
-        int status;
-        pid_t r = waitpid(child, &status, WNOHANG);
-        if (r == child)
-        {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-
-        if (r < 0 && errno != EINTR)
-        {
-            return -1;
-        }
-
-        if (now_ns() > deadline)
-        {
-            kill(child, SIGKILL);
-            waitpid(child, &status, 0);
-            return -1;
-        }
-
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
-    }
 }
 
 static void fail(const char *mode, const char *what)

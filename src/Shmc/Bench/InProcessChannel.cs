@@ -34,7 +34,7 @@ internal static class InProcessChannel
         thread.Start();
         try
         {
-            LatencyResult result = PingPong.Measure(new SpinSide(ping.Writer, pong.Reader), options.Messages, options.Seconds);
+            LatencyResult result = PingPong.Measure(new ChannelSpinSide(ping.Writer, pong.Reader), options.Messages, options.Seconds);
             return BenchRow.FromLatency(entry, result, options.Messages, PingPong.CountNote(result.Count, options.Messages, "round trips"));
         }
         finally
@@ -235,32 +235,6 @@ internal static class InProcessChannel
         return task.Result;
     }
 
-    /// <summary>The measuring side of the spinning ping-pong.</summary>
-    private sealed class SpinSide(ChannelWriter<BenchMessage> ping, ChannelReader<BenchMessage> pong) : IPingPong
-    {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public bool RoundTrip(long sequence, long hardDeadline)
-        {
-            if (!ping.TryWrite(new BenchMessage(sequence, 0)))
-            {
-                throw new InvalidOperationException("the ping channel is full");
-            }
-
-            int polls = 0;
-            BenchMessage back;
-            while (!pong.TryRead(out back))
-            {
-                SpinPause.Once();
-                if ((++polls & 1023) == 0 && Stopwatch.GetTimestamp() > hardDeadline)
-                {
-                    return false;
-                }
-            }
-
-            Check(back, sequence);
-            return true;
-        }
-    }
 
     /// <summary>The echo thread of the spinning ping-pong.</summary>
     private sealed class SpinEcho(ChannelReader<BenchMessage> ping, ChannelWriter<BenchMessage> pong)

@@ -142,17 +142,21 @@ internal sealed class NativeReferences : IDisposable
             return built;
         }
 
-        string source = ReadSource(program);
-        string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{_compiler}\n{CompilerVersion}\n{Flags}")))[..16];
+        string source = ReadResource($"{program}.c");
+        string header = ReadResource(CommonHeader);
+        string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{header}\n{_compiler}\n{CompilerVersion}\n{Flags}")))[..16];
         string directory = CacheDirectory();
         string binary = Path.Combine(directory, $"{program}-{key}");
         if (!File.Exists(binary))
         {
             // Build under names of this process and rename: concurrent runs never see a half-written binary.
             string suffix = string.Create(CultureInfo.InvariantCulture, $".{Environment.ProcessId}");
-            string sourcePath = Path.Combine(directory, $"{program}-{key}{suffix}.c");
+            string buildDirectory = Path.Combine(directory, $"build-{program}-{key}{suffix}");
+            Directory.CreateDirectory(buildDirectory);
+            string sourcePath = Path.Combine(buildDirectory, $"{program}.c");
             string temporary = binary + suffix + ".tmp";
             File.WriteAllText(sourcePath, source);
+            File.WriteAllText(Path.Combine(buildDirectory, CommonHeader), header);
             try
             {
                 var start = new ProcessStartInfo(_compiler!) { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -175,7 +179,7 @@ internal sealed class NativeReferences : IDisposable
             }
             finally
             {
-                File.Delete(sourcePath);
+                Directory.Delete(buildDirectory, recursive: true);
                 File.Delete(temporary);
             }
         }
@@ -217,9 +221,12 @@ internal sealed class NativeReferences : IDisposable
         return _privateDirectory;
     }
 
-    private static string ReadSource(string program)
+    /// <summary>The header the C references share (bench/native/bench_common.h), written beside each source when it is built.</summary>
+    private const string CommonHeader = "bench_common.h";
+
+    private static string ReadResource(string file)
     {
-        string name = $"Shmc.Bench.Native.{program}.c";
+        string name = $"Shmc.Bench.Native.{file}";
         using Stream stream = typeof(NativeReferences).Assembly.GetManifestResourceStream(name)
             ?? throw new InvalidOperationException($"shmc was built without {name}");
         using var reader = new StreamReader(stream, Encoding.UTF8);

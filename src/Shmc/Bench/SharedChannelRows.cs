@@ -186,7 +186,7 @@ internal static class SharedChannelRows
 
     private static BenchRow Spin(BenchEntry entry, BenchOptions options, SharedChannel<BenchMessage> ping, SharedChannel<BenchMessage> pong)
     {
-        LatencyResult result = PingPong.Measure(new SpinSide(ping.Writer, pong.Reader), options.Messages, options.Seconds);
+        LatencyResult result = PingPong.Measure(new ChannelSpinSide(ping.Writer, pong.Reader), options.Messages, options.Seconds);
         return BenchRow.FromLatency(entry, result, options.Messages, PingPong.CountNote(result.Count, options.Messages, "round trips") + "; TryWrite, TryRead polled with one PAUSE per failure");
     }
 
@@ -389,30 +389,4 @@ internal static class SharedChannelRows
         }
     }
 
-    /// <summary>The measuring side of the spinning ping-pong.</summary>
-    private sealed class SpinSide(ChannelWriter<BenchMessage> ping, ChannelReader<BenchMessage> pong) : IPingPong
-    {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public bool RoundTrip(long sequence, long hardDeadline)
-        {
-            if (!ping.TryWrite(new BenchMessage(sequence, 0)))
-            {
-                throw new InvalidOperationException("the ping channel is full");
-            }
-
-            int polls = 0;
-            BenchMessage back;
-            while (!pong.TryRead(out back))
-            {
-                SpinPause.Once();
-                if ((++polls & 1023) == 0 && Stopwatch.GetTimestamp() > hardDeadline)
-                {
-                    return false;
-                }
-            }
-
-            InProcessChannel.Check(back, sequence);
-            return true;
-        }
-    }
 }
