@@ -63,7 +63,7 @@ internal sealed class SpscRing<T> : IRing<T>
         new(RingHeader.Attach(memory, offset, length, RingKind.Spsc, ElementSize, processes));
 
     /// <summary>Appends an item; false when <see cref="Capacity"/> items are in the ring. Writer side only.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public bool TryWrite(in T item)
     {
         // Our own counter: only we write it, but a predecessor in another process may have, so it is read
@@ -87,7 +87,7 @@ internal sealed class SpscRing<T> : IRing<T>
     }
 
     /// <summary>Takes the oldest item; false when the ring is empty. Reader side only.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public bool TryRead(out T item)
     {
         long head = Volatile.Read(ref _memory.Int64(_headOffset));
@@ -172,7 +172,7 @@ internal sealed class SpscRing<T> : IRing<T>
         return head;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private long ReadTailChecked(long head)
     {
         // Acquire: what the writer stored before this tail is visible after it.

@@ -111,7 +111,7 @@ internal sealed class EventCount
     /// <summary>
     /// Wakes every waiter, if any announced itself. Call after publishing the change waiters look for.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Signal()
     {
         // The signaller's Dekker half: the publish before this must be visible before we read the count.
