@@ -740,26 +740,18 @@ internal sealed class ChannelCore<T>
         }
     }
 
-    private const int SpinPollsPerRound = 8;
-
     /// <summary>Spins and yields as the options say while <paramref name="ready"/> is false; true if it became true.</summary>
     public bool SpinUntil(Func<ChannelCore<T>, bool> ready)
     {
-        // Each of SpinCount rounds polls SpinPollsPerRound times with one pause between polls: the same
-        // budget as one 8-pause wait per round, but the waiting side notices the other side's move within
-        // a pause rather than eight (streaming sides that alternate full and empty lose less per turn).
         int spins = Options.SpinCount;
         for (int i = 0; i < spins; i++)
         {
-            for (int j = 0; j < SpinPollsPerRound; j++)
+            if (ready(this))
             {
-                if (ready(this))
-                {
-                    return true;
-                }
-
-                Thread.SpinWait(1);
+                return true;
             }
+
+            Thread.SpinWait(8);
         }
 
         for (int i = 0; i < Options.YieldCount; i++)
