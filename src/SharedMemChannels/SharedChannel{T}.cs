@@ -97,6 +97,7 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override bool TryRead(out T item) => core.TryRead(out item);
 
         public override bool TryPeek(out T item) => core.TryPeek(out item);
@@ -157,6 +158,7 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     {
         public override bool TryComplete(Exception? error = null) => core.TryComplete(error);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override bool TryWrite(T item) => core.TryWrite(item);
 
         public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)

@@ -355,6 +355,7 @@ internal sealed class ChannelCore<T>
     private const int MaxInFlightAttempts = 2_000;
 
     /// <summary>The BCL's TryWrite: false when full (Wait mode) or completed; drop modes always succeed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryWrite(T item)
     {
         EnsureWriter();
@@ -369,6 +370,13 @@ internal sealed class ChannelCore<T>
             return true;
         }
 
+        return TryWriteSlow(item);
+    }
+
+    /// <summary>TryWrite past the SPSC fast path: the general ring (full, drop modes, MPMC).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryWriteSlow(T item)
+    {
         BoundedChannelFullMode mode = Options.FullMode;
         for (int attempt = 0; ; attempt++)
         {
@@ -427,6 +435,7 @@ internal sealed class ChannelCore<T>
     // ---------------------------------------------------------------- reading
 
     /// <summary>The BCL's TryRead; after the read that drains a completed channel, completion is announced.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryRead(out T item)
     {
         EnsureReader();
@@ -442,6 +451,13 @@ internal sealed class ChannelCore<T>
             return read;
         }
 
+        return TryReadSlow(out item);
+    }
+
+    /// <summary>TryRead on the general ring (MPMC: claims, in-flight cells).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryReadSlow(out T item)
+    {
         for (int attempt = 0; ; attempt++)
         {
             switch (_ring.TryRead(out item))

@@ -63,6 +63,7 @@ internal sealed class SpscRing<T> : IRing<T>
         new(RingHeader.Attach(memory, offset, length, RingKind.Spsc, ElementSize, processes));
 
     /// <summary>Appends an item; false when <see cref="Capacity"/> items are in the ring. Writer side only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public bool TryWrite(in T item)
     {
         // Our own counter: only we write it, but a predecessor in another process may have, so it is read
@@ -86,6 +87,7 @@ internal sealed class SpscRing<T> : IRing<T>
     }
 
     /// <summary>Takes the oldest item; false when the ring is empty. Reader side only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public bool TryRead(out T item)
     {
         long head = Volatile.Read(ref _memory.Int64(_headOffset));
@@ -170,6 +172,7 @@ internal sealed class SpscRing<T> : IRing<T>
         return head;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private long ReadTailChecked(long head)
     {
         // Acquire: what the writer stored before this tail is visible after it.
@@ -177,13 +180,19 @@ internal sealed class SpscRing<T> : IRing<T>
         if (head < 0 || tail < head || tail - head > _capacity)
         {
             // Read again: the head may have moved (another side's Count) between our two loads.
-            long again = Volatile.Read(ref _memory.Int64(_headOffset));
-            if (again < 0 || tail < again || tail - again > _capacity)
-            {
-                _header.ThrowDamaged($"SPSC head {head} and tail {tail} are impossible for capacity {_capacity}");
-            }
+            RecheckTail(head, tail);
         }
 
         return tail;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecheckTail(long head, long tail)
+    {
+        long again = Volatile.Read(ref _memory.Int64(_headOffset));
+        if (again < 0 || tail < again || tail - again > _capacity)
+        {
+            _header.ThrowDamaged($"SPSC head {head} and tail {tail} are impossible for capacity {_capacity}");
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SharedMemChannels.Platform;
 using SharedMemChannels.Segments;
 
@@ -110,14 +111,21 @@ internal sealed class EventCount
     /// <summary>
     /// Wakes every waiter, if any announced itself. Call after publishing the change waiters look for.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Signal()
     {
         // The signaller's Dekker half: the publish before this must be visible before we read the count.
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _memory.Int32(_waitersOffset)) != 0)
         {
-            Interlocked.Increment(ref Sequence);
-            PlatformServices.Futex.Wake(ref Sequence, int.MaxValue);
+            Wake();
         }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Wake()
+    {
+        Interlocked.Increment(ref Sequence);
+        PlatformServices.Futex.Wake(ref Sequence, int.MaxValue);
     }
 }
