@@ -548,25 +548,9 @@ internal sealed class AsyncWaiter
 
         public void Start() => _thread.Start();
 
-        /// <summary>The waiter thread that is running completions on this thread, if any.</summary>
-        [ThreadStatic]
-        private static WaiterThread? t_current;
-
-        /// <summary>Set (on this thread only) by a <see cref="Ring"/> from a continuation it runs.</summary>
-        private bool _rebuild;
-
         /// <summary>Makes the thread rebuild its wait set.</summary>
         public void Ring()
         {
-            if (t_current == this)
-            {
-                // Rung from a continuation running on this very thread (a sleeping read that woke, handled
-                // its item and waits again): it has not gone to sleep, and it rebuilds its set before it
-                // does, so neither the doorbell's futex wake nor a futex_waitv returning at once is needed.
-                _rebuild = true;
-                return;
-            }
-
             Interlocked.Increment(ref _doorbell[0]);
             _owner._futex.Wake(ref _doorbell[0], 1);
         }
@@ -622,26 +606,9 @@ internal sealed class AsyncWaiter
 
                 // Recorded before the completions (which wake the test that reads it) and again after them.
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
-                t_current = this;
-                try
-                {
-                    CompleteChain(due);
-                    CompleteChain(expired);
-                }
-                finally
-                {
-                    t_current = null;
-                }
-
+                CompleteChain(due);
+                CompleteChain(expired);
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
-                if (_rebuild)
-                {
-                    // A continuation above registered a new word (or changed a deadline): the set built
-                    // before the completions lacks it, so rebuild instead of sleeping on the old one.
-                    _rebuild = false;
-                    continue;
-                }
-
                 try
                 {
                     TimeSpan? sleep = nextDeadline == long.MaxValue ? null : TimeSpan.FromMilliseconds(Math.Max(nextDeadline - Environment.TickCount64, 0));
