@@ -169,7 +169,7 @@ public class RingTests : SegmentTest
             }
         }
 
-        Assert.True(producer.Join(ChildProcess.DefaultWait));
+        JoinOrAbandon([producer], segment);
         Assert.Equal(Count, reader.Header.Read);
     }
 
@@ -239,7 +239,7 @@ public class RingTests : SegmentTest
         MpmcRing<long> ring = RingBlocks.Mpmc(segment, capacity, out _, out _);
         const int Writers = 3;
         const int Readers = 3;
-        const int PerWriter = 50_000;
+        const int PerWriter = 20_000;
         var seen = new int[Writers * PerWriter];
         long readCount = 0;
         long maxCount = 0;
@@ -293,7 +293,7 @@ public class RingTests : SegmentTest
         }
 
         threads.ForEach(t => t.Start());
-        threads.ForEach(t => Assert.True(t.Join(ChildProcess.DefaultWait)));
+        JoinOrAbandon(threads, segment);
         Assert.Null(failure);
         Assert.All(seen, n => Assert.Equal(1, n));
         Assert.True(maxCount <= capacity);
@@ -382,7 +382,7 @@ public class RingTests : SegmentTest
         MpmcRing<long> ring = RingBlocks.Mpmc(segment, Capacity, out _, out _);
         const int Writers = 2;
         const int Readers = 2;
-        const int PerWriter = 50_000;
+        const int PerWriter = 20_000;
         var fate = new int[Writers * PerWriter]; // +1 read, +1000 dropped
         int writersDone = 0;
         long maxCount = 0;
@@ -438,7 +438,7 @@ public class RingTests : SegmentTest
         }
 
         threads.ForEach(t => t.Start());
-        threads.ForEach(t => Assert.True(t.Join(ChildProcess.DefaultWait)));
+        JoinOrAbandon(threads, segment);
         Assert.All(fate, f => Assert.True(f is 1 or 1000, $"an item was read or dropped {f} (1 = read once, 1000 = dropped once)"));
         long dropped = fate.Count(f => f == 1000);
         Assert.Equal(dropped, ring.Header.Dropped);
@@ -738,7 +738,7 @@ public class RingTests : SegmentTest
             }
         })).ToList();
         readers.ForEach(t => t.Start());
-        readers.ForEach(t => Assert.True(t.Join(ChildProcess.DefaultWait)));
+        JoinOrAbandon(readers, segment);
         Assert.Equal(0, first.WaitForExit());
         Assert.Equal(0, second.WaitForExit());
         Assert.All(seen, n => Assert.Equal(1, n));

@@ -149,6 +149,21 @@ public abstract class SegmentTest : IDisposable
         return segment;
     }
 
+    /// <summary>
+    /// Joins threads that work on <paramref name="mapping"/>'s memory, each with a generous timeout. If
+    /// one does not end, the mapping is left mapped for the rest of the run (never disposed while a thread
+    /// may still touch it: that would crash the whole test process) and the test fails.
+    /// </summary>
+    internal void JoinOrAbandon(IEnumerable<Thread> threads, SharedSegment mapping)
+    {
+        List<Thread> stuck = threads.Where(t => !t.Join(ChildProcess.DefaultWait)).ToList();
+        if (stuck.Count > 0)
+        {
+            _disposables.Remove(mapping);
+            Assert.Fail($"{stuck.Count} thread(s) did not finish within {ChildProcess.DefaultWait}; their segment stays mapped until the run ends.");
+        }
+    }
+
     /// <summary>Waits until <paramref name="condition"/> holds, polling; fails after a generous timeout.</summary>
     protected static void WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
     {
