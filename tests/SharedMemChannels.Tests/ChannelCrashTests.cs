@@ -127,10 +127,12 @@ public sealed class ChannelCrashTests(ITestOutputHelper output) : SegmentTest
             Assert.True(next[id] >= committed, $"writer {id} committed {committed} items but {next[id]} were read");
         }
 
-        // Written = Read + Dropped + Lost + Count: no reader died, so nothing was lost.
+        // Written = Read + Dropped + Lost + Count, except that a writer killed between publishing an item
+        // and counting it leaves the Written statistic one short (the item itself was delivered once, as
+        // checked above): at most one per killed writer. No reader died, so nothing was lost.
         RingHeaderCounters(channel, out long written, out long read, out long lost);
         Assert.Equal(0, lost);
-        Assert.Equal(written, read);
+        Assert.InRange(read - written, 0, writerId);
     }
 
     [Fact]

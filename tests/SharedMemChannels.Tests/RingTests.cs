@@ -817,7 +817,9 @@ public class RingTests : SegmentTest
         }
 
         Assert.Equal(0, ring.Count);
-        Assert.Equal(ring.Header.Written, total);
+        // A writer killed between publishing an item and counting it leaves Written one short (the item
+        // itself was read once, as checked above): at most one per killed writer.
+        Assert.InRange(total - ring.Header.Written, 0, Rounds - 1);
         Assert.Equal(ring.Header.Read, total);
         Assert.Equal(0, ring.Header.Lost);
     }

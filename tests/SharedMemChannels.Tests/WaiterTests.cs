@@ -81,7 +81,7 @@ public class WaiterTests : SegmentTest
         }
 
         _output.WriteLine($"thread ping-pong: {clock.Elapsed.TotalMicroseconds / Rounds:F2} us per round trip (information, not asserted)");
-        Assert.True(ponger.Join(Generous));
+        JoinOrAbandon([ponger], segment);
         Assert.Null(failure);
         Assert.Equal(0, ping.Waiters);
         Assert.Equal(0, pong.Waiters);
@@ -143,7 +143,7 @@ public class WaiterTests : SegmentTest
         var signaller = new Thread(events.Signal);
         signaller.Start();
         Assert.True(await wait.AsTask().WaitAsync(Generous));
-        Assert.True(signaller.Join(Generous));
+        JoinOrAbandon([signaller], segment);
         Assert.Equal(0, events.Waiters);
     }
 
