@@ -26,6 +26,17 @@ internal sealed class AsyncWaiter
     private readonly IWaitOnAddress _futex;
     private readonly int _wordsPerThread;
     private readonly Lock _lock = new();
+
+    /// <summary>
+    /// Completions in progress outside the lock (a registration detached and being completed, a
+    /// cancellation being delivered): each may still touch its word, and run an inline continuation
+    /// that touches the memory around it. <see cref="FailWaits"/> waits for them before the memory goes.
+    /// </summary>
+    private int _completing;
+
+    /// <summary>How many of <see cref="_completing"/> this thread is running (so that it never waits for itself).</summary>
+    [ThreadStatic]
+    private static int t_completing;
     private readonly List<WaiterThread> _threads = [];
     private readonly Stack<Registration> _registrations = new();
     private readonly Stack<Bucket> _buckets = new();
@@ -169,6 +180,7 @@ internal sealed class AsyncWaiter
                 // Complete them here and watch the word under the new token.
                 stale = bucket.DetachAll(null);
                 Unpend(stale);
+                BeginCompleting();
                 bucket.Expected = token;
                 ring = true;
             }
@@ -181,7 +193,18 @@ internal sealed class AsyncWaiter
             }
         }
 
-        CompleteChain(stale);
+        if (stale is not null)
+        {
+            try
+            {
+                CompleteChain(stale);
+            }
+            finally
+            {
+                EndCompleting();
+            }
+        }
+
         if (cancellationToken.CanBeCanceled)
         {
             registration.Cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((Registration)state!).Cancel(token), registration);
@@ -279,6 +302,26 @@ internal sealed class AsyncWaiter
             failed.Fail(error);
             failed = next;
         }
+
+        // Completions already detached by another thread may still touch these words (and run inline
+        // continuations on them): the memory must outlive them.
+        var spinner = default(SpinWait);
+        while (Volatile.Read(ref _completing) > t_completing)
+        {
+            spinner.SpinOnce(sleep1Threshold: 20);
+        }
+    }
+
+    private void BeginCompleting()
+    {
+        Interlocked.Increment(ref _completing);
+        t_completing++;
+    }
+
+    private void EndCompleting()
+    {
+        t_completing--;
+        Interlocked.Decrement(ref _completing);
     }
 
     private void Unpend(Registration? chain)
@@ -359,6 +402,19 @@ internal sealed class AsyncWaiter
 
         /// <summary>Removes the registration (if still registered) and completes canceled, unless completion got here first.</summary>
         public void Cancel(CancellationToken token)
+        {
+            _owner.BeginCompleting();
+            try
+            {
+                CancelCore(token);
+            }
+            finally
+            {
+                _owner.EndCompleting();
+            }
+        }
+
+        private void CancelCore(CancellationToken token)
         {
             WaiterThread? ring = null;
             lock (_owner._lock)
@@ -602,12 +658,21 @@ internal sealed class AsyncWaiter
                     _finished.Clear();
                     _owner.Unpend(due);
                     _owner.Unpend(expired);
+                    _owner.BeginCompleting();
                 }
 
                 // Recorded before the completions (which wake the test that reads it) and again after them.
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
-                CompleteChain(due);
-                CompleteChain(expired);
+                try
+                {
+                    CompleteChain(due);
+                    CompleteChain(expired);
+                }
+                finally
+                {
+                    _owner.EndCompleting();
+                }
+
                 Volatile.Write(ref _allocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 try
                 {
