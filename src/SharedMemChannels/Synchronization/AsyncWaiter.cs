@@ -681,8 +681,9 @@ internal sealed class AsyncWaiter
                 }
                 catch (Exception e) when (e is IOException or ArgumentException)
                 {
-                    // Not expected (words stay mapped while waited on); never spin on a failing call.
-                    Debug.Fail($"futex_waitv failed: {e.Message}");
+                    // A word of the set was unmapped between building the set and this call (its waits were
+                    // failed and its bucket removed by FailWaits, which rang the doorbell): the next pass
+                    // rebuilds the set without it. Never spin on a failing call.
                     Thread.Sleep(1);
                 }
             }
