@@ -613,7 +613,7 @@ internal sealed class ChannelCore<T>
         TaskCompletionSource completion = _completion!;
         try
         {
-            while (!completion.Task.IsCompleted && !IsDetached)
+            while (!completion.Task.IsCompleted && !IsDetached && !_segment.IsDetached)
             {
                 int token = _completionEvent.PrepareWait();
                 if (_ring.Header.IsCompleted && _ring.Count == 0)
@@ -623,7 +623,10 @@ internal sealed class ChannelCore<T>
                     return;
                 }
 
-                await _completionEvent.WaitAsync(token, runContinuationsAsynchronously: true, CancellationToken.None).ConfigureAwait(false);
+                // Resumed inline on the waiter thread, inside its completion pass: a segment being
+                // detached waits for that pass before it unmaps, so the checks above never read unmapped
+                // memory. (Completion's own continuations are queued: the task was made that way.)
+                await _completionEvent.WaitAsync(token, runContinuationsAsynchronously: false, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is InvalidSegmentException or ObjectDisposedException)
