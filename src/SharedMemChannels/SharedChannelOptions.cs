@@ -86,6 +86,16 @@ public sealed class SharedChannelOptions
     public bool SingleWriter { get; set; }
 
     /// <summary>
+    /// Whether the channel outlives its users. False by default: a channel is reference counted across
+    /// processes (each process that opens it holds a reference until it disposes its channel or dies) and
+    /// is removed from its segment, with the items still queued, when the last reference goes, as RaftLib's
+    /// channels are. True keeps it, and what it holds, until <see cref="SharedChannel.Remove(SharedSegment, string)"/>
+    /// or the segment goes: a writer may then fill it and exit before any reader opens it.
+    /// Stored with the channel when it is made.
+    /// </summary>
+    public bool Persistent { get; set; }
+
+    /// <summary>
     /// Whether this process's continuations may run inline on the thread that completes them (this
     /// process's waiter thread, or a local writer or reader). False by default: they are queued to the
     /// thread pool. A continuation never runs in another process.

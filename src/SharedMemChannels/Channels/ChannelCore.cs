@@ -76,6 +76,37 @@ internal sealed class ChannelCore<T>
     /// </summary>
     public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode)
     {
+        // A channel whose last reference just went is destroyed by that process in a moment: wait for its
+        // entry to go, then open (or make) the channel anew. Bounded: a retired entry nobody destroys
+        // (its destroyer died in between) is destroyed here.
+        long deadline = Environment.TickCount64 + (long)s_initTimeout.TotalMilliseconds;
+        for (int attempt = 0; ; attempt++)
+        {
+            ChannelCore<T>? core = TryOpen(segment, name, options, itemDropped, mode, out ShmHandle retired, out long retiredControl);
+            if (core is not null)
+            {
+                return core;
+            }
+
+            if (attempt > 20)
+            {
+                DestroyIfUnused(segment, name, retired, retiredControl);
+            }
+
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new TimeoutException($"Channel '{name}' in segment '{segment.Name}' was being destroyed and did not go within {s_initTimeout}.");
+            }
+
+            Thread.Sleep(attempt < 10 ? 0 : 1);
+        }
+    }
+
+    /// <summary>One attempt of <see cref="Open"/>: null when the channel found was retired (its block is returned).</summary>
+    private static ChannelCore<T>? TryOpen(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, out ShmHandle retired, out long retiredControl)
+    {
+        retired = default;
+        retiredControl = 0;
         TypeLayoutInfo element = TypeLayout<T>.Info;
         string objectName = ChannelLayout.ObjectName(name);
         ObjectDirectory directory = segment.Directory;
@@ -103,12 +134,18 @@ internal sealed class ChannelCore<T>
 
         long control = found.ValueOffset;
         var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped);
-        core.WaitReadyOrInitialize(options, created, element);
-        core.Attach(options, element);
+        if (!core.WaitReadyOrInitialize(options, created, element) || !core.Attach(options, element))
+        {
+            retired = found.Block;
+            retiredControl = control;
+            return null;
+        }
+
         return core;
     }
 
-    private void WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
+    /// <summary>Waits until the channel is ready (or lays it out); false when it was retired.</summary>
+    private bool WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         long start = Environment.TickCount64;
@@ -119,7 +156,12 @@ internal sealed class ChannelCore<T>
             int state = Volatile.Read(ref c.State);
             if (state == ChannelControl.StateReady)
             {
-                return;
+                return true;
+            }
+
+            if (state == ChannelControl.StateRetired)
+            {
+                return false;
             }
 
             if (state == ChannelControl.StateRemoved)
@@ -144,7 +186,7 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref c.Initializer, _segment.Owner.Value, initializer) == initializer)
             {
                 Initialize(options, element);
-                return;
+                return true;
             }
 
             if (Environment.TickCount64 > deadline)
@@ -197,7 +239,8 @@ internal sealed class ChannelCore<T>
         c.Version = ChannelControl.CurrentVersion;
         c.Capacity = options.Capacity;
         c.FullMode = (int)options.FullMode;
-        c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0);
+        c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0) |
+            (options.Persistent ? ChannelControl.FlagPersistent : 0);
         c.ElementFingerprint = element.Fingerprint;
         c.ElementSize = element.Size;
         c.RingKind = (int)kind;
@@ -215,8 +258,11 @@ internal sealed class ChannelCore<T>
     /// <summary>The block tag of ring blocks, for inspection.</summary>
     public const uint RingBlockTag = 0x4348_4E31; // "CHN1"
 
-    /// <summary>Checks the stored shape against this process's type and options, attaches the ring, takes an endpoint row.</summary>
-    private void Attach(SharedChannelOptions? options, TypeLayoutInfo element)
+    /// <summary>
+    /// Checks the stored shape against this process's type and options, attaches the ring, takes an
+    /// endpoint row (a reference); false when the channel was retired meanwhile (the row is given back).
+    /// </summary>
+    private bool Attach(SharedChannelOptions? options, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
@@ -234,6 +280,7 @@ internal sealed class ChannelCore<T>
         var fullMode = (BoundedChannelFullMode)c.FullMode;
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
         bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
+        bool persistent = (c.Flags & ChannelControl.FlagPersistent) != 0;
         if (c.Capacity < 1 || c.Capacity > SharedChannelOptions.MaxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
             kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode))
         {
@@ -241,11 +288,12 @@ internal sealed class ChannelCore<T>
         }
 
         if (options is not null &&
-            (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter))
+            (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
+             options.Persistent != persistent))
         {
             throw new ArgumentException(
-                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}; " +
-                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}.",
+                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}; " +
+                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}.",
                 nameof(options));
         }
 
@@ -253,12 +301,27 @@ internal sealed class ChannelCore<T>
         Options.FullMode = fullMode;
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
+        Options.Persistent = persistent;
         _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         _endpoint = ClaimEndpoint();
+
+        // The reference is taken (a full fence) before the state is read again; a last reference going
+        // retires the channel (a full fence) before it looks for references: one of the two sees the other.
+        if (Volatile.Read(ref c.State) == ChannelControl.StateRetired)
+        {
+            ref ChannelEndpoint row = ref Endpoint(_endpoint);
+            Volatile.Write(ref row.Roles, 0);
+            Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
+            _endpoint = -1;
+            DestroyIfUnused(_segment, Name, _controlBlock, _control);
+            return false;
+        }
+
         AddInstance();
+        return true;
     }
 
     /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row).</summary>
@@ -532,6 +595,11 @@ internal sealed class ChannelCore<T>
         }
 
         RingCompletion completion = _ring.Header.ReadCompletion();
+        if (completion.State == RingCompletionState.Faulted && completion.ExceptionType == typeof(ChannelRemovedException).FullName)
+        {
+            return new ChannelRemovedException(completion.Message ?? $"Channel '{Name}' was removed.");
+        }
+
         return completion.State switch
         {
             RingCompletionState.Faulted => new RemoteChannelException(completion.ExceptionType ?? "unknown", completion.Message ?? string.Empty),
@@ -548,6 +616,7 @@ internal sealed class ChannelCore<T>
         {
             null => new ChannelClosedException(),
             OperationCanceledException oce => oce,
+            ChannelRemovedException removed => removed,
             _ => new ChannelClosedException(error),
         };
     }
@@ -816,9 +885,14 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref row.Owner, 0, me);
             }
 
-            if (Volatile.Read(ref Control.State) == ChannelControl.StateRemoved)
+            int state = Volatile.Read(ref Control.State);
+            if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired)
             {
                 DestroyIfUnused(_segment, Name, _controlBlock, _control);
+            }
+            else if (state == ChannelControl.StateReady && !HasOtherInstance())
+            {
+                RetireIfUnreferenced(_segment, Name, _controlBlock, _control, lastReferenceWent: true);
             }
         }
         catch (InvalidSegmentException)
@@ -881,7 +955,8 @@ internal sealed class ChannelCore<T>
         long control = found.ValueOffset;
         ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
         int state = Volatile.Read(ref c.State);
-        if (state == ChannelControl.StateRemoved || Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
+        if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired ||
+            Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
         {
             return false;
         }
@@ -889,7 +964,7 @@ internal sealed class ChannelCore<T>
         if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
         {
             var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
-            header.TryComplete(segment.Owner, new InvalidOperationException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+            header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
             header.ReadersEvent.Signal();
             header.WritersEvent.Signal();
             Interlocked.Increment(ref c.CompletionSequence);
@@ -900,8 +975,55 @@ internal sealed class ChannelCore<T>
         return true;
     }
 
-    /// <summary>Frees a removed channel's ring and control block once no live process is attached to it.</summary>
-    private static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
+    /// <summary>
+    /// The reference counting of channels that do not persist: when no live process holds a reference
+    /// (an endpoint row) any more, the channel is retired (nobody opens it again; an opener waits and
+    /// makes a new one) and destroyed with what it holds. Dead processes' rows do not count. A channel
+    /// with no row at all is left alone unless <paramref name="lastReferenceWent"/> (this process just gave
+    /// its row back): otherwise it may be one whose creator has not taken its reference yet.
+    /// </summary>
+    /// <returns>Whether the channel was retired here.</returns>
+    internal static bool RetireIfUnreferenced(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, bool lastReferenceWent)
+    {
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        if ((Volatile.Read(ref c.Flags) & ChannelControl.FlagPersistent) != 0 || Volatile.Read(ref c.State) != ChannelControl.StateReady)
+        {
+            return false;
+        }
+
+        int rows = 0;
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
+            if (owner == 0)
+            {
+                continue;
+            }
+
+            if (segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+
+            rows++;
+        }
+
+        if (rows == 0 && !lastReferenceWent)
+        {
+            return false;
+        }
+
+        if (Interlocked.CompareExchange(ref c.State, ChannelControl.StateRetired, ChannelControl.StateReady) != ChannelControl.StateReady)
+        {
+            return false;
+        }
+
+        DestroyIfUnused(segment, name, controlBlock, control);
+        return true;
+    }
+
+    /// <summary>Frees a removed or retired channel's ring and control block once no live process is attached to it.</summary>
+    internal static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
     {
         for (int i = 0; i < ChannelControl.EndpointCount; i++)
         {

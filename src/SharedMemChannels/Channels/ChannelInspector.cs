@@ -37,6 +37,7 @@ internal static class ChannelInspector
         {
             ChannelControl.StateReady => "ready",
             ChannelControl.StateRemoved => "removed",
+            ChannelControl.StateRetired => "retired",
             _ => "initializing",
         };
         int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);
@@ -50,6 +51,7 @@ internal static class ChannelInspector
             FullMode = (BoundedChannelFullMode)c.FullMode,
             SingleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0,
             SingleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0,
+            Persistent = (c.Flags & ChannelControl.FlagPersistent) != 0,
             Ring = (RingKind)c.RingKind == RingKind.Spsc ? "spsc" : "mpmc",
             Endpoints = Endpoints(memory, control, c, processes),
         };

@@ -34,6 +34,9 @@ public sealed record ChannelReport
     /// <summary>Whether one process at a time writes.</summary>
     public bool SingleWriter { get; init; }
 
+    /// <summary>Whether the channel outlives its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
+    public bool Persistent { get; init; }
+
     /// <summary>The ring under the channel: "spsc" or "mpmc".</summary>
     public string Ring { get; init; } = string.Empty;
 
