@@ -216,5 +216,26 @@ internal static class Commands
 
             console.Write(channel);
         }
+
+        if (r.SyncObjects.Count > 0)
+        {
+            console.WriteLine();
+            console.WriteLine($"Synchronization objects ({r.SyncObjects.Count}):");
+            Table sync = Output.Table("NAME", "KIND", "STATE", "WAITERS");
+            foreach (SyncObjectReport o in r.SyncObjects)
+            {
+                string state = o.Kind switch
+                {
+                    "mutex" when o.IsHeld => $"held by {(o.HolderProcessId == 0 ? "?" : Format.Number(o.HolderProcessId))}{(o.HolderLiveness == ProcessLiveness.Dead ? " DEAD (abandoned)" : string.Empty)}",
+                    "mutex" => "free",
+                    "event" => $"{(o.IsSet ? "set" : "not set")}, {(o.AutoReset ? "auto" : "manual")} reset",
+                    "semaphore" => $"{Format.Number(o.Count)} of {Format.Number(o.MaximumCount)}",
+                    _ => o.Kind,
+                };
+                sync.AddRow(Output.Text(o.Name), Output.Text(o.Kind), Output.Text(state), Output.Text(Format.Number(o.Waiters)));
+            }
+
+            console.Write(sync);
+        }
     }
 }
