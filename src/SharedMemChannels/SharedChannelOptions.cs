@@ -79,6 +79,25 @@ public sealed class SharedChannelOptions
         }
     }
 
+    /// <summary>
+    /// What wakes sleeping readers and writers: futex words (the default), POSIX named semaphores or System V
+    /// semaphores (RaftLib's notifier matrix). Stored with the channel when it is made.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined notifier.</exception>
+    public ChannelNotifier Notifier
+    {
+        get => _notifier;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined ChannelNotifier.");
+            }
+
+            _notifier = value;
+        }
+    }
+
     /// <summary>Whether one process at a time reads (enforced across processes; see the remarks). False by default.</summary>
     public bool SingleReader { get; set; }
 
@@ -129,6 +148,8 @@ public sealed class SharedChannelOptions
             _yieldCount = value;
         }
     }
+
+    private ChannelNotifier _notifier;
 
     internal SharedChannelOptions Clone() => (SharedChannelOptions)MemberwiseClone();
 

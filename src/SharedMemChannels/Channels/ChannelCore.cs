@@ -33,6 +33,7 @@ internal sealed class ChannelCore<T>
     private int _roles;             // ChannelEndpoint roles this process has taken
     private int _endpoint = -1;     // our row in the endpoint table
     private int _detached;
+    private object? _notifierHold;  // this instance's hold on the channel's semaphores (none for the futex)
 
     private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped)
     {
@@ -247,6 +248,7 @@ internal sealed class ChannelCore<T>
         c.RingOffset = ring;
         c.RingLength = length;
         c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        ChannelNotifiers.Create(_segment.Name, ref c, options.Notifier);
         Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
         System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
         c.ElementTypeNameLength = typeNameLength;
@@ -281,6 +283,12 @@ internal sealed class ChannelCore<T>
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
         bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
         bool persistent = (c.Flags & ChannelControl.FlagPersistent) != 0;
+        var notifier = (ChannelNotifier)c.NotifierKind;
+        if (!Enum.IsDefined(notifier))
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (notifier {(int)notifier}).");
+        }
+
         if (c.Capacity < 1 || c.Capacity > SharedChannelOptions.MaxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
             kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode))
         {
@@ -289,11 +297,11 @@ internal sealed class ChannelCore<T>
 
         if (options is not null &&
             (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
-             options.Persistent != persistent))
+             options.Persistent != persistent || options.Notifier != notifier))
         {
             throw new ArgumentException(
-                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}; " +
-                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}.",
+                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, notifier {notifier}; " +
+                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, notifier {options.Notifier}.",
                 nameof(options));
         }
 
@@ -302,9 +310,11 @@ internal sealed class ChannelCore<T>
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
         Options.Persistent = persistent;
+        Options.Notifier = notifier;
         _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
+        _notifierHold ??= ChannelNotifiers.Attach(_segment.Name, c, _header);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         _endpoint = ClaimEndpoint();
 
@@ -316,6 +326,8 @@ internal sealed class ChannelCore<T>
             Volatile.Write(ref row.Roles, 0);
             Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
             _endpoint = -1;
+            ChannelNotifiers.Release(_notifierHold);
+            _notifierHold = null;
             DestroyIfUnused(_segment, Name, _controlBlock, _control);
             return false;
         }
@@ -871,6 +883,8 @@ internal sealed class ChannelCore<T>
                 AsyncWaiter.Shared.FailWaits(_segment.Memory, _control, ChannelControl.Size, disposed);
             }
 
+            ChannelNotifiers.Release(_notifierHold);
+            _notifierHold = null;
             uint me = _segment.Owner.Value;
             if (!HasOtherInstance())
             {
@@ -965,8 +979,10 @@ internal sealed class ChannelCore<T>
         {
             var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
             header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+            object? notifiers = ChannelNotifiers.Attach(segment.Name, c, header);
             header.ReadersEvent.Signal();
             header.WritersEvent.Signal();
+            ChannelNotifiers.Release(notifiers);
             Interlocked.Increment(ref c.CompletionSequence);
             Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
         }
@@ -1036,10 +1052,13 @@ internal sealed class ChannelCore<T>
         }
 
         ulong ring = Interlocked.Exchange(ref segment.Memory.Ref<ChannelControl>(control).RingBlock, 0);
+        ChannelControl last = segment.Memory.Ref<ChannelControl>(control); // the notifier's identity outlives the block
         if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))
         {
             return; // another process got here first
         }
+
+        ChannelNotifiers.Destroy(segment.Name, ref last);
 
         if (ring != 0)
         {

@@ -77,6 +77,11 @@ internal struct ChannelControl
     [FieldOffset(128)] public uint ReaderLease;
     [FieldOffset(132)] public uint WriterLease;
 
+    // Line 1, continued: the notifier (what wakes sleepers), chosen when the channel is made.
+    [FieldOffset(136)] public int NotifierKind;   // ChannelNotifier
+    [FieldOffset(140)] public int NotifierKey;    // System V: the readers' semaphore key (the writers' is the next)
+    [FieldOffset(144)] public ulong NotifierId;   // POSIX: names the two semaphores
+
     // Line 2: processes waiting for Completion sleep here.
     [FieldOffset(256)] public int CompletionSequence;
     [FieldOffset(260)] public int CompletionWaiters;

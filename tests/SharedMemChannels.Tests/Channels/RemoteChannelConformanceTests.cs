@@ -19,6 +19,9 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
     /// <summary>Every forwarded call is a round trip through the child's pipes: a tenth of the local stress.</summary>
     protected override int StressItems => 500;
 
+    /// <summary>What wakes the channel's sleepers (the notifier matrix runs some flavours with semaphores).</summary>
+    protected virtual ChannelNotifier Notifier => ChannelNotifier.Futex;
+
     /// <summary>Makes the channel's local side and opens it in the child; returns the pair as one channel.</summary>
     protected Channel<int> CreateBounded(ChannelSpec spec, bool localWriter)
     {
@@ -28,6 +31,7 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
             SingleReader = spec.SingleReader,
             SingleWriter = spec.SingleWriter,
             AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+            Notifier = Notifier,
         };
         _segment ??= NewSegment("xchan", capacity: 4 << 20, max: 64 << 20);
         string name = NewName("c");
