@@ -123,7 +123,15 @@ internal static class ChannelNotifiers
         {
             if (!s_open.TryGetValue(key, out shared))
             {
-                shared = Open(segmentName, kind, c);
+                try
+                {
+                    shared = Open(segmentName, kind, c);
+                }
+                catch (FileNotFoundException e)
+                {
+                    // The control block names semaphores that are not there: removed under us, or a damaged block.
+                    throw new InvalidSegmentException(segmentName, $"a channel's {kind} notifier is missing ({e.Message})");
+                }
                 s_open.Add(key, shared);
             }
 

@@ -132,6 +132,20 @@ public sealed class NotifierSemaphoreTests : SegmentTest
     }
 
     [Fact]
+    public void A_missing_semaphore_is_a_damaged_channel_for_the_next_opener()
+    {
+        SharedSegment segment = NewSegment("notify");
+        using SharedChannel<long> channel = SharedChannel.CreateBounded<long>(segment, "c", new SharedChannelOptions(4) { Notifier = ChannelNotifier.PosixSemaphore });
+        foreach (string file in PosixSemaphoresOf(segment))
+        {
+            File.Delete(file);
+        }
+
+        using ChildProcess child = HostOnBackend("channel-hold", segment.Name, "--channel", "c", "--as", "reader");
+        Assert.Contains("InvalidSegmentException", child.WaitForLine("error", TimeSpan.FromSeconds(60)), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Another_users_semaphore_under_the_channels_name_is_refused()
     {
         SharedSegment segment = NewSegment("notify");
