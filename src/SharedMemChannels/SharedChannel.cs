@@ -79,7 +79,7 @@ public static class SharedChannel
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
     public static SharedChannel<T> CreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
-        where T : unmanaged => Make(segment, name, AsUnbounded(options), null, ChannelCore<T>.OpenMode.Create, ownsSegment: false);
+        where T : unmanaged => Make(segment, name, AsUnbounded<T>(options), null, ChannelCore<T>.OpenMode.Create, ownsSegment: false);
 
     /// <summary>
     /// Opens the unbounded channel <paramref name="name"/> of <paramref name="segment"/>, or creates it
@@ -96,7 +96,7 @@ public static class SharedChannel
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
     public static SharedChannel<T> OpenOrCreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
-        where T : unmanaged => Make(segment, name, AsUnbounded(options), null, ChannelCore<T>.OpenMode.OpenOrCreate, ownsSegment: false);
+        where T : unmanaged => Make(segment, name, AsUnbounded<T>(options), null, ChannelCore<T>.OpenMode.OpenOrCreate, ownsSegment: false);
 
     /// <summary>Opens the existing channel <paramref name="name"/> of <paramref name="segment"/> (bounded or unbounded), with the options it was made with.</summary>
     /// <typeparam name="T">The element type it was made with (or one of the same layout).</typeparam>
@@ -233,9 +233,17 @@ public static class SharedChannel
         return new SharedChannel<T>(core, segment, ownsSegment);
     }
 
-    private static SharedChannelOptions AsUnbounded(SharedChannelOptions options)
+    /// <summary>The options for an unbounded channel of <typeparamref name="T"/>, checked before anything is made.</summary>
+    private static SharedChannelOptions AsUnbounded<T>(SharedChannelOptions options)
+        where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(options);
+        long chunk = UnboundedRing<T>.ChunkAllocationBytes(options.ChunkCapacity);
+        if (chunk > SharedSegment.MaxAllocationSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ChunkCapacity, $"A chunk of {options.ChunkCapacity} elements of {typeof(T).Name} takes {chunk} bytes, more than the largest allocation ({SharedSegment.MaxAllocationSize}).");
+        }
+
         SharedChannelOptions unbounded = options.Clone();
         unbounded.IsUnbounded = true;
         return unbounded;

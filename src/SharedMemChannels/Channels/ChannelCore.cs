@@ -56,6 +56,9 @@ internal sealed class ChannelCore<T>
 
     public RingHeader Header => _ring.Header;
 
+    /// <summary>The ring under the channel (for tests and diagnostics).</summary>
+    internal IRing<T> Ring => _ring;
+
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
 
     private ref ChannelControl Control => ref _segment.Memory.Ref<ChannelControl>(_control);

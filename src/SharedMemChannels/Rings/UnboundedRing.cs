@@ -894,6 +894,49 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
         Volatile.Write(ref Word32(ChainLayout.IntentOpOffset), ChainLayout.IntentNone);
     }
 
+    // ---------------------------------------------------------------- test hooks
+
+    /// <summary>The ring's start in the segment (for tests that damage the chain descriptor).</summary>
+    internal long RootOffset => _root;
+
+    /// <summary>The start of the chunk this instance's reader side holds, or -1 (for tests that damage a chunk).</summary>
+    internal long ReaderChunkStartForTest => _reader.Index < 0 ? -1 : _reader.Start;
+
+    /// <summary>
+    /// For tests: takes the chain lock and starts linking a chunk after the tail as a writer would, then
+    /// calls <paramref name="park"/> (which never returns: the process is killed there) either before the
+    /// link is made (<paramref name="linked"/> false) or after the link but before the descriptor says so.
+    /// </summary>
+    internal void LinkAndStopForTest(bool linked, Action park)
+    {
+        if (_pinRow < 0)
+        {
+            ClaimPinRow();
+        }
+
+        using (HoldLock())
+        {
+            long tail = TailIndex;
+            long tailStart = ChunkStartOf((ulong)Volatile.Read(ref Word(ChainLayout.TailChunkOffset)), tail);
+            if (!_heap.TryAllocate(_chunkAllocation, ShmOwnership.Process, ChainLayout.ChunkTag, out ShmHandle chunk))
+            {
+                throw new OutOfSharedMemoryException("no room for the test's chunk");
+            }
+
+            Word(ChainLayout.IntentChunkOffset) = (long)chunk.Value;
+            Word(ChainLayout.IntentIndexOffset) = tail + 1;
+            Volatile.Write(ref Word32(ChainLayout.IntentOpOffset), ChainLayout.IntentLink);
+            InitChunk(chunk, tail + 1);
+            _heap.SetOwnership(chunk, ShmOwnership.Segment);
+            if (linked)
+            {
+                Volatile.Write(ref _memory.Int64(tailStart + ChainLayout.ChunkNextOffset), (long)chunk.Value);
+            }
+
+            park();
+        }
+    }
+
     // ---------------------------------------------------------------- destroy
 
     /// <summary>
