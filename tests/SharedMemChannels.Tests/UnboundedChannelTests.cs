@@ -28,6 +28,24 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         return (segment, name, Track(SharedChannel.CreateUnbounded<long>(segment, name, options)));
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/>; if it fails while <paramref name="reading"/> still reads the channel,
+    /// completes the channel and lets the reading end before the test unmaps the segment under it.
+    /// </summary>
+    private static async Task StopOnFailure(SharedChannel<long> channel, Task reading, Func<Task> body)
+    {
+        try
+        {
+            await body();
+        }
+        catch
+        {
+            channel.Writer.TryComplete();
+            await Task.WhenAny(reading, Task.Delay(Generous));
+            throw;
+        }
+    }
+
     private static UnboundedRing<long> RingOf(SharedChannel<long> channel) => (UnboundedRing<long>)channel.Core.Ring;
 
     /// <summary>Heap bytes in use, counting blocks this thread caches as free (they are).</summary>
@@ -178,8 +196,11 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
                 expected++;
             }
         });
-        await reading.WaitAsync(Generous);
-        writer.WaitForLine("wrote");
+        await StopOnFailure(channel, reading, async () =>
+        {
+            await reading.WaitAsync(Generous);
+            writer.WaitForLine("wrote");
+        });
         Assert.Equal(0, writer.Finish());
         Assert.False(channel.Reader.TryRead(out _));
         Assert.Equal(1, RingOf(channel).ChunkCount);
@@ -274,22 +295,25 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
                 }
             });
 
-            children.ForEach(c => c.Child.Send("go"));
             var committed = new Dictionary<long, long>();
-            foreach ((long writerId, ChildProcess child) in children)
+            await StopOnFailure(channel, reading, async () =>
             {
-                long threshold = Random.Shared.Next(50, 3000);
-                while (long.Parse(Field(child.WaitForLine("committed"), "n"), CultureInfo.InvariantCulture) < threshold)
+                children.ForEach(c => c.Child.Send("go"));
+                foreach ((long writerId, ChildProcess child) in children)
                 {
+                    long threshold = Random.Shared.Next(50, 3000);
+                    while (long.Parse(Field(child.WaitForLine("committed"), "n"), CultureInfo.InvariantCulture) < threshold)
+                    {
+                    }
+
+                    child.Kill();
+                    committed[writerId] = child.Transcript.Split('\n')
+                        .Where(l => l.StartsWith("committed n=", StringComparison.Ordinal))
+                        .Max(l => long.Parse(l["committed n=".Length..].Trim(), CultureInfo.InvariantCulture));
                 }
 
-                child.Kill();
-                committed[writerId] = child.Transcript.Split('\n')
-                    .Where(l => l.StartsWith("committed n=", StringComparison.Ordinal))
-                    .Max(l => long.Parse(l["committed n=".Length..].Trim(), CultureInfo.InvariantCulture));
-            }
-
-            await reading.WaitAsync(Generous);
+                await reading.WaitAsync(Generous);
+            });
             Assert.False(channel.Reader.TryRead(out long left), $"item {left} was still readable after the abandonment");
             foreach ((long writerId, long n) in committed)
             {

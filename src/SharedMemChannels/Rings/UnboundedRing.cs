@@ -291,15 +291,21 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
             {
                 long pos = ReadIndex(_tailOffset);
                 long chunk = pos / _chunkCapacity;
-                if (chunk != side.Index && !MoveTo(side, chunk, reading: false, _singleWriter))
+                if (chunk != side.Index)
                 {
-                    // Past the last chunk: link one (or find that another writer did).
-                    if (!TryLink(side.Index))
+                    switch (MoveTo(side, chunk, reading: false, _singleWriter))
                     {
-                        return RingStatus.Full;
-                    }
+                        case Move.NotLinked:
+                            // Past the last chunk: link one (or find that another writer did).
+                            if (!TryLink(side.Index))
+                            {
+                                return RingStatus.Full;
+                            }
 
-                    continue;
+                            continue;
+                        case Move.Gone:
+                            continue;
+                    }
                 }
 
                 long cell = side.Start + ChainLayout.CellOffset(pos - (chunk * _chunkCapacity), _cellSize);
@@ -363,9 +369,18 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
 
                 long pos = ReadIndex(_headOffset);
                 long chunk = pos / _chunkCapacity;
-                if (chunk != side.Index && !MoveTo(side, chunk, reading: true, _singleReader))
+                if (chunk != side.Index)
                 {
-                    break; // its chunk is not linked yet: nothing was written there
+                    Move move = MoveTo(side, chunk, reading: true, _singleReader);
+                    if (move == Move.NotLinked)
+                    {
+                        break; // its chunk is not linked yet: nothing was written there
+                    }
+
+                    if (move == Move.Gone)
+                    {
+                        continue;
+                    }
                 }
 
                 long cell = side.Start + ChainLayout.CellOffset(pos - (chunk * _chunkCapacity), _cellSize);
@@ -494,15 +509,32 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
         }
     }
 
+    private enum Move
+    {
+        /// <summary>The side is on the chunk asked for.</summary>
+        Reached,
+
+        /// <summary>The chain does not reach the chunk yet (the side is on the last one).</summary>
+        NotLinked,
+
+        /// <summary>The chunk was freed already: the position asked for is stale, read it again.</summary>
+        Gone,
+    }
+
     /// <summary>
-    /// Moves <paramref name="side"/> to chunk <paramref name="target"/> along the links; false when the
-    /// chain does not reach it yet. Every chunk from the side's pinned one on is safe to follow.
+    /// Moves <paramref name="side"/> to chunk <paramref name="target"/> along the links. Every chunk from
+    /// the side's pinned one on is safe to follow.
     /// </summary>
-    private bool MoveTo(Side side, long target, bool reading, bool single)
+    private Move MoveTo(Side side, long target, bool reading, bool single)
     {
         if (side.Index < 0 || target < side.Index)
         {
             Relocate(side, target, reading);
+            if (side.Index > target)
+            {
+                // Everything up to the target was freed meanwhile: our index was read before others went past it.
+                return Move.Gone;
+            }
         }
 
         for (int step = 0; side.Index < target; step++)
@@ -515,7 +547,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
             ulong next = (ulong)Volatile.Read(ref _memory.Int64(side.Start + ChainLayout.ChunkNextOffset));
             if (next == 0)
             {
-                return false;
+                return Move.NotLinked;
             }
 
             long start = ChunkStartOf(next, side.Index + 1);
@@ -529,7 +561,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
             }
         }
 
-        return true;
+        return Move.Reached;
     }
 
     /// <summary>Places <paramref name="side"/> on the chunk nearest to <paramref name="target"/> that exists, under the chain lock, and pins it.</summary>
@@ -851,7 +883,11 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                 break;
             case ChainLayout.IntentLink:
                 long tail = TailIndex;
-                if (tail == index - 1)
+                if ((ulong)Volatile.Read(ref Word(ChainLayout.TailChunkOffset)) == handle && handle != 0 && tail == index - 1)
+                {
+                    Volatile.Write(ref Word(ChainLayout.TailIndexOffset), index); // died between the two stores
+                }
+                else if (tail == index - 1)
                 {
                     long tailStart = ChunkStartOf((ulong)Volatile.Read(ref Word(ChainLayout.TailChunkOffset)), tail);
                     ulong next = (ulong)Volatile.Read(ref _memory.Int64(tailStart + ChainLayout.ChunkNextOffset));
