@@ -27,6 +27,15 @@ public sealed class SharedChannelOptions
     /// <summary>The largest capacity a shared channel accepts.</summary>
     public const int MaxCapacity = 1 << 26;
 
+    /// <summary>The capacity of options made without one (<see cref="SharedChannelOptions()"/>).</summary>
+    public const int DefaultCapacity = 1024;
+
+    /// <summary>The default <see cref="ChunkCapacity"/>: elements per chunk of an unbounded channel.</summary>
+    public const int DefaultChunkCapacity = 1024;
+
+    /// <summary>The largest <see cref="ChunkCapacity"/>.</summary>
+    public const int MaxChunkCapacity = Rings.ChainLayout.MaxChunkCapacity;
+
     /// <summary>The default spin budget: polls before a waiter yields.</summary>
     public const int DefaultSpinCount = 100;
 
@@ -34,9 +43,20 @@ public sealed class SharedChannelOptions
     public const int DefaultYieldCount = 2;
 
     private int _capacity;
+    private int _chunkCapacity = DefaultChunkCapacity;
     private BoundedChannelFullMode _fullMode;
     private int _spinCount = DefaultSpinCount;
     private int _yieldCount = DefaultYieldCount;
+
+    /// <summary>
+    /// Options with the defaults: <see cref="DefaultCapacity"/> items for a bounded channel, chunks of
+    /// <see cref="DefaultChunkCapacity"/> for an unbounded one
+    /// (<c>SharedChannel.CreateUnbounded&lt;T&gt;(segment, name, new SharedChannelOptions { SingleReader = true })</c>).
+    /// </summary>
+    public SharedChannelOptions()
+        : this(DefaultCapacity)
+    {
+    }
 
     /// <summary>Options for a channel of <paramref name="capacity"/> items.</summary>
     /// <param name="capacity">How many items the channel holds, 1 to <see cref="MaxCapacity"/>.</param>
@@ -50,7 +70,7 @@ public sealed class SharedChannelOptions
     /// <summary>
     /// How many items the channel holds: exactly this many (a capacity of 3 holds 3), any value from 1 to
     /// <see cref="MaxCapacity"/>. A capacity of 0 (the BCL's rendezvous channel) is not supported across
-    /// processes.
+    /// processes. Unbounded channels ignore it (and <see cref="FullMode"/>): see <see cref="ChunkCapacity"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int Capacity
@@ -62,6 +82,31 @@ public sealed class SharedChannelOptions
             _capacity = value;
         }
     }
+
+    /// <summary>
+    /// Elements per chunk of an unbounded channel (<see cref="SharedChannel.CreateUnbounded{T}"/>): the
+    /// queue takes a chunk of this many elements from the segment's heap each time it grows past the
+    /// chunks it has, and gives chunks back as readers pass them. 1 to <see cref="MaxChunkCapacity"/>,
+    /// <see cref="DefaultChunkCapacity"/> by default; stored with the channel. Bigger chunks visit the
+    /// heap less often; smaller ones give memory back sooner. Bounded channels ignore it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
+    public int ChunkCapacity
+    {
+        get => _chunkCapacity;
+        set
+        {
+            if (value < 1 || value > MaxChunkCapacity)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"The chunk capacity must be from 1 to {MaxChunkCapacity}.");
+            }
+
+            _chunkCapacity = value;
+        }
+    }
+
+    /// <summary>Whether these options make (or describe) an unbounded channel: set by the unbounded factories and when opening one.</summary>
+    internal bool IsUnbounded { get; set; }
 
     /// <summary>What a write into a full channel does. <see cref="BoundedChannelFullMode.Wait"/> by default.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not a defined mode.</exception>

@@ -202,7 +202,15 @@ internal static class Commands
             ChannelRow("name", ch.Name);
             ChannelRow("state", ch.State);
             ChannelRow("element", $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)");
-            ChannelRow("capacity", $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}");
+            string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}";
+            ChannelRow("capacity", ch.IsUnbounded
+                ? $"unbounded, chunks of {Format.Number(ch.ChunkCapacity)}{flags}"
+                : $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{flags}");
+            if (ch.IsUnbounded)
+            {
+                ChannelRow("chunks", $"{Format.Number(ch.ChunkCount)} ({Format.Bytes(ch.ChunkBytes)})");
+            }
+
             ChannelRow("count", Format.Number(ch.Count));
             ChannelRow("written / read / dropped", $"{Format.Number(ch.Written)} / {Format.Number(ch.Read)} / {Format.Number(ch.Dropped)}");
             ChannelRow("lost / skipped (crashes)", $"{Format.Number(ch.Lost)} / {Format.Number(ch.Skipped)}");

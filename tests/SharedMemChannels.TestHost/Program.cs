@@ -42,7 +42,8 @@ internal static class Program
         ReadmeRoles.Register,
         RingRoles.Register,
         ChannelRoles.Register,
-        SyncRoles.Register);
+        SyncRoles.Register,
+        UnboundedRoles.Register);
 
     private static int Main(string[] args)
     {

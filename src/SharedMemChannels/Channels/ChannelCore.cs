@@ -57,6 +57,9 @@ internal sealed class ChannelCore<T>
 
     public RingHeader Header => _ring.Header;
 
+    /// <summary>The ring under the channel (for tests and diagnostics).</summary>
+    internal IRing<T> Ring => _ring;
+
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
 
     private ref ChannelControl Control => ref _segment.Memory.Ref<ChannelControl>(_control);
@@ -219,8 +222,11 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode);
-        long bytes = ChannelRing<T>.RequiredBytes(kind, options.Capacity) + RingLayout.LineSize;
+        bool unbounded = options.IsUnbounded;
+        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode, unbounded);
+        int capacity = unbounded ? options.ChunkCapacity : options.Capacity; // an unbounded channel stores its chunk capacity
+        BoundedChannelFullMode fullMode = unbounded ? BoundedChannelFullMode.Wait : options.FullMode;
+        long bytes = ChannelRing<T>.RequiredBytes(kind, capacity) + RingLayout.LineSize;
         if (bytes > SharedSegment.MaxAllocationSize)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Capacity, $"A ring of {options.Capacity} elements of {element.Size} bytes exceeds the largest allocation.");
@@ -234,14 +240,14 @@ internal sealed class ChannelCore<T>
         long payload = heap.GetPayloadOffset(block, out _, out _);
         long ring = (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
         long length = bytes - (ring - payload);
-        _ring = ChannelRing<T>.Create(kind, _segment.Memory, ring, length, options.Capacity, _segment.Processes, _segment.Owner);
+        _ring = ChannelRing<T>.Create(kind, _segment, ring, length, capacity, options.SingleReader, options.SingleWriter);
 
         c.Magic = ChannelControl.MagicValue;
         c.Version = ChannelControl.CurrentVersion;
-        c.Capacity = options.Capacity;
-        c.FullMode = (int)options.FullMode;
+        c.Capacity = capacity;
+        c.FullMode = (int)fullMode;
         c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0) |
-            (options.Persistent ? ChannelControl.FlagPersistent : 0);
+            (unbounded ? ChannelControl.FlagUnbounded : 0) | (options.Persistent ? ChannelControl.FlagPersistent : 0);
         c.ElementFingerprint = element.Fingerprint;
         c.ElementSize = element.Size;
         c.RingKind = (int)kind;
@@ -253,6 +259,7 @@ internal sealed class ChannelCore<T>
         System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
         c.ElementTypeNameLength = typeNameLength;
         Volatile.Write(ref c.RingBlock, block.Value);
+        (_ring as UnboundedRing<T>)?.GiveToSegment();
         heap.SetOwnership(block, ShmOwnership.Segment);
         Volatile.Write(ref c.State, ChannelControl.StateReady);
     }
@@ -289,29 +296,43 @@ internal sealed class ChannelCore<T>
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (notifier {(int)notifier}).");
         }
 
-        if (c.Capacity < 1 || c.Capacity > SharedChannelOptions.MaxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
-            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode))
+        bool unbounded = (c.Flags & ChannelControl.FlagUnbounded) != 0;
+        int maxCapacity = unbounded ? SharedChannelOptions.MaxChunkCapacity : SharedChannelOptions.MaxCapacity;
+        if (c.Capacity < 1 || c.Capacity > maxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
+            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode, unbounded))
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
         }
 
-        if (options is not null &&
-            (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
-             options.Persistent != persistent || options.Notifier != notifier))
+        if (options is not null && (options.IsUnbounded != unbounded ||
+            (unbounded ? options.ChunkCapacity != c.Capacity : options.Capacity != c.Capacity || options.FullMode != fullMode) ||
+            options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
+            options.Persistent != persistent || options.Notifier != notifier))
         {
+            string exists = unbounded ? $"unbounded with chunks of {c.Capacity}" : $"capacity {c.Capacity}, {fullMode}";
+            string asked = options.IsUnbounded ? $"unbounded with chunks of {options.ChunkCapacity}" : $"capacity {options.Capacity}, {options.FullMode}";
             throw new ArgumentException(
-                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, notifier {notifier}; " +
-                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, notifier {options.Notifier}.",
+                $"Channel '{Name}' exists {exists}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, notifier {notifier}; " +
+                $"the options ask for {asked}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, notifier {options.Notifier}.",
                 nameof(options));
         }
 
-        Options.Capacity = c.Capacity;
+        if (unbounded)
+        {
+            Options.ChunkCapacity = c.Capacity;
+        }
+        else
+        {
+            Options.Capacity = c.Capacity;
+        }
+
+        Options.IsUnbounded = unbounded;
         Options.FullMode = fullMode;
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
         Options.Persistent = persistent;
         Options.Notifier = notifier;
-        _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
+        _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
         _notifierHold ??= ChannelNotifiers.Attach(_segment.Name, c, _header);
@@ -505,7 +526,8 @@ internal sealed class ChannelCore<T>
     }
 
     /// <summary>Whether a write may succeed now (space, or a drop mode); completion is checked by the caller.</summary>
-    public bool HasSpace => Options.FullMode != BoundedChannelFullMode.Wait || _ring.Count < Options.Capacity;
+    /// <remarks>An unbounded channel always has space: its writes never wait (they fail only when the segment is out of memory).</remarks>
+    public bool HasSpace => Options.IsUnbounded || Options.FullMode != BoundedChannelFullMode.Wait || _ring.Count < Options.Capacity;
 
     // ---------------------------------------------------------------- reading
 
@@ -740,6 +762,13 @@ internal sealed class ChannelCore<T>
     public ValueTask WriteAsync(T item, CancellationToken cancellationToken)
     {
         EnsureWriter();
+        if (Options.IsUnbounded)
+        {
+            // Writes never wait: a failed write on an open unbounded channel means the segment is out of memory.
+            return ValueTask.FromException(new OutOfSharedMemoryException(
+                $"Out of shared memory: segment '{_segment.Name}' has no room for another chunk of unbounded channel '{Name}' (it reached its maximum capacity)."));
+        }
+
         WriteOperation<T>? op;
         lock (_writes)
         {
@@ -891,6 +920,8 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
                 Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
             }
+
+            (_ring as IDisposable)?.Dispose(); // an unbounded ring's pins: the chunks it held may be freed
 
             if (_endpoint >= 0)
             {
@@ -1051,8 +1082,12 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        ulong ring = Interlocked.Exchange(ref segment.Memory.Ref<ChannelControl>(control).RingBlock, 0);
-        ChannelControl last = segment.Memory.Ref<ChannelControl>(control); // the notifier's identity outlives the block
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        bool unbounded = c.RingKind == (int)RingKind.Unbounded;
+        long ringOffset = c.RingOffset;
+        long ringLength = c.RingLength;
+        ulong ring = Interlocked.Exchange(ref c.RingBlock, 0);
+        ChannelControl last = c; // the notifier's identity outlives the block
         if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))
         {
             return; // another process got here first
@@ -1062,6 +1097,11 @@ internal sealed class ChannelCore<T>
 
         if (ring != 0)
         {
+            if (unbounded)
+            {
+                UnboundedRing<byte>.FreeChain(segment, ringOffset, ringLength);
+            }
+
             try
             {
                 segment.Heap.Free(ShmHandle.FromValue(ring));

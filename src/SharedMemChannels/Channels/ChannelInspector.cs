@@ -41,18 +41,26 @@ internal static class ChannelInspector
             _ => "initializing",
         };
         int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);
+        bool unbounded = (RingKind)c.RingKind == RingKind.Unbounded;
         var report = new ChannelReport
         {
             Name = name,
             State = state,
             ElementTypeName = Encoding.UTF8.GetString(memory.Span(control + ChannelControl.ElementTypeNameOffset, typeNameLength)),
             ElementSize = c.ElementSize,
-            Capacity = c.Capacity,
+            Capacity = unbounded ? int.MaxValue : c.Capacity,
+            IsUnbounded = unbounded,
+            ChunkCapacity = unbounded ? c.Capacity : 0,
             FullMode = (BoundedChannelFullMode)c.FullMode,
             SingleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0,
             SingleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0,
             Persistent = (c.Flags & ChannelControl.FlagPersistent) != 0,
-            Ring = (RingKind)c.RingKind == RingKind.Spsc ? "spsc" : "mpmc",
+            Ring = (RingKind)c.RingKind switch
+            {
+                RingKind.Spsc => "spsc",
+                RingKind.Unbounded => "unbounded",
+                _ => "mpmc",
+            },
             Endpoints = Endpoints(memory, control, c, processes),
         };
 
@@ -76,9 +84,22 @@ internal static class ChannelInspector
             error = type.Length == 0 ? null : $"{type}: {message}";
         }
 
+        long chunks = 0;
+        long chunkBytes = 0;
+        if (unbounded)
+        {
+            // The chain descriptor (ChainLayout): how many chunks, of how many bytes; snapshots, clamped.
+            long first = Volatile.Read(ref memory.Int64(ring + ChainLayout.FirstIndexOffset));
+            long last = Volatile.Read(ref memory.Int64(ring + ChainLayout.TailIndexOffset));
+            chunks = Math.Clamp(last - first + 1, 0, memory.MappedLength);
+            chunkBytes = chunks * Math.Clamp(Volatile.Read(ref memory.Int64(ring + ChainLayout.ChunkBytesOffset)), 0, memory.MappedLength);
+        }
+
         return report with
         {
-            Count = Math.Clamp(tail - head, 0, c.Capacity),
+            Count = Math.Clamp(tail - head, 0, unbounded ? long.MaxValue : c.Capacity),
+            ChunkCount = chunks,
+            ChunkBytes = chunkBytes,
             Written = Volatile.Read(ref memory.Int64(ring + RingLayout.WrittenOffset)),
             Read = Volatile.Read(ref memory.Int64(ring + RingLayout.ReadOffset)),
             Dropped = Volatile.Read(ref memory.Int64(ring + RingLayout.DroppedOffset)),

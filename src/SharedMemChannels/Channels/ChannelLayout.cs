@@ -43,8 +43,11 @@ internal struct ChannelControl
     public const int FlagSingleReader = 1;
     public const int FlagSingleWriter = 2;
 
+    /// <summary>An unbounded channel: <see cref="Capacity"/> is its chunk capacity, the ring is a chain of chunks.</summary>
+    public const int FlagUnbounded = 4;
+
     /// <summary>The channel is not destroyed with its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
-    public const int FlagPersistent = 4;
+    public const int FlagPersistent = 8;
 
     public const int CompletionSequenceOffset = 256;
     public const int CompletionWaitersOffset = 260;
