@@ -41,7 +41,8 @@ internal static class Program
         SecurityRoles.Register,
         ReadmeRoles.Register,
         RingRoles.Register,
-        ChannelRoles.Register);
+        ChannelRoles.Register,
+        RecordRoles.Register);
 
     private static int Main(string[] args)
     {

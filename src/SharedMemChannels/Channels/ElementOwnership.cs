@@ -115,6 +115,35 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     public override void Discard(in T item) => Release(in item, requireOwner: false);
 
     /// <summary>
+    /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds (the
+    /// enumeration's release: the loop body may have released the element itself already).
+    /// </summary>
+    public void ReleaseIfHeld(in T item)
+    {
+        SharedHeap heap = _segment.Heap;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (heap.GetOwner(ShmHandle.FromValue(handle)) == heap.Owner)
+                {
+                    heap.Free(ShmHandle.FromValue(handle));
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Released (or freed) already.
+            }
+        }
+    }
+
+    /// <summary>
     /// Frees the storage of every owned field of <paramref name="item"/>. With <paramref name="requireOwner"/>,
     /// only storage this process owns (an item it read) is accepted: an item still queued, or built and
     /// never written, is an <see cref="InvalidOperationException"/>, and nothing is freed.
