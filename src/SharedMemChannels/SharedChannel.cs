@@ -19,7 +19,7 @@ namespace SharedMemChannels;
 /// await foreach (Tick tick in channel.Reader.ReadAllAsync()) { ... }
 /// </code>
 /// </example>
-public static class SharedChannel
+public static partial class SharedChannel
 {
     /// <summary>The longest channel name.</summary>
     public const int MaxNameLength = ChannelLayout.MaxNameLength;

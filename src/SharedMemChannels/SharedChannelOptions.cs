@@ -42,8 +42,15 @@ public sealed class SharedChannelOptions
     /// <summary>The default yields before a waiter sleeps in the kernel.</summary>
     public const int DefaultYieldCount = 2;
 
+    /// <summary>The default <see cref="MaxRecordSize"/>: 1 MiB.</summary>
+    public const int DefaultMaxRecordSize = 1 << 20;
+
+    /// <summary>The largest <see cref="MaxRecordSize"/>: the largest heap allocation less a record's 32-byte header.</summary>
+    public const int MaxRecordSizeLimit = SharedSegment.MaxAllocationSize - Records.RecordHeader.Size;
+
     private int _capacity;
     private int _chunkCapacity = DefaultChunkCapacity;
+    private int _maxRecordSize = DefaultMaxRecordSize;
     private BoundedChannelFullMode _fullMode;
     private int _spinCount = DefaultSpinCount;
     private int _yieldCount = DefaultYieldCount;
@@ -140,6 +147,27 @@ public sealed class SharedChannelOptions
             }
 
             _notifier = value;
+        }
+    }
+
+    /// <summary>
+    /// Record channels (<see cref="SharedChannel.CreateRecords"/>): the largest record a writer may
+    /// allocate, in bytes; 1 MiB (<see cref="DefaultMaxRecordSize"/>) by default, at most
+    /// <see cref="MaxRecordSizeLimit"/>. Stored with the channel like the capacity: opening it with
+    /// another value is an <see cref="ArgumentException"/>. Ignored by channels of unmanaged elements.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is less than 1 or above <see cref="MaxRecordSizeLimit"/>.</exception>
+    public int MaxRecordSize
+    {
+        get => _maxRecordSize;
+        set
+        {
+            if (value < 1 || value > MaxRecordSizeLimit)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"The largest record must be from 1 to {MaxRecordSizeLimit} bytes.");
+            }
+
+            _maxRecordSize = value;
         }
     }
 

@@ -79,6 +79,25 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
         _ownedSegment?.Dispose();
     }
 
+    /// <summary>
+    /// Frees the heap storage an element read from this channel owns: each <see cref="ShmString"/> and
+    /// <see cref="ShmVector{T}"/> field (nested structs included). Call it once per element read, when done
+    /// with it; <c>await foreach</c> over <see cref="ChannelReader{T}.ReadAllAsync"/> does it for you. Nothing
+    /// for an element type without such fields.
+    /// </summary>
+    /// <remarks>
+    /// The storage of an element is owned by the segment from the write on (the channel holds it), by the
+    /// reading process once read (reclaimed if it dies), and freed exactly once: here, by the channel when a
+    /// drop mode drops the element (after the <c>itemDropped</c> callback returns), or when the channel is
+    /// destroyed with the element still queued. An element built and never written is not the channel's:
+    /// free its fields yourself (<see cref="ShmString.Free"/>).
+    /// </remarks>
+    /// <param name="item">An element this process read from the channel.</param>
+    /// <exception cref="InvalidOperationException">
+    /// The element's storage is not this process's: it was released already (or freed), is still queued, or was never read here.
+    /// </exception>
+    public void Release(in T item) => (_core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);
+
     /// <inheritdoc />
     public override string ToString() => IsUnbounded
         ? $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (unbounded, chunks of {_core.Options.ChunkCapacity})"
@@ -106,6 +125,32 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
         public override bool TryRead(out T item) => core.TryRead(out item);
 
         public override bool TryPeek(out T item) => core.TryPeek(out item);
+
+        /// <summary>
+        /// The BCL's enumeration; for elements that own heap storage (<see cref="ShmString"/> /
+        /// <see cref="ShmVector{T}"/> fields), each element is released when the enumeration moves past it or
+        /// is disposed, so <c>await foreach</c> cannot leak: copy out what must outlive the loop body.
+        /// </summary>
+        public override IAsyncEnumerable<T> ReadAllAsync(CancellationToken cancellationToken = default) =>
+            core.Ownership is OwnedFieldsOwnership<T> owned ? ReadAllReleasingAsync(owned, cancellationToken) : base.ReadAllAsync(cancellationToken);
+
+        private async IAsyncEnumerable<T> ReadAllReleasingAsync(OwnedFieldsOwnership<T> owned, [EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            while (await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (TryRead(out T item))
+                {
+                    try
+                    {
+                        yield return item;
+                    }
+                    finally
+                    {
+                        owned.ReleaseIfHeld(in item);
+                    }
+                }
+            }
+        }
 
         public override ValueTask<T> ReadAsync(CancellationToken cancellationToken = default)
         {

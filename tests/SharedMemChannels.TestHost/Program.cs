@@ -43,7 +43,8 @@ internal static class Program
         RingRoles.Register,
         ChannelRoles.Register,
         SyncRoles.Register,
-        UnboundedRoles.Register);
+        UnboundedRoles.Register,
+        RecordRoles.Register);
 
     private static int Main(string[] args)
     {

@@ -23,6 +23,7 @@ internal sealed class ChannelCore<T>
     private readonly long _control;
     private readonly ShmHandle _controlBlock;
     private readonly Action<T>? _itemDropped;
+    private readonly ElementOwnership<T>? _ownership; // null for elements that own no heap storage
     private readonly object _completionLock = new();
     private IRing<T> _ring = null!;
     private RingHeader _header = null!; // _ring.Header, without the interface call on every operation
@@ -35,7 +36,7 @@ internal sealed class ChannelCore<T>
     private int _detached;
     private object? _notifierHold;  // this instance's hold on the channel's semaphores (none for the futex)
 
-    private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped)
+    private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped, ElementOwnership<T>? ownership)
     {
         _segment = segment;
         Name = name;
@@ -43,7 +44,14 @@ internal sealed class ChannelCore<T>
         _control = control;
         Options = options;
         _itemDropped = itemDropped;
+        _ownership = ownership;
     }
+
+    /// <summary>What the channel does with its elements' heap storage; null when they own none.</summary>
+    public ElementOwnership<T>? Ownership => _ownership;
+
+    /// <summary>The channel's random id (stamped into its records).</summary>
+    public ulong ChannelId => Volatile.Read(ref Control.ChannelId);
 
     public string Name { get; }
 
@@ -78,15 +86,35 @@ internal sealed class ChannelCore<T>
     /// process lays it out (the directory's find-or-construct is atomic across processes); the others
     /// wait until it is ready, and take over from an initializer that died.
     /// </summary>
-    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode)
+    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode) =>
+        Open(segment, name, options, itemDropped, mode, null);
+
+    /// <summary>
+    /// As above, with the ownership rules of the elements' heap storage: <paramref name="ownership"/> for
+    /// record channels; null for a <see cref="SharedChannel{T}"/>, which gets the rules of its
+    /// <see cref="ShmString"/> / <see cref="ShmVector{T}"/> fields, if it has any.
+    /// </summary>
+    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership)
     {
         // A channel whose last reference just went is destroyed by that process in a moment: wait for its
         // entry to go, then open (or make) the channel anew. Bounded: a retired entry nobody destroys
         // (its destroyer died in between) is destroyed here.
+        TypeLayoutInfo element = TypeLayout<T>.Info;
+        if (ownership is null && TypeLayout<T>.OwnedHandleOffsets.Length != 0)
+        {
+            ownership = new OwnedFieldsOwnership<T>(TypeLayout<T>.OwnedHandleOffsets);
+        }
+
+        if (ownership is not null && ownership.OwnedOffsets.Length > ChannelControl.MaxOwnedHandles)
+        {
+            throw new ArgumentException(
+                $"Type {element.DisplayName} holds {ownership.OwnedOffsets.Length} ShmString / ShmVector fields; a channel element may own at most {ChannelControl.MaxOwnedHandles}.");
+        }
+
         long deadline = Environment.TickCount64 + (long)s_initTimeout.TotalMilliseconds;
         for (int attempt = 0; ; attempt++)
         {
-            ChannelCore<T>? core = TryOpen(segment, name, options, itemDropped, mode, out ShmHandle retired, out long retiredControl);
+            ChannelCore<T>? core = TryOpen(segment, name, options, itemDropped, mode, ownership, out ShmHandle retired, out long retiredControl);
             if (core is not null)
             {
                 return core;
@@ -106,8 +134,8 @@ internal sealed class ChannelCore<T>
         }
     }
 
-    /// <summary>One attempt of <see cref="Open"/>: null when the channel found was retired (its block is returned).</summary>
-    private static ChannelCore<T>? TryOpen(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, out ShmHandle retired, out long retiredControl)
+    /// <summary>One attempt of opening: null when the channel found was retired (its block is returned).</summary>
+    private static ChannelCore<T>? TryOpen(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership, out ShmHandle retired, out long retiredControl)
     {
         retired = default;
         retiredControl = 0;
@@ -137,7 +165,7 @@ internal sealed class ChannelCore<T>
         }
 
         long control = found.ValueOffset;
-        var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped);
+        var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped, ownership);
         if (!core.WaitReadyOrInitialize(options, created, element) || !core.Attach(options, element))
         {
             retired = found.Block;
@@ -145,6 +173,7 @@ internal sealed class ChannelCore<T>
             return null;
         }
 
+        ownership?.Bind(core);
         return core;
     }
 
@@ -258,6 +287,23 @@ internal sealed class ChannelCore<T>
         Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
         System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
         c.ElementTypeNameLength = typeNameLength;
+        c.ElementKind = _ownership?.Kind ?? ChannelControl.ElementKindPlain;
+        c.MaxRecordSize = c.ElementKind == ChannelControl.ElementKindPlain ? 0 : options.MaxRecordSize;
+        int[] owned = _ownership?.OwnedOffsets ?? [];
+        for (int i = 0; i < ChannelControl.MaxOwnedHandles; i++)
+        {
+            _segment.Memory.Int32(ChannelLayout.OwnedHandleOffset(_control, i)) = i < owned.Length ? owned[i] : 0;
+        }
+
+        c.OwnedHandleCount = owned.Length;
+        ulong id;
+        do
+        {
+            id = (ulong)Random.Shared.NextInt64() ^ ((ulong)Environment.ProcessId << 40);
+        }
+        while (id == 0);
+
+        c.ChannelId = id;
         Volatile.Write(ref c.RingBlock, block.Value);
         (_ring as UnboundedRing<T>)?.GiveToSegment();
         heap.SetOwnership(block, ShmOwnership.Segment);
@@ -285,6 +331,7 @@ internal sealed class ChannelCore<T>
                 $"Channel '{Name}' carries elements of {c.ElementSize} bytes (layout {c.ElementFingerprint:x16}); it cannot be used with {element.DisplayName} ({element.Size} bytes, layout {element.Fingerprint:x16}).");
         }
 
+        CheckElementKind(options);
         var kind = (RingKind)c.RingKind;
         var fullMode = (BoundedChannelFullMode)c.FullMode;
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
@@ -356,6 +403,68 @@ internal sealed class ChannelCore<T>
         AddInstance();
         return true;
     }
+
+    /// <summary>
+    /// Checks the stored element kind, owned-handle table and record size limit against this process's
+    /// view of the element (a record channel opened as a channel of structs, or the reverse, is an
+    /// <see cref="InvalidCastException"/>), and adopts the stored limit.
+    /// </summary>
+    private void CheckElementKind(SharedChannelOptions? options)
+    {
+        ref ChannelControl c = ref Control;
+        int expectedKind = _ownership?.Kind ?? ChannelControl.ElementKindPlain;
+        if (c.ElementKind != expectedKind)
+        {
+            throw new InvalidCastException(
+                $"Channel '{Name}' carries {KindName(c.ElementKind)}; it was opened as a channel of {KindName(expectedKind)}.");
+        }
+
+        int[] owned = _ownership?.OwnedOffsets ?? [];
+        int count = c.OwnedHandleCount;
+        if ((uint)count > ChannelControl.MaxOwnedHandles)
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (owned-handle count {count}).");
+        }
+
+        for (int i = 0; i < ChannelControl.MaxOwnedHandles; i++)
+        {
+            int stored = _segment.Memory.Int32(ChannelLayout.OwnedHandleOffset(_control, i));
+            int expected = i < owned.Length ? owned[i] : 0;
+            if (count != owned.Length || stored != expected)
+            {
+                throw new InvalidCastException($"Channel '{Name}' records other owned heap handles in its elements than {typeof(T).Name} has.");
+            }
+        }
+
+        if (expectedKind != ChannelControl.ElementKindPlain)
+        {
+            if (c.MaxRecordSize < 1 || c.MaxRecordSize > SharedChannelOptions.MaxRecordSizeLimit)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (largest record {c.MaxRecordSize}).");
+            }
+
+            if (options is not null && options.MaxRecordSize != c.MaxRecordSize)
+            {
+                throw new ArgumentException(
+                    $"Channel '{Name}' exists with records of at most {c.MaxRecordSize} bytes; the options ask for {options.MaxRecordSize}.", nameof(options));
+            }
+
+            Options.MaxRecordSize = c.MaxRecordSize;
+        }
+
+        if (c.ChannelId == 0)
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (no channel id).");
+        }
+    }
+
+    private static string KindName(int kind) => kind switch
+    {
+        ChannelControl.ElementKindPlain => "unmanaged elements",
+        ChannelControl.ElementKindRecords => "records",
+        ChannelControl.ElementKindSerialized => "serialized elements",
+        _ => $"elements of unknown kind {kind}",
+    };
 
     /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row).</summary>
     private int ClaimEndpoint()
@@ -460,6 +569,11 @@ internal sealed class ChannelCore<T>
             return false;
         }
 
+        if (_ownership is not null)
+        {
+            return TryWriteOwned(item);
+        }
+
         // SPSC (Wait or DropWrite): the sealed ring's TryWrite directly; only a full ring takes the general path.
         if (_spsc is { } spsc && spsc.TryWrite(in item))
         {
@@ -467,6 +581,52 @@ internal sealed class ChannelCore<T>
         }
 
         return TryWriteSlow(item);
+    }
+
+    /// <summary>
+    /// TryWrite of an element that owns heap storage: the storage goes to the channel before the item
+    /// is published (a reader may take it the moment it is), and back to the writer if the ring refuses it.
+    /// </summary>
+    private bool TryWriteOwned(T item)
+    {
+        ElementOwnership<T> ownership = _ownership!;
+        ownership.HandOver(in item);
+        bool written;
+        try
+        {
+            written = (_spsc is { } spsc && spsc.TryWrite(in item)) || TryWriteSlow(item);
+        }
+        catch
+        {
+            ownership.TakeBack(in item);
+            throw;
+        }
+
+        if (!written)
+        {
+            ownership.TakeBack(in item);
+        }
+
+        return written;
+    }
+
+    /// <summary>A drop mode discarded <paramref name="dropped"/>: the user's callback sees it, then its storage is freed.</summary>
+    private void OnDropped(in T dropped)
+    {
+        if (_ownership is null)
+        {
+            _itemDropped?.Invoke(dropped);
+            return;
+        }
+
+        try
+        {
+            _itemDropped?.Invoke(dropped);
+        }
+        finally
+        {
+            _ownership.Discard(in dropped);
+        }
     }
 
     /// <summary>TryWrite past the SPSC fast path: the general ring (full, drop modes, MPMC).</summary>
@@ -485,10 +645,10 @@ internal sealed class ChannelCore<T>
                 case RingStatus.DroppedItem:
                 case RingStatus.Replaced:
                     // The user's callback runs after the ring operation is over: no claim is held here.
-                    _itemDropped?.Invoke(dropped);
+                    OnDropped(in dropped);
                     return true;
                 case RingStatus.Evicted:
-                    _itemDropped?.Invoke(dropped);
+                    OnDropped(in dropped);
                     continue;
                 case RingStatus.InFlight:
                     if (!BackOff(attempt))
@@ -545,6 +705,11 @@ internal sealed class ChannelCore<T>
                 OnCompletedAndMaybeDrained();
             }
 
+            if (read && _ownership is not null)
+            {
+                _ownership.Receive(ref item);
+            }
+
             return read;
         }
 
@@ -565,6 +730,7 @@ internal sealed class ChannelCore<T>
                         OnCompletedAndMaybeDrained();
                     }
 
+                    _ownership?.Receive(ref item);
                     return true;
                 case RingStatus.Empty:
                     if (_ring.Header.IsCompleted)
@@ -1088,6 +1254,13 @@ internal sealed class ChannelCore<T>
         long ringLength = c.RingLength;
         ulong ring = Interlocked.Exchange(ref c.RingBlock, 0);
         ChannelControl last = c; // the notifier's identity outlives the block
+        if (ring != 0)
+        {
+            // Ours alone now (the exchange above): free the storage queued items own, and the records of
+            // this channel a crash left in the segment, while the control block still describes them.
+            OwnedHandles.ReleaseAll(segment, name, control);
+        }
+
         if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))
         {
             return; // another process got here first

@@ -12,7 +12,10 @@ namespace SharedMemChannels.Channels;
 /// <remarks>
 /// <code>
 /// line 0     identity and shape, written by the initializer before State is published
-/// line 1     the reader and writer leases (single reader / writer), written on first use
+///            (version 2 adds the element kind, the largest record, the channel's random id and
+///            the number of owned heap handles in an element)
+/// line 1     the reader and writer leases (single reader / writer), written on first use;
+///            bytes 192..255: the offsets inside an element of its owned heap handles (version 2)
 /// line 2     the completion event count: bumped when the channel is completed and when it drains
 /// lines 3..6 the endpoint table: 64 entries of { owner id, roles }
 /// line 7     the element type's name (UTF-8), for people and tools; identity is the fingerprint
@@ -26,7 +29,8 @@ internal struct ChannelControl
     /// <summary>"SHMCCHN1", little-endian.</summary>
     public const ulong MagicValue = 0x314E_4843_434D_4853;
 
-    public const int CurrentVersion = 1;
+    /// <summary>2: element kind, record size limit, channel id and the owned-handle table.</summary>
+    public const int CurrentVersion = 2;
 
     public const int StateInitializing = 0;
     public const int StateReady = 1;
@@ -56,6 +60,20 @@ internal struct ChannelControl
     public const int EndpointCount = 64;
     public const int EndpointSize = 8;
 
+    /// <summary>
+    /// The table of offsets, inside an element, of the heap handles the element owns (a record slot's
+    /// handle, a user struct's <see cref="ShmString"/> and <see cref="ShmVector{T}"/> fields): any process
+    /// frees queued items' storage with it when the channel is destroyed, without knowing the type.
+    /// </summary>
+    public const int OwnedHandleOffsetsOffset = 192;
+
+    /// <summary>The most owned handles an element may hold (the table's length).</summary>
+    public const int MaxOwnedHandles = 16;
+
+    public const int ElementKindPlain = 0;
+    public const int ElementKindRecords = 1;
+    public const int ElementKindSerialized = 2;
+
     public const int ElementTypeNameOffset = 896;
     public const int ElementTypeNameCapacity = 128;
 
@@ -75,6 +93,10 @@ internal struct ChannelControl
     [FieldOffset(64)] public long RingLength;
     [FieldOffset(72)] public long CreatedUnixMs;
     [FieldOffset(80)] public int ElementTypeNameLength;
+    [FieldOffset(84)] public int ElementKind;       // ElementKindPlain, ElementKindRecords, ElementKindSerialized
+    [FieldOffset(88)] public int MaxRecordSize;     // records: the largest payload a writer may allocate
+    [FieldOffset(92)] public int OwnedHandleCount;  // entries of the owned-handle table, 0..MaxOwnedHandles
+    [FieldOffset(96)] public ulong ChannelId;       // random, never 0: stamped into the records of this channel
 
     // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
     [FieldOffset(128)] public uint ReaderLease;
@@ -115,6 +137,10 @@ internal static class ChannelLayout
 
     /// <summary>The longest channel name (the directory name adds the prefix).</summary>
     public const int MaxNameLength = SharedName.MaxLength - 13;
+
+    /// <summary>Where entry <paramref name="index"/> of the owned-handle table is, from the control block's start.</summary>
+    public static long OwnedHandleOffset(long control, int index) =>
+        control + ChannelControl.OwnedHandleOffsetsOffset + ((long)index * sizeof(int));
 
     /// <summary>Where endpoint row <paramref name="index"/> is, from the control block's start.</summary>
     public static long EndpointOffset(long control, int index) =>

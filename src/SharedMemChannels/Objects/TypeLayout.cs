@@ -19,8 +19,16 @@ internal static class TypeLayout<T>
 {
     private static TypeLayoutInfo? s_info;
 
+    private static int[]? s_owned;
+
     /// <summary>The layout of <typeparamref name="T"/>; throws <see cref="ArgumentException"/> for a type that cannot live in shared memory.</summary>
     public static TypeLayoutInfo Info => s_info ??= TypeLayout.Describe(typeof(T));
+
+    /// <summary>
+    /// The offsets inside <typeparamref name="T"/> of the heap handles it owns: each <see cref="ShmString"/>
+    /// and <see cref="ShmVector{T}"/> field, nested structs included, in offset order.
+    /// </summary>
+    public static int[] OwnedHandleOffsets => s_owned ??= TypeLayout.OwnedHandleOffsets(typeof(T));
 }
 
 /// <summary>The layout identity of a type.</summary>
@@ -43,6 +51,66 @@ internal static class TypeLayout
         Append(type, description);
         string text = description.ToString();
         return new TypeLayoutInfo(SizeOf(type), Fnv1a.Hash64(text), text, type.FullName ?? type.Name);
+    }
+
+    /// <summary>
+    /// The offsets inside <paramref name="type"/> of the heap handles it owns (<see cref="ShmString"/> and
+    /// <see cref="ShmVector{T}"/> fields, nested structs and inline arrays included), sorted. A
+    /// <see cref="ShmVector{T}"/> whose elements themselves own handles is refused
+    /// (<see cref="ArgumentException"/>): freeing the vector would leak its elements' storage.
+    /// </summary>
+    public static int[] OwnedHandleOffsets(Type type)
+    {
+        var offsets = new List<int>();
+        CollectOwned(type, 0, offsets, type);
+        offsets.Sort();
+        return [.. offsets];
+    }
+
+    private static void CollectOwned(Type type, int at, List<int> offsets, Type root)
+    {
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmVector<>))
+        {
+            Type element = type.GetGenericArguments()[0];
+            if (OwnedHandleOffsets(element).Length != 0)
+            {
+                throw new ArgumentException(
+                    $"Type {root} has a {type.Name} of {element}, whose elements own heap storage (ShmString / ShmVector fields): a channel frees a vector's own storage, " +
+                    "not its elements' (they would leak). Keep the strings in the element itself, or pass handles and free them yourself.");
+            }
+
+            offsets.Add(at);
+            return;
+        }
+
+        if (type == typeof(ShmString))
+        {
+            offsets.Add(at);
+            return;
+        }
+
+        if (type == typeof(ShmHandle) || LeafCode(type) is not null || !type.IsValueType || type.IsPointer)
+        {
+            return;
+        }
+
+        List<(int Offset, FieldInfo Field)> fields = FieldsByOffset(type);
+        var inline = type.GetCustomAttribute<InlineArrayAttribute>();
+        if (inline is not null && fields.Count == 1)
+        {
+            int stride = SizeOf(fields[0].Field.FieldType);
+            for (int i = 0; i < inline.Length; i++)
+            {
+                CollectOwned(fields[0].Field.FieldType, at + (i * stride), offsets, root);
+            }
+
+            return;
+        }
+
+        foreach ((int offset, FieldInfo field) in fields)
+        {
+            CollectOwned(field.FieldType, at + offset, offsets, root);
+        }
     }
 
     private static void Append(Type type, StringBuilder description)

@@ -98,6 +98,22 @@ internal sealed unsafe class SegmentMemory
     public static int SizeOf<T>()
         where T : unmanaged => sizeof(T);
 
+    /// <summary>
+    /// The 64-bit word at byte <paramref name="offset"/> of a local value (an element on its way in or out
+    /// of a ring): how the owned heap handles of an element of any type are read.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ReadUInt64<T>(in T value, int offset)
+        where T : unmanaged
+    {
+        if ((uint)offset > (uint)(sizeof(T) - sizeof(ulong)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), offset, $"A 64-bit word at {offset} does not fit in {typeof(T)} ({sizeof(T)} bytes).");
+        }
+
+        return Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref Unsafe.As<T, byte>(ref Unsafe.AsRef(in value)), offset));
+    }
+
     /// <summary>A 32-bit shared word.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref int Int32(long offset) => ref Ref<int>(offset);

@@ -1,0 +1,196 @@
+using SharedMemChannels.Common;
+using SharedMemChannels.Heap;
+using SharedMemChannels.Objects;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Channels;
+
+/// <summary>
+/// What a channel does with the heap storage its elements own (a record slot's block, a user struct's
+/// <see cref="ShmString"/> and <see cref="ShmVector{T}"/> fields): the ownership handovers a write and a
+/// read make, and the release of what a drop mode discards. <see cref="ChannelCore{T}"/> calls these
+/// around its ring operations when the channel's elements own storage (and never otherwise: a plain
+/// element pays one null test).
+/// </summary>
+/// <remarks>
+/// The rule, for every kind: the storage is owned by the writer process until written, by the segment
+/// while queued (the channel holds it), by the reader process once read. The heap's dead-process
+/// reclaim frees what a dead writer or reader held; the channel's destruction frees what is queued
+/// (<see cref="OwnedHandles.ReleaseQueued"/>, which needs nothing but the control block).
+/// </remarks>
+internal abstract class ElementOwnership<T>
+    where T : unmanaged
+{
+    /// <summary>The element kind recorded with the channel (<see cref="ChannelControl.ElementKind"/>).</summary>
+    public abstract int Kind { get; }
+
+    /// <summary>The offsets inside <typeparamref name="T"/> of the handles an element owns.</summary>
+    public abstract int[] OwnedOffsets { get; }
+
+    /// <summary>Called once the channel is attached, before any other call.</summary>
+    public virtual void Bind(ChannelCore<T> core)
+    {
+    }
+
+    /// <summary>The writer gives the item's storage to the channel (before the ring write). Misuse throws.</summary>
+    public abstract void HandOver(in T item);
+
+    /// <summary>The ring did not take the item (full, completed): the storage goes back to the writer.</summary>
+    public abstract void TakeBack(in T item);
+
+    /// <summary>The reader takes the storage of an item just taken from the ring; a damaged item throws <see cref="InvalidSegmentException"/>.</summary>
+    public abstract void Receive(ref T item);
+
+    /// <summary>A drop mode discarded a queued item: its storage is freed (after the user's callback).</summary>
+    public abstract void Discard(in T item);
+}
+
+/// <summary>
+/// Ownership for a <see cref="SharedChannel{T}"/> whose unmanaged <typeparamref name="T"/> has
+/// <see cref="ShmString"/> / <see cref="ShmVector{T}"/> fields (found by <see cref="TypeLayout{T}.OwnedHandleOffsets"/>).
+/// A write gives each field's block to the segment, a read gives it to the reading process (the heap
+/// block's owner), and <see cref="Release"/>, a drop, or the channel's destruction frees it.
+/// </summary>
+internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
+    where T : unmanaged
+{
+    private readonly int[] _offsets;
+    private SegmentAttachment _segment = null!;
+    private string _channel = string.Empty;
+
+    public OwnedFieldsOwnership(int[] offsets) => _offsets = offsets;
+
+    public override int Kind => ChannelControl.ElementKindPlain;
+
+    public override int[] OwnedOffsets => _offsets;
+
+    public override void Bind(ChannelCore<T> core)
+    {
+        _segment = core.Segment;
+        _channel = core.Name;
+    }
+
+    /// <summary>Each field's block becomes the segment's: a dead writer's reclaim must not free what is queued.</summary>
+    public override void HandOver(in T item)
+    {
+        SharedHeap heap = _segment.Heap;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle != 0)
+            {
+                // Validates the handle: a field whose storage was freed (or of another segment) is refused here.
+                heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Segment);
+            }
+        }
+    }
+
+    /// <summary>Nothing to undo: storage built for an element is the segment's from the start (as <see cref="ShmString.Create"/> makes it).</summary>
+    public override void TakeBack(in T item)
+    {
+    }
+
+    public override void Receive(ref T item)
+    {
+        SharedHeap heap = _segment.Heap;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Process);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"an element read from channel '{_channel}' holds a handle that is not an allocated block ({e.Message}).");
+            }
+        }
+    }
+
+    public override void Discard(in T item) => Release(in item, requireOwner: false);
+
+    /// <summary>
+    /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds (the
+    /// enumeration's release: the loop body may have released the element itself already).
+    /// </summary>
+    public void ReleaseIfHeld(in T item)
+    {
+        SharedHeap heap = _segment.Heap;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (heap.GetOwner(ShmHandle.FromValue(handle)) == heap.Owner)
+                {
+                    heap.Free(ShmHandle.FromValue(handle));
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Released (or freed) already.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Frees the storage of every owned field of <paramref name="item"/>. With <paramref name="requireOwner"/>,
+    /// only storage this process owns (an item it read) is accepted: an item still queued, or built and
+    /// never written, is an <see cref="InvalidOperationException"/>, and nothing is freed.
+    /// </summary>
+    public void Release(in T item, bool requireOwner)
+    {
+        SharedHeap heap = _segment.Heap;
+        if (requireOwner)
+        {
+            foreach (int offset in _offsets)
+            {
+                ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+                if (handle != 0 && heap.GetOwner(ShmHandle.FromValue(handle)) != heap.Owner)
+                {
+                    ThrowHelper.ThrowInvalidOperation(
+                        $"The element's storage ({ShmHandle.FromValue(handle)}) is not held by this process: only an element read here can be released (free the fields of an element that was never written yourself).");
+                }
+            }
+        }
+
+        Exception? first = null;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                heap.Free(ShmHandle.FromValue(handle));
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                first ??= e; // free the other fields first
+            }
+        }
+
+        if (first is not null)
+        {
+            if (requireOwner)
+            {
+                throw first;
+            }
+
+            ThrowHelper.ThrowDamaged(_segment.Name, $"a dropped element of channel '{_channel}' held a handle that is not an allocated block ({first.Message}).");
+        }
+    }
+}
