@@ -980,6 +980,52 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
     /// destroyed, nobody is attached). Stops at the first damaged link: what is behind it stays.
     /// </summary>
     /// <remarks>Independent of <typeparamref name="T"/>: the element size is read from the header.</remarks>
+    /// <summary>
+    /// Calls <paramref name="visit"/> with the element offset of every cell of the chain that holds an
+    /// item (published and not taken, or claimed by a reader that never returned it): for a destroyer
+    /// that frees what queued items own, without knowing their type. A damaged chain ends the walk.
+    /// </summary>
+    public static void VisitQueued(SegmentAttachment segment, long offset, long length, Action<long> visit)
+    {
+        SegmentMemory memory = segment.Memory;
+        SharedHeap heap = segment.Heap;
+        try
+        {
+            RingHeader.Attach(memory, offset, length, RingKind.Unbounded, Volatile.Read(ref memory.Int32(offset + RingLayout.ElementSizeOffset)), segment.Processes);
+            int capacity = Volatile.Read(ref memory.Int32(offset + ChainLayout.ChunkCapacityOffset));
+            int cellSize = Volatile.Read(ref memory.Int32(offset + ChainLayout.CellSizeOffset));
+            long allocation = Volatile.Read(ref memory.Int64(offset + ChainLayout.ChunkBytesOffset));
+            if (capacity is < 1 or > ChainLayout.MaxChunkCapacity || allocation != ChainLayout.ChunkAllocationBytes(capacity, cellSize))
+            {
+                return;
+            }
+
+            ulong handle = (ulong)Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstChunkOffset));
+            long index = Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstIndexOffset));
+            long tail = Volatile.Read(ref memory.Int64(offset + ChainLayout.TailIndexOffset));
+            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < MaxIndex; step++)
+            {
+                long start = ChunkStartOf(memory, heap, handle, index + step, capacity, cellSize, (int)allocation);
+                long basePosition = (index + step) * capacity;
+                for (int i = 0; i < capacity; i++)
+                {
+                    long cell = start + ChainLayout.CellOffset(i, cellSize);
+                    long word = Volatile.Read(ref memory.Int64(cell + RingLayout.CellWordOffset));
+                    if ((word & RingLayout.SequenceMask) == ((basePosition + i + 1) & RingLayout.SequenceMask))
+                    {
+                        visit(cell + RingLayout.CellItemOffset);
+                    }
+                }
+
+                handle = (ulong)Volatile.Read(ref memory.Int64(start + ChainLayout.ChunkNextOffset));
+            }
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged chain: what is behind the damage stays allocated.
+        }
+    }
+
     public static void FreeChain(SegmentAttachment segment, long offset, long length)
     {
         SegmentMemory memory = segment.Memory;
