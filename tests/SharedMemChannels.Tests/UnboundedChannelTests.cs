@@ -118,6 +118,56 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         Assert.Equal((41, 42), (first, second));
     }
 
+    [Fact]
+    public void The_chain_descriptor_names_disjoint_fields_each_party_on_its_own_lines()
+    {
+        const int Line = RingLayout.LineSize;
+        (int Offset, int Size)[] lockLine =
+        [
+            (ChainLayout.LockOffset, 4), (ChainLayout.ChunkCapacityOffset, 4), (ChainLayout.CellSizeOffset, 4),
+            (ChainLayout.ChunkBytesOffset, 8), (ChainLayout.IntentOpOffset, 4), (ChainLayout.IntentChunkOffset, 8),
+            (ChainLayout.IntentIndexOffset, 8), (ChainLayout.FreedOffset, 8),
+        ];
+        (int Offset, int Size)[] chainLine =
+        [
+            (ChainLayout.FirstChunkOffset, 8), (ChainLayout.FirstIndexOffset, 8), (ChainLayout.TailChunkOffset, 8), (ChainLayout.TailIndexOffset, 8),
+        ];
+        AssertDisjointOnLine(lockLine, RingLayout.SlotsOffset / Line);
+        AssertDisjointOnLine(chainLine, (RingLayout.SlotsOffset / Line) + 1);
+
+        // The pins: rows of their own after the chain, each row's words inside the row, the table inside the descriptor.
+        Assert.Equal(RingLayout.SlotsOffset + (2 * Line), ChainLayout.PinsOffset);
+        Assert.True(ChainLayout.PinWriteOffset + 8 <= ChainLayout.PinRowSize);
+        Assert.True(ChainLayout.PinOwnerOffset + 4 <= ChainLayout.PinReadOffset);
+        Assert.Equal(RingLayout.SlotsOffset + ChainLayout.DescriptorBytes, ChainLayout.PinRowOffset(ChainLayout.PinRows));
+        Assert.Equal(RingLayout.SlotsOffset + ChainLayout.DescriptorBytes, RingLayout.RequiredBytes(RingKind.Unbounded, 8, 1024));
+
+        // A chunk: its header on line 0, cells from line 1, 8-aligned; the start of a block's chunk on a line.
+        AssertDisjointOnLine(
+            [(ChainLayout.ChunkMagicOffset, 8), (ChainLayout.ChunkIndexOffset, 8), (ChainLayout.ChunkNextOffset, 8), (ChainLayout.ChunkCapacityInChunkOffset, 4), (ChainLayout.ChunkCellSizeOffset, 4)],
+            0);
+        Assert.Equal(Line, ChainLayout.ChunkCellsOffset);
+        Assert.Equal(Line + (3 * 16), ChainLayout.CellOffset(3, 16));
+        Assert.Equal(0, ChainLayout.ChunkStart(4096 + 16) % Line);
+        Assert.True(ChainLayout.ChunkStart(4096 + 16) - (4096 + 16) < Line);
+        Assert.Equal(ChainLayout.ChunkRequiredBytes(1024, 16) + Line, ChainLayout.ChunkAllocationBytes(1024, 16));
+
+        static void AssertDisjointOnLine((int Offset, int Size)[] fields, int line)
+        {
+            var sorted = fields.OrderBy(f => f.Offset).ToArray();
+            for (int i = 0; i < sorted.Length; i++)
+            {
+                Assert.Equal(line, sorted[i].Offset / Line);
+                Assert.Equal(line, (sorted[i].Offset + sorted[i].Size - 1) / Line);
+                Assert.Equal(0, sorted[i].Offset % sorted[i].Size);
+                if (i > 0)
+                {
+                    Assert.True(sorted[i - 1].Offset + sorted[i - 1].Size <= sorted[i].Offset, $"fields at {sorted[i - 1].Offset} and {sorted[i].Offset} overlap");
+                }
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- growth and the limit
 
     [Theory]
