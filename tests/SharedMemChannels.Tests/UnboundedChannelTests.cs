@@ -392,6 +392,65 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_reader_killed_mid_stream_costs_at_most_the_item_it_held_and_its_chunks_are_still_freed(bool oneEach)
+    {
+        for (int round = 0; round < 2; round++)
+        {
+            const int N = 4000;
+            (SharedSegment segment, string name, SharedChannel<long> channel) = NewChannel(new SharedChannelOptions { ChunkCapacity = 8, SingleReader = oneEach, SingleWriter = oneEach });
+            ChildProcess child = HostOnBackend("channel-reader", segment.Name, "--channel", name); // opens either kind
+            child.WaitForLine("ready");
+            Task writing = Task.Run(async () =>
+            {
+                for (long i = 0; i < N; i++)
+                {
+                    await channel.Writer.WriteAsync(i);
+                }
+
+                channel.Writer.Complete();
+            });
+
+            var mine = new List<long>();
+            await StopOnFailure(channel, writing, async () =>
+            {
+                int threshold = Random.Shared.Next(1, 2000);
+                for (int seen = 0; seen < threshold; seen++)
+                {
+                    child.WaitForLine("read");
+                }
+
+                child.Kill();
+
+                // This process reads on (taking the single reader end over from the dead): its pins and claims never stop it.
+                await foreach (long item in channel.Reader.ReadAllAsync())
+                {
+                    mine.Add(item);
+                }
+
+                await writing.WaitAsync(Generous);
+                await channel.Reader.Completion.WaitAsync(Generous);
+            });
+
+            var theirs = child.Transcript.Split('\n')
+                .Where(l => l.StartsWith("read v=", StringComparison.Ordinal))
+                .Select(l => long.Parse(l["read v=".Length..].Trim(), CultureInfo.InvariantCulture))
+                .ToList();
+            Assert.Equal(mine.Count, mine.Distinct().Count());
+            Assert.Equal(theirs.Count, theirs.Distinct().Count());
+            Assert.Empty(mine.Intersect(theirs));
+            Assert.Equal(mine.Order(), mine);
+            int missing = N - mine.Count - theirs.Count;
+            long lost = channel.Core.Header.Lost;
+            output.WriteLine($"round {round}: child read {theirs.Count}, parent {mine.Count}, missing {missing}, lost {lost}, chunks {RingOf(channel).ChunkCount}");
+            Assert.InRange(missing, 0, 1);
+            Assert.InRange(lost, 0, missing);
+            Assert.Equal(1, RingOf(channel).ChunkCount); // the dead reader's pin holds nothing back
+        }
+    }
+
+    [Theory]
     [InlineData("unlinked")]
     [InlineData("linked")]
     public void A_process_killed_holding_the_chain_lock_mid_link_is_recovered_and_leaks_nothing(string stage)
