@@ -488,6 +488,67 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         Assert.InRange(after, 0, before + UnboundedRing<long>.ChunkAllocationBytes(8));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_free_left_half_done_by_a_dead_lock_holder_is_finished_or_put_back_if_a_live_process_pins_the_chunk(bool pinned)
+    {
+        // The state a reclaimer leaves when killed between unlinking the oldest chunk and freeing it: the
+        // intent says "free chunk 0", FirstIndex already says 1. The next holder's recovery decides.
+        SharedSegment segment = NewSegment("free", capacity: 2 << 20, max: 16 << 20);
+        using SharedChannel<long> channel = SharedChannel.CreateUnbounded<long>(segment, NewName("u"), new SharedChannelOptions { ChunkCapacity = 64, SingleReader = pinned });
+        UnboundedRing<long> ring = RingOf(channel);
+        for (long i = 0; i < 150; i++)
+        {
+            Assert.True(channel.Writer.TryWrite(i));
+        }
+
+        if (pinned)
+        {
+            Assert.True(channel.Reader.TryPeek(out long head)); // a single reader's pin stays on chunk 0
+            Assert.Equal(0, head);
+        }
+
+        Assert.Equal(3, ring.ChunkCount);
+        var memory = segment.Attachment.Memory;
+        long root = ring.RootOffset;
+        long chunk0 = memory.Int64(root + ChainLayout.FirstChunkOffset);
+        long payload = segment.Attachment.Heap.GetPayloadOffset(ShmHandle.FromValue((ulong)chunk0), out _, out _);
+        long chunk1 = memory.Int64(ChainLayout.ChunkStart(payload) + ChainLayout.ChunkNextOffset);
+        long used = Used(segment);
+        memory.Int64(root + ChainLayout.IntentChunkOffset) = chunk0;
+        memory.Int64(root + ChainLayout.IntentIndexOffset) = 0;
+        memory.Int32(root + ChainLayout.IntentOpOffset) = ChainLayout.IntentFree;
+        memory.Int64(root + ChainLayout.FirstChunkOffset) = chunk1;
+        memory.Int64(root + ChainLayout.FirstIndexOffset) = 1;
+
+        ((SharedMemChannels.Synchronization.ILockRecovery)ring).RecoverLocked();
+
+        Assert.Equal(ChainLayout.IntentNone, memory.Int32(root + ChainLayout.IntentOpOffset));
+        if (pinned)
+        {
+            // Put back: the chunk a live reader pins is not freed, and its items are still read, in order.
+            Assert.Equal(chunk0, memory.Int64(root + ChainLayout.FirstChunkOffset));
+            Assert.Equal(3, ring.ChunkCount);
+            Assert.Equal(used, Used(segment));
+            for (long i = 0; i < 150; i++)
+            {
+                Assert.True(channel.Reader.TryRead(out long item));
+                Assert.Equal(i, item);
+            }
+
+            Assert.Equal(1, ring.ChunkCount);
+        }
+        else
+        {
+            // Finished: the chunk is freed (its 64 items were unreachable from then on: this test made them so).
+            Assert.Equal(chunk1, memory.Int64(root + ChainLayout.FirstChunkOffset));
+            Assert.Equal(2, ring.ChunkCount);
+            long chunkBytes = UnboundedRing<long>.ChunkAllocationBytes(64);
+            Assert.InRange(used - Used(segment), chunkBytes, chunkBytes + 512); // the block, its header and rounding
+        }
+    }
+
     // ---------------------------------------------------------------- damage
 
     [Theory]
