@@ -22,7 +22,10 @@ namespace SharedMemChannels.Rings;
 /// moves the tail; a reader stuck on a cell claimed by a dead writer marks it done and steps over it
 /// (Skipped); an item claimed by a reader that died is never delivered (Lost, counted when its chunk is
 /// freed). <see cref="Count"/> is Tail - Head. There is no bound: a write fails only when the heap
-/// cannot give a new chunk (the segment reached its MaxCapacity).
+/// cannot give a new chunk (the segment reached its MaxCapacity). A single writer (single reader) has
+/// nobody to compete with and publishes (takes) a cell with plain stores, without a claim: dying before
+/// the cell's word moves leaves the cell to its successor, dying after it leaves an index the successor
+/// steps over.
 /// </para>
 /// <para>
 /// The chain. Linking a new tail chunk (a writer whose position is past the last chunk) and freeing
