@@ -22,7 +22,10 @@ namespace SharedMemChannels.Rings;
 /// moves the tail; a reader stuck on a cell claimed by a dead writer marks it done and steps over it
 /// (Skipped); an item claimed by a reader that died is never delivered (Lost, counted when its chunk is
 /// freed). <see cref="Count"/> is Tail - Head. There is no bound: a write fails only when the heap
-/// cannot give a new chunk (the segment reached its MaxCapacity).
+/// cannot give a new chunk (the segment reached its MaxCapacity). A single writer (single reader) has
+/// nobody to compete with and publishes (takes) a cell with plain stores, without a claim: dying before
+/// the cell's word moves leaves the cell to its successor, dying after it leaves an index the successor
+/// steps over.
 /// </para>
 /// <para>
 /// The chain. Linking a new tail chunk (a writer whose position is past the last chunk) and freeing
@@ -314,6 +317,20 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                 long diff = RingLayout.SequenceDiff(seen, pos);
                 if (diff == 0)
                 {
+                    if (_singleWriter && RingLayout.ClaimOf(seen) == 0)
+                    {
+                        // The only writer: nobody competes for the cell, so no claim and plain stores (a
+                        // writer that dies before the publish leaves the cell free and the tail where it was,
+                        // and its successor writes there; one that dies after it leaves a published cell the
+                        // successor steps over, below).
+                        _memory.Ref<T>(cell + RingLayout.CellItemOffset) = item;
+                        Volatile.Write(ref word, RingLayout.CellWord(pos + 1, 0)); // release: the element first
+                        Volatile.Write(ref _memory.Int64(_tailOffset), pos + 1);
+                        Volatile.Write(ref _header.WrittenWord, Volatile.Read(ref _header.WrittenWord) + 1);
+                        _header.ReadersEvent.Signal(); // fences before it looks for sleepers
+                        return RingStatus.Success;
+                    }
+
                     if (RingLayout.ClaimOf(seen) == 0)
                     {
                         // The claim names us (a reader can tell a dead claimant from a slow one), then the tail.
@@ -407,6 +424,17 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                         }
 
                         continue;
+                    }
+
+                    if (_singleReader)
+                    {
+                        // The only reader: no claim, plain stores. Dying before the cell is marked done leaves
+                        // the item (never handed out) to the successor; after it, the head is stepped over below.
+                        item = _memory.Ref<T>(cell + RingLayout.CellItemOffset);
+                        Volatile.Write(ref word, RingLayout.CellWord(pos + 2, 0));
+                        Volatile.Write(ref _memory.Int64(_headOffset), pos + 1);
+                        Volatile.Write(ref _header.ReadWord, Volatile.Read(ref _header.ReadWord) + 1);
+                        return RingStatus.Success;
                     }
 
                     if (Interlocked.CompareExchange(ref word, RingLayout.CellWord(pos + 1, _claim), seen) == seen)
