@@ -164,6 +164,27 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
         return _memory.Span(payload + RecordHeader.Size, record.Length);
     }
 
+    /// <summary>
+    /// The writer's record with a shorter <paramref name="length"/> (the block stays as allocated): for
+    /// layers that allocate the largest record they may need and fill less (serialized elements).
+    /// </summary>
+    public ShmRecord Shrink(ShmRecord record, int length)
+    {
+        long payload = Resolve(in record);
+        if (RecordHeader.StateOf(record.Word) != RecordHeader.StateWriter)
+        {
+            ThrowHelper.ThrowInvalidOperation("Only a writer's record can be shrunk.");
+        }
+
+        if (length < 1 || length > record.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"A record of {record.Length} bytes shrinks to 1 to {record.Length} bytes.");
+        }
+
+        _memory.Ref<RecordHeader>(payload).Length = length;
+        return new ShmRecord(this, record.Handle, record.Word, length);
+    }
+
     /// <summary>Frees a record its holder still owns (a reader done with it, a writer abandoning it).</summary>
     public void Dispose(in ShmRecord record)
     {

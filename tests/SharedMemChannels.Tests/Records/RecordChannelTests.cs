@@ -172,6 +172,21 @@ public sealed class RecordChannelTests : SegmentTest
         Assert.Throws<InvalidCastException>(() => SharedChannel.OpenRecords(segment, "structs"));
     }
 
+    [Fact]
+    public void A_writer_record_shrunk_by_a_layer_above_is_read_with_its_new_length()
+    {
+        SharedSegment segment = NewSegment("shrink");
+        SharedRecordChannel channel = NewRecords(segment);
+        ShmRecord big = Filled(channel, 1000, 4);
+        ShmRecord small = channel.Records.Shrink(big, 10);
+        Assert.Throws<ArgumentOutOfRangeException>(() => channel.Records.Shrink(big, 1001));
+        Assert.True(channel.Writer.TryWrite(small));
+        Assert.True(channel.Reader.TryRead(out ShmRecord read));
+        AssertFilled(read, 10, 4);
+        Assert.Throws<InvalidOperationException>(() => channel.Records.Shrink(read, 5));
+        read.Dispose();
+    }
+
     // ---------------------------------------------------------------- ownership misuse
 
     [Fact]
