@@ -114,12 +114,21 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
 
     public override void Discard(in T item) => Release(in item, requireOwner: false);
 
+    private void ThrowIfSegmentGone()
+    {
+        if (_segment.IsDetached)
+        {
+            ThrowHelper.ThrowObjectDisposed(nameof(SharedSegment)); // its mapping is gone: nothing may be read
+        }
+    }
+
     /// <summary>
     /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds (the
     /// enumeration's release: the loop body may have released the element itself already).
     /// </summary>
     public void ReleaseIfHeld(in T item)
     {
+        ThrowIfSegmentGone();
         SharedHeap heap = _segment.Heap;
         foreach (int offset in _offsets)
         {
@@ -150,6 +159,7 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     /// </summary>
     public void Release(in T item, bool requireOwner)
     {
+        ThrowIfSegmentGone();
         SharedHeap heap = _segment.Heap;
         if (requireOwner)
         {

@@ -131,6 +131,11 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     /// </summary>
     private long Resolve(in ShmRecord record)
     {
+        if (_segment.IsDetached)
+        {
+            ThrowHelper.ThrowObjectDisposed(nameof(SharedSegment)); // its mapping is gone: nothing may be read
+        }
+
         long payload;
         int length;
         uint tag;

@@ -216,6 +216,18 @@ public sealed class RecordChannelTests : SegmentTest
     }
 
     [Fact]
+    public void A_record_outliving_its_segment_throws_instead_of_touching_the_released_mapping()
+    {
+        SharedSegment segment = NewSegment("gone");
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(4));
+        ShmRecord record = channel.Writer.Allocate(16);
+        channel.Dispose();
+        segment.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => record.Span.Length);
+        Assert.Throws<ObjectDisposedException>(record.Dispose);
+    }
+
+    [Fact]
     public void A_record_the_writer_abandons_is_freed_once()
     {
         SharedSegment segment = NewSegment("abandon");
