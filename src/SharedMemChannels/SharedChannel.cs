@@ -5,8 +5,8 @@ using SharedMemChannels.Rings;
 namespace SharedMemChannels;
 
 /// <summary>
-/// Makes and opens <see cref="SharedChannel{T}"/>s: bounded channels in shared memory that processes
-/// find by name, in a segment they share or in one made for the channel.
+/// Makes and opens <see cref="SharedChannel{T}"/>s: bounded and unbounded channels in shared memory
+/// that processes find by name, in a segment they share or in one made for the channel.
 /// </summary>
 /// <example>
 /// <code>
@@ -50,7 +50,55 @@ public static partial class SharedChannel
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, Action<T>? itemDropped)
         where T : unmanaged => Make(segment, name, options, itemDropped, ChannelCore<T>.OpenMode.Create, ownsSegment: false);
 
-    /// <summary>Opens the existing channel <paramref name="name"/> of <paramref name="segment"/>, with the options it was made with.</summary>
+    /// <summary>
+    /// Creates the unbounded channel <paramref name="name"/> in <paramref name="segment"/>; fails if one of
+    /// that name exists. Its queue is a chain of chunks of <see cref="SharedChannelOptions.ChunkCapacity"/>
+    /// elements, taken from the segment's heap as it grows and given back as readers pass them.
+    /// </summary>
+    /// <typeparam name="T">An unmanaged element type; its layout is recorded, and opening the channel as another type fails.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting. <see cref="SharedChannelOptions.Capacity"/> and <see cref="SharedChannelOptions.FullMode"/> are ignored.</param>
+    /// <remarks>
+    /// <para>
+    /// The channel behaves as <see cref="System.Threading.Channels.Channel.CreateUnbounded{T}(UnboundedChannelOptions)"/>'s:
+    /// writes never wait, <c>WaitToWriteAsync</c> is true until the channel is completed. The one
+    /// difference is the end of memory: the queue is limited by the segment's
+    /// <see cref="SegmentOptions.MaxCapacity"/>. When the segment cannot give the next chunk,
+    /// <c>TryWrite</c> returns false and <c>WriteAsync</c> throws <see cref="OutOfSharedMemoryException"/>
+    /// (it does not wait for readers); writes succeed again once readers have freed chunks.
+    /// </para>
+    /// <para>
+    /// <c>Count</c> is supported whatever the single reader / writer flags (a snapshot when several
+    /// processes take part). <see cref="Open{T}(SharedSegment, string)"/> opens unbounded channels too.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A chunk of <see cref="SharedChannelOptions.ChunkCapacity"/> elements exceeds the largest allocation.</exception>
+    /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
+    public static SharedChannel<T> CreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
+        where T : unmanaged => Make(segment, name, AsUnbounded<T>(options), null, ChannelCore<T>.OpenMode.Create, ownsSegment: false);
+
+    /// <summary>
+    /// Opens the unbounded channel <paramref name="name"/> of <paramref name="segment"/>, or creates it
+    /// (see <see cref="CreateUnbounded{T}"/>): processes may start in any order, exactly one creates.
+    /// A bounded channel of that name, or one made with another chunk capacity or single reader / writer
+    /// flags, is an <see cref="ArgumentException"/>.
+    /// </summary>
+    /// <typeparam name="T">An unmanaged element type.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against (Capacity and FullMode are ignored).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
+    public static SharedChannel<T> OpenOrCreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
+        where T : unmanaged => Make(segment, name, AsUnbounded<T>(options), null, ChannelCore<T>.OpenMode.OpenOrCreate, ownsSegment: false);
+
+    /// <summary>Opens the existing channel <paramref name="name"/> of <paramref name="segment"/> (bounded or unbounded), with the options it was made with.</summary>
     /// <typeparam name="T">The element type it was made with (or one of the same layout).</typeparam>
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
@@ -183,6 +231,22 @@ public static partial class SharedChannel
         segment.ThrowIfDisposed();
         ChannelCore<T> core = ChannelCore<T>.Open(segment.Attachment, name, options, itemDropped, mode);
         return new SharedChannel<T>(core, segment, ownsSegment);
+    }
+
+    /// <summary>The options for an unbounded channel of <typeparamref name="T"/>, checked before anything is made.</summary>
+    private static SharedChannelOptions AsUnbounded<T>(SharedChannelOptions options)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        long chunk = UnboundedRing<T>.ChunkAllocationBytes(options.ChunkCapacity);
+        if (chunk > SharedSegment.MaxAllocationSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ChunkCapacity, $"A chunk of {options.ChunkCapacity} elements of {typeof(T).Name} takes {chunk} bytes, more than the largest allocation ({SharedSegment.MaxAllocationSize}).");
+        }
+
+        SharedChannelOptions unbounded = options.Clone();
+        unbounded.IsUnbounded = true;
+        return unbounded;
     }
 
     private static void ValidateName(string name)

@@ -27,6 +27,15 @@ public sealed class SharedChannelOptions
     /// <summary>The largest capacity a shared channel accepts.</summary>
     public const int MaxCapacity = 1 << 26;
 
+    /// <summary>The capacity of options made without one (<see cref="SharedChannelOptions()"/>).</summary>
+    public const int DefaultCapacity = 1024;
+
+    /// <summary>The default <see cref="ChunkCapacity"/>: elements per chunk of an unbounded channel.</summary>
+    public const int DefaultChunkCapacity = 1024;
+
+    /// <summary>The largest <see cref="ChunkCapacity"/>.</summary>
+    public const int MaxChunkCapacity = Rings.ChainLayout.MaxChunkCapacity;
+
     /// <summary>The default spin budget: polls before a waiter yields.</summary>
     public const int DefaultSpinCount = 100;
 
@@ -40,10 +49,21 @@ public sealed class SharedChannelOptions
     public const int MaxRecordSizeLimit = SharedSegment.MaxAllocationSize - Records.RecordHeader.Size;
 
     private int _capacity;
+    private int _chunkCapacity = DefaultChunkCapacity;
     private int _maxRecordSize = DefaultMaxRecordSize;
     private BoundedChannelFullMode _fullMode;
     private int _spinCount = DefaultSpinCount;
     private int _yieldCount = DefaultYieldCount;
+
+    /// <summary>
+    /// Options with the defaults: <see cref="DefaultCapacity"/> items for a bounded channel, chunks of
+    /// <see cref="DefaultChunkCapacity"/> for an unbounded one
+    /// (<c>SharedChannel.CreateUnbounded&lt;T&gt;(segment, name, new SharedChannelOptions { SingleReader = true })</c>).
+    /// </summary>
+    public SharedChannelOptions()
+        : this(DefaultCapacity)
+    {
+    }
 
     /// <summary>Options for a channel of <paramref name="capacity"/> items.</summary>
     /// <param name="capacity">How many items the channel holds, 1 to <see cref="MaxCapacity"/>.</param>
@@ -57,7 +77,7 @@ public sealed class SharedChannelOptions
     /// <summary>
     /// How many items the channel holds: exactly this many (a capacity of 3 holds 3), any value from 1 to
     /// <see cref="MaxCapacity"/>. A capacity of 0 (the BCL's rendezvous channel) is not supported across
-    /// processes.
+    /// processes. Unbounded channels ignore it (and <see cref="FullMode"/>): see <see cref="ChunkCapacity"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int Capacity
@@ -69,6 +89,31 @@ public sealed class SharedChannelOptions
             _capacity = value;
         }
     }
+
+    /// <summary>
+    /// Elements per chunk of an unbounded channel (<see cref="SharedChannel.CreateUnbounded{T}"/>): the
+    /// queue takes a chunk of this many elements from the segment's heap each time it grows past the
+    /// chunks it has, and gives chunks back as readers pass them. 1 to <see cref="MaxChunkCapacity"/>,
+    /// <see cref="DefaultChunkCapacity"/> by default; stored with the channel. Bigger chunks visit the
+    /// heap less often; smaller ones give memory back sooner. Bounded channels ignore it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
+    public int ChunkCapacity
+    {
+        get => _chunkCapacity;
+        set
+        {
+            if (value < 1 || value > MaxChunkCapacity)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"The chunk capacity must be from 1 to {MaxChunkCapacity}.");
+            }
+
+            _chunkCapacity = value;
+        }
+    }
+
+    /// <summary>Whether these options make (or describe) an unbounded channel: set by the unbounded factories and when opening one.</summary>
+    internal bool IsUnbounded { get; set; }
 
     /// <summary>What a write into a full channel does. <see cref="BoundedChannelFullMode.Wait"/> by default.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not a defined mode.</exception>
@@ -83,6 +128,25 @@ public sealed class SharedChannelOptions
             }
 
             _fullMode = value;
+        }
+    }
+
+    /// <summary>
+    /// What wakes sleeping readers and writers: futex words (the default), POSIX named semaphores or System V
+    /// semaphores (RaftLib's notifier matrix). Stored with the channel when it is made.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined notifier.</exception>
+    public ChannelNotifier Notifier
+    {
+        get => _notifier;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined ChannelNotifier.");
+            }
+
+            _notifier = value;
         }
     }
 
@@ -112,6 +176,16 @@ public sealed class SharedChannelOptions
 
     /// <summary>Whether one process at a time writes (enforced across processes; see the remarks). False by default.</summary>
     public bool SingleWriter { get; set; }
+
+    /// <summary>
+    /// Whether the channel outlives its users. False by default: a channel is reference counted across
+    /// processes (each process that opens it holds a reference until it disposes its channel or dies) and
+    /// is removed from its segment, with the items still queued, when the last reference goes, as RaftLib's
+    /// channels are. True keeps it, and what it holds, until <see cref="SharedChannel.Remove(SharedSegment, string)"/>
+    /// or the segment goes: a writer may then fill it and exit before any reader opens it.
+    /// Stored with the channel when it is made.
+    /// </summary>
+    public bool Persistent { get; set; }
 
     /// <summary>
     /// Whether this process's continuations may run inline on the thread that completes them (this
@@ -147,6 +221,8 @@ public sealed class SharedChannelOptions
             _yieldCount = value;
         }
     }
+
+    private ChannelNotifier _notifier;
 
     internal SharedChannelOptions Clone() => (SharedChannelOptions)MemberwiseClone();
 

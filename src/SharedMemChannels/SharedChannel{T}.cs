@@ -53,8 +53,11 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// <summary>The segment the channel lives in.</summary>
     public SharedSegment Segment => _segment;
 
-    /// <summary>The channel's capacity.</summary>
-    public int Capacity => _core.Options.Capacity;
+    /// <summary>The channel's capacity; <see cref="int.MaxValue"/> for an unbounded channel.</summary>
+    public int Capacity => _core.Options.IsUnbounded ? int.MaxValue : _core.Options.Capacity;
+
+    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
+    public bool IsUnbounded => _core.Options.IsUnbounded;
 
     /// <summary>What a write into the full channel does.</summary>
     public BoundedChannelFullMode FullMode => _core.Options.FullMode;
@@ -101,7 +104,9 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     public void Release(in T item) => (_core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);
 
     /// <inheritdoc />
-    public override string ToString() => $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (capacity {Capacity}, {FullMode})";
+    public override string ToString() => IsUnbounded
+        ? $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (unbounded, chunks of {_core.Options.ChunkCapacity})"
+        : $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (capacity {Capacity}, {FullMode})";
 
     /// <summary>The reading end.</summary>
     private sealed class SharedChannelReader(ChannelCore<T> core) : ChannelReader<T>

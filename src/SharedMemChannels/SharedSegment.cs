@@ -23,8 +23,27 @@ public sealed partial class SharedSegment : IDisposable
 {
     private readonly SegmentAttachment _attachment;
 
-    private SharedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created) =>
+    private SharedSegment(SharedMemoryObject backing, SegmentMemory memory, SharedMemoryBackend backend, bool created)
+    {
         _attachment = new SegmentAttachment(backing, memory, backend, created);
+        if (!created)
+        {
+            ReleaseDeadChannelReferences();
+        }
+    }
+
+    /// <summary>Channels whose last reference died with its process go now (see <see cref="Channels.ChannelLifetime"/>).</summary>
+    private void ReleaseDeadChannelReferences()
+    {
+        try
+        {
+            Channels.ChannelLifetime.ReleaseDeadReferences(_attachment);
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged directory: whoever uses it finds out; attaching must not fail for it.
+        }
+    }
 
     /// <summary>The segment's name.</summary>
     public string Name => _attachment.Name;
@@ -198,14 +217,16 @@ public sealed partial class SharedSegment : IDisposable
 
     /// <summary>
     /// Finds processes that attached and died without detaching, releases everything they held (their
-    /// heap caches and blocks, their locks), and frees their process-table slots. Runs by itself when a
+    /// heap caches and blocks, their locks, their references to channels), and frees their process-table slots. Runs by itself when a
     /// process attaches, when memory runs out, and when a lock holder is found dead; call it to reclaim
     /// sooner. Returns how many dead processes were reclaimed.
     /// </summary>
     public int ReclaimDeadProcesses()
     {
         ThrowIfDisposed();
-        return _attachment.ReclaimDeadProcesses();
+        int reclaimed = _attachment.ReclaimDeadProcesses();
+        ReleaseDeadChannelReferences();
+        return reclaimed;
     }
 
     /// <summary>

@@ -202,7 +202,15 @@ internal static class Commands
             ChannelRow("name", ch.Name);
             ChannelRow("state", ch.State);
             ChannelRow("element", $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)");
-            ChannelRow("capacity", $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}");
+            string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}";
+            ChannelRow("capacity", ch.IsUnbounded
+                ? $"unbounded, chunks of {Format.Number(ch.ChunkCapacity)}{flags}"
+                : $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{flags}");
+            if (ch.IsUnbounded)
+            {
+                ChannelRow("chunks", $"{Format.Number(ch.ChunkCount)} ({Format.Bytes(ch.ChunkBytes)})");
+            }
+
             ChannelRow("count", Format.Number(ch.Count));
             ChannelRow("written / read / dropped", $"{Format.Number(ch.Written)} / {Format.Number(ch.Read)} / {Format.Number(ch.Dropped)}");
             ChannelRow("lost / skipped (crashes)", $"{Format.Number(ch.Lost)} / {Format.Number(ch.Skipped)}");
@@ -215,6 +223,27 @@ internal static class Commands
             }
 
             console.Write(channel);
+        }
+
+        if (r.SyncObjects.Count > 0)
+        {
+            console.WriteLine();
+            console.WriteLine($"Synchronization objects ({r.SyncObjects.Count}):");
+            Table sync = Output.Table("NAME", "KIND", "STATE", "WAITERS");
+            foreach (SyncObjectReport o in r.SyncObjects)
+            {
+                string state = o.Kind switch
+                {
+                    "mutex" when o.IsHeld => $"held by {(o.HolderProcessId == 0 ? "?" : Format.Number(o.HolderProcessId))}{(o.HolderLiveness == ProcessLiveness.Dead ? " DEAD (abandoned)" : string.Empty)}",
+                    "mutex" => "free",
+                    "event" => $"{(o.IsSet ? "set" : "not set")}, {(o.AutoReset ? "auto" : "manual")} reset",
+                    "semaphore" => $"{Format.Number(o.Count)} of {Format.Number(o.MaximumCount)}",
+                    _ => o.Kind,
+                };
+                sync.AddRow(Output.Text(o.Name), Output.Text(o.Kind), Output.Text(state), Output.Text(Format.Number(o.Waiters)));
+            }
+
+            console.Write(sync);
         }
     }
 }

@@ -42,6 +42,8 @@ internal static class Program
         ReadmeRoles.Register,
         RingRoles.Register,
         ChannelRoles.Register,
+        SyncRoles.Register,
+        UnboundedRoles.Register,
         RecordRoles.Register);
 
     private static int Main(string[] args)

@@ -34,6 +34,7 @@ internal sealed class ChannelCore<T>
     private int _roles;             // ChannelEndpoint roles this process has taken
     private int _endpoint = -1;     // our row in the endpoint table
     private int _detached;
+    private object? _notifierHold;  // this instance's hold on the channel's semaphores (none for the futex)
 
     private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped, ElementOwnership<T>? ownership)
     {
@@ -64,6 +65,9 @@ internal sealed class ChannelCore<T>
 
     public RingHeader Header => _ring.Header;
 
+    /// <summary>The ring under the channel (for tests and diagnostics).</summary>
+    internal IRing<T> Ring => _ring;
+
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
 
     private ref ChannelControl Control => ref _segment.Memory.Ref<ChannelControl>(_control);
@@ -92,6 +96,9 @@ internal sealed class ChannelCore<T>
     /// </summary>
     public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership)
     {
+        // A channel whose last reference just went is destroyed by that process in a moment: wait for its
+        // entry to go, then open (or make) the channel anew. Bounded: a retired entry nobody destroys
+        // (its destroyer died in between) is destroyed here.
         TypeLayoutInfo element = TypeLayout<T>.Info;
         if (ownership is null && TypeLayout<T>.OwnedHandleOffsets.Length != 0)
         {
@@ -104,6 +111,35 @@ internal sealed class ChannelCore<T>
                 $"Type {element.DisplayName} holds {ownership.OwnedOffsets.Length} ShmString / ShmVector fields; a channel element may own at most {ChannelControl.MaxOwnedHandles}.");
         }
 
+        long deadline = Environment.TickCount64 + (long)s_initTimeout.TotalMilliseconds;
+        for (int attempt = 0; ; attempt++)
+        {
+            ChannelCore<T>? core = TryOpen(segment, name, options, itemDropped, mode, ownership, out ShmHandle retired, out long retiredControl);
+            if (core is not null)
+            {
+                return core;
+            }
+
+            if (attempt > 20)
+            {
+                DestroyIfUnused(segment, name, retired, retiredControl);
+            }
+
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new TimeoutException($"Channel '{name}' in segment '{segment.Name}' was being destroyed and did not go within {s_initTimeout}.");
+            }
+
+            Thread.Sleep(attempt < 10 ? 0 : 1);
+        }
+    }
+
+    /// <summary>One attempt of opening: null when the channel found was retired (its block is returned).</summary>
+    private static ChannelCore<T>? TryOpen(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership, out ShmHandle retired, out long retiredControl)
+    {
+        retired = default;
+        retiredControl = 0;
+        TypeLayoutInfo element = TypeLayout<T>.Info;
         string objectName = ChannelLayout.ObjectName(name);
         ObjectDirectory directory = segment.Directory;
         ObjectRef found;
@@ -130,13 +166,19 @@ internal sealed class ChannelCore<T>
 
         long control = found.ValueOffset;
         var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped, ownership);
-        core.WaitReadyOrInitialize(options, created, element);
-        core.Attach(options, element);
+        if (!core.WaitReadyOrInitialize(options, created, element) || !core.Attach(options, element))
+        {
+            retired = found.Block;
+            retiredControl = control;
+            return null;
+        }
+
         ownership?.Bind(core);
         return core;
     }
 
-    private void WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
+    /// <summary>Waits until the channel is ready (or lays it out); false when it was retired.</summary>
+    private bool WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         long start = Environment.TickCount64;
@@ -147,7 +189,12 @@ internal sealed class ChannelCore<T>
             int state = Volatile.Read(ref c.State);
             if (state == ChannelControl.StateReady)
             {
-                return;
+                return true;
+            }
+
+            if (state == ChannelControl.StateRetired)
+            {
+                return false;
             }
 
             if (state == ChannelControl.StateRemoved)
@@ -172,7 +219,7 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref c.Initializer, _segment.Owner.Value, initializer) == initializer)
             {
                 Initialize(options, element);
-                return;
+                return true;
             }
 
             if (Environment.TickCount64 > deadline)
@@ -204,8 +251,11 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode);
-        long bytes = ChannelRing<T>.RequiredBytes(kind, options.Capacity) + RingLayout.LineSize;
+        bool unbounded = options.IsUnbounded;
+        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode, unbounded);
+        int capacity = unbounded ? options.ChunkCapacity : options.Capacity; // an unbounded channel stores its chunk capacity
+        BoundedChannelFullMode fullMode = unbounded ? BoundedChannelFullMode.Wait : options.FullMode;
+        long bytes = ChannelRing<T>.RequiredBytes(kind, capacity) + RingLayout.LineSize;
         if (bytes > SharedSegment.MaxAllocationSize)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Capacity, $"A ring of {options.Capacity} elements of {element.Size} bytes exceeds the largest allocation.");
@@ -219,19 +269,21 @@ internal sealed class ChannelCore<T>
         long payload = heap.GetPayloadOffset(block, out _, out _);
         long ring = (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
         long length = bytes - (ring - payload);
-        _ring = ChannelRing<T>.Create(kind, _segment.Memory, ring, length, options.Capacity, _segment.Processes, _segment.Owner);
+        _ring = ChannelRing<T>.Create(kind, _segment, ring, length, capacity, options.SingleReader, options.SingleWriter);
 
         c.Magic = ChannelControl.MagicValue;
         c.Version = ChannelControl.CurrentVersion;
-        c.Capacity = options.Capacity;
-        c.FullMode = (int)options.FullMode;
-        c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0);
+        c.Capacity = capacity;
+        c.FullMode = (int)fullMode;
+        c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0) |
+            (unbounded ? ChannelControl.FlagUnbounded : 0) | (options.Persistent ? ChannelControl.FlagPersistent : 0);
         c.ElementFingerprint = element.Fingerprint;
         c.ElementSize = element.Size;
         c.RingKind = (int)kind;
         c.RingOffset = ring;
         c.RingLength = length;
         c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        ChannelNotifiers.Create(_segment.Name, ref c, options.Notifier);
         Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
         System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
         c.ElementTypeNameLength = typeNameLength;
@@ -253,6 +305,7 @@ internal sealed class ChannelCore<T>
 
         c.ChannelId = id;
         Volatile.Write(ref c.RingBlock, block.Value);
+        (_ring as UnboundedRing<T>)?.GiveToSegment();
         heap.SetOwnership(block, ShmOwnership.Segment);
         Volatile.Write(ref c.State, ChannelControl.StateReady);
     }
@@ -260,8 +313,11 @@ internal sealed class ChannelCore<T>
     /// <summary>The block tag of ring blocks, for inspection.</summary>
     public const uint RingBlockTag = 0x4348_4E31; // "CHN1"
 
-    /// <summary>Checks the stored shape against this process's type and options, attaches the ring, takes an endpoint row.</summary>
-    private void Attach(SharedChannelOptions? options, TypeLayoutInfo element)
+    /// <summary>
+    /// Checks the stored shape against this process's type and options, attaches the ring, takes an
+    /// endpoint row (a reference); false when the channel was retired meanwhile (the row is given back).
+    /// </summary>
+    private bool Attach(SharedChannelOptions? options, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
@@ -280,31 +336,72 @@ internal sealed class ChannelCore<T>
         var fullMode = (BoundedChannelFullMode)c.FullMode;
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
         bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
-        if (c.Capacity < 1 || c.Capacity > SharedChannelOptions.MaxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
-            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode))
+        bool persistent = (c.Flags & ChannelControl.FlagPersistent) != 0;
+        var notifier = (ChannelNotifier)c.NotifierKind;
+        if (!Enum.IsDefined(notifier))
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (notifier {(int)notifier}).");
+        }
+
+        bool unbounded = (c.Flags & ChannelControl.FlagUnbounded) != 0;
+        int maxCapacity = unbounded ? SharedChannelOptions.MaxChunkCapacity : SharedChannelOptions.MaxCapacity;
+        if (c.Capacity < 1 || c.Capacity > maxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
+            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode, unbounded))
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
         }
 
-        if (options is not null &&
-            (options.Capacity != c.Capacity || options.FullMode != fullMode || options.SingleReader != singleReader || options.SingleWriter != singleWriter))
+        if (options is not null && (options.IsUnbounded != unbounded ||
+            (unbounded ? options.ChunkCapacity != c.Capacity : options.Capacity != c.Capacity || options.FullMode != fullMode) ||
+            options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
+            options.Persistent != persistent || options.Notifier != notifier))
         {
+            string exists = unbounded ? $"unbounded with chunks of {c.Capacity}" : $"capacity {c.Capacity}, {fullMode}";
+            string asked = options.IsUnbounded ? $"unbounded with chunks of {options.ChunkCapacity}" : $"capacity {options.Capacity}, {options.FullMode}";
             throw new ArgumentException(
-                $"Channel '{Name}' exists with capacity {c.Capacity}, {fullMode}, single reader {singleReader}, single writer {singleWriter}; " +
-                $"the options ask for capacity {options.Capacity}, {options.FullMode}, single reader {options.SingleReader}, single writer {options.SingleWriter}.",
+                $"Channel '{Name}' exists {exists}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, notifier {notifier}; " +
+                $"the options ask for {asked}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, notifier {options.Notifier}.",
                 nameof(options));
         }
 
-        Options.Capacity = c.Capacity;
+        if (unbounded)
+        {
+            Options.ChunkCapacity = c.Capacity;
+        }
+        else
+        {
+            Options.Capacity = c.Capacity;
+        }
+
+        Options.IsUnbounded = unbounded;
         Options.FullMode = fullMode;
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
-        _ring ??= ChannelRing<T>.Attach(kind, _segment.Memory, c.RingOffset, c.RingLength, _segment.Processes, _segment.Owner);
+        Options.Persistent = persistent;
+        Options.Notifier = notifier;
+        _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
+        _notifierHold ??= ChannelNotifiers.Attach(_segment.Name, c, _header);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         _endpoint = ClaimEndpoint();
+
+        // The reference is taken (a full fence) before the state is read again; a last reference going
+        // retires the channel (a full fence) before it looks for references: one of the two sees the other.
+        if (Volatile.Read(ref c.State) == ChannelControl.StateRetired)
+        {
+            ref ChannelEndpoint row = ref Endpoint(_endpoint);
+            Volatile.Write(ref row.Roles, 0);
+            Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
+            _endpoint = -1;
+            ChannelNotifiers.Release(_notifierHold);
+            _notifierHold = null;
+            DestroyIfUnused(_segment, Name, _controlBlock, _control);
+            return false;
+        }
+
         AddInstance();
+        return true;
     }
 
     /// <summary>
@@ -589,7 +686,8 @@ internal sealed class ChannelCore<T>
     }
 
     /// <summary>Whether a write may succeed now (space, or a drop mode); completion is checked by the caller.</summary>
-    public bool HasSpace => Options.FullMode != BoundedChannelFullMode.Wait || _ring.Count < Options.Capacity;
+    /// <remarks>An unbounded channel always has space: its writes never wait (they fail only when the segment is out of memory).</remarks>
+    public bool HasSpace => Options.IsUnbounded || Options.FullMode != BoundedChannelFullMode.Wait || _ring.Count < Options.Capacity;
 
     // ---------------------------------------------------------------- reading
 
@@ -697,6 +795,11 @@ internal sealed class ChannelCore<T>
         }
 
         RingCompletion completion = _ring.Header.ReadCompletion();
+        if (completion.State == RingCompletionState.Faulted && completion.ExceptionType == typeof(ChannelRemovedException).FullName)
+        {
+            return new ChannelRemovedException(completion.Message ?? $"Channel '{Name}' was removed.");
+        }
+
         return completion.State switch
         {
             RingCompletionState.Faulted => new RemoteChannelException(completion.ExceptionType ?? "unknown", completion.Message ?? string.Empty),
@@ -713,6 +816,7 @@ internal sealed class ChannelCore<T>
         {
             null => new ChannelClosedException(),
             OperationCanceledException oce => oce,
+            ChannelRemovedException removed => removed,
             _ => new ChannelClosedException(error),
         };
     }
@@ -824,6 +928,13 @@ internal sealed class ChannelCore<T>
     public ValueTask WriteAsync(T item, CancellationToken cancellationToken)
     {
         EnsureWriter();
+        if (Options.IsUnbounded)
+        {
+            // Writes never wait: a failed write on an open unbounded channel means the segment is out of memory.
+            return ValueTask.FromException(new OutOfSharedMemoryException(
+                $"Out of shared memory: segment '{_segment.Name}' has no room for another chunk of unbounded channel '{Name}' (it reached its maximum capacity)."));
+        }
+
         WriteOperation<T>? op;
         lock (_writes)
         {
@@ -967,12 +1078,16 @@ internal sealed class ChannelCore<T>
                 AsyncWaiter.Shared.FailWaits(_segment.Memory, _control, ChannelControl.Size, disposed);
             }
 
+            ChannelNotifiers.Release(_notifierHold);
+            _notifierHold = null;
             uint me = _segment.Owner.Value;
             if (!HasOtherInstance())
             {
                 Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
                 Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
             }
+
+            (_ring as IDisposable)?.Dispose(); // an unbounded ring's pins: the chunks it held may be freed
 
             if (_endpoint >= 0)
             {
@@ -981,9 +1096,14 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref row.Owner, 0, me);
             }
 
-            if (Volatile.Read(ref Control.State) == ChannelControl.StateRemoved)
+            int state = Volatile.Read(ref Control.State);
+            if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired)
             {
                 DestroyIfUnused(_segment, Name, _controlBlock, _control);
+            }
+            else if (state == ChannelControl.StateReady && !HasOtherInstance())
+            {
+                RetireIfUnreferenced(_segment, Name, _controlBlock, _control, lastReferenceWent: true);
             }
         }
         catch (InvalidSegmentException)
@@ -1046,7 +1166,8 @@ internal sealed class ChannelCore<T>
         long control = found.ValueOffset;
         ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
         int state = Volatile.Read(ref c.State);
-        if (state == ChannelControl.StateRemoved || Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
+        if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired ||
+            Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
         {
             return false;
         }
@@ -1054,9 +1175,11 @@ internal sealed class ChannelCore<T>
         if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
         {
             var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
-            header.TryComplete(segment.Owner, new InvalidOperationException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+            header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+            object? notifiers = ChannelNotifiers.Attach(segment.Name, c, header);
             header.ReadersEvent.Signal();
             header.WritersEvent.Signal();
+            ChannelNotifiers.Release(notifiers);
             Interlocked.Increment(ref c.CompletionSequence);
             Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
         }
@@ -1065,8 +1188,55 @@ internal sealed class ChannelCore<T>
         return true;
     }
 
-    /// <summary>Frees a removed channel's ring and control block once no live process is attached to it.</summary>
-    private static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
+    /// <summary>
+    /// The reference counting of channels that do not persist: when no live process holds a reference
+    /// (an endpoint row) any more, the channel is retired (nobody opens it again; an opener waits and
+    /// makes a new one) and destroyed with what it holds. Dead processes' rows do not count. A channel
+    /// with no row at all is left alone unless <paramref name="lastReferenceWent"/> (this process just gave
+    /// its row back): otherwise it may be one whose creator has not taken its reference yet.
+    /// </summary>
+    /// <returns>Whether the channel was retired here.</returns>
+    internal static bool RetireIfUnreferenced(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, bool lastReferenceWent)
+    {
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        if ((Volatile.Read(ref c.Flags) & ChannelControl.FlagPersistent) != 0 || Volatile.Read(ref c.State) != ChannelControl.StateReady)
+        {
+            return false;
+        }
+
+        int rows = 0;
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
+            if (owner == 0)
+            {
+                continue;
+            }
+
+            if (segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+
+            rows++;
+        }
+
+        if (rows == 0 && !lastReferenceWent)
+        {
+            return false;
+        }
+
+        if (Interlocked.CompareExchange(ref c.State, ChannelControl.StateRetired, ChannelControl.StateReady) != ChannelControl.StateReady)
+        {
+            return false;
+        }
+
+        DestroyIfUnused(segment, name, controlBlock, control);
+        return true;
+    }
+
+    /// <summary>Frees a removed or retired channel's ring and control block once no live process is attached to it.</summary>
+    internal static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
     {
         for (int i = 0; i < ChannelControl.EndpointCount; i++)
         {
@@ -1078,7 +1248,12 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        ulong ring = Interlocked.Exchange(ref segment.Memory.Ref<ChannelControl>(control).RingBlock, 0);
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        bool unbounded = c.RingKind == (int)RingKind.Unbounded;
+        long ringOffset = c.RingOffset;
+        long ringLength = c.RingLength;
+        ulong ring = Interlocked.Exchange(ref c.RingBlock, 0);
+        ChannelControl last = c; // the notifier's identity outlives the block
         if (ring != 0)
         {
             // Ours alone now (the exchange above): free the storage queued items own, and the records of
@@ -1091,8 +1266,15 @@ internal sealed class ChannelCore<T>
             return; // another process got here first
         }
 
+        ChannelNotifiers.Destroy(segment.Name, ref last);
+
         if (ring != 0)
         {
+            if (unbounded)
+            {
+                UnboundedRing<byte>.FreeChain(segment, ringOffset, ringLength);
+            }
+
             try
             {
                 segment.Heap.Free(ShmHandle.FromValue(ring));

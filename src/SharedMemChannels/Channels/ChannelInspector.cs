@@ -37,9 +37,11 @@ internal static class ChannelInspector
         {
             ChannelControl.StateReady => "ready",
             ChannelControl.StateRemoved => "removed",
+            ChannelControl.StateRetired => "retired",
             _ => "initializing",
         };
         int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);
+        bool unbounded = (RingKind)c.RingKind == RingKind.Unbounded;
         var report = new ChannelReport
         {
             Name = name,
@@ -55,11 +57,19 @@ internal static class ChannelInspector
             MaxRecordSize = c.MaxRecordSize,
             OwnedHandles = Math.Clamp(c.OwnedHandleCount, 0, ChannelControl.MaxOwnedHandles),
             ElementSize = c.ElementSize,
-            Capacity = c.Capacity,
+            Capacity = unbounded ? int.MaxValue : c.Capacity,
+            IsUnbounded = unbounded,
+            ChunkCapacity = unbounded ? c.Capacity : 0,
             FullMode = (BoundedChannelFullMode)c.FullMode,
             SingleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0,
             SingleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0,
-            Ring = (RingKind)c.RingKind == RingKind.Spsc ? "spsc" : "mpmc",
+            Persistent = (c.Flags & ChannelControl.FlagPersistent) != 0,
+            Ring = (RingKind)c.RingKind switch
+            {
+                RingKind.Spsc => "spsc",
+                RingKind.Unbounded => "unbounded",
+                _ => "mpmc",
+            },
             Endpoints = Endpoints(memory, control, c, processes),
         };
 
@@ -83,9 +93,22 @@ internal static class ChannelInspector
             error = type.Length == 0 ? null : $"{type}: {message}";
         }
 
+        long chunks = 0;
+        long chunkBytes = 0;
+        if (unbounded)
+        {
+            // The chain descriptor (ChainLayout): how many chunks, of how many bytes; snapshots, clamped.
+            long first = Volatile.Read(ref memory.Int64(ring + ChainLayout.FirstIndexOffset));
+            long last = Volatile.Read(ref memory.Int64(ring + ChainLayout.TailIndexOffset));
+            chunks = Math.Clamp(last - first + 1, 0, memory.MappedLength);
+            chunkBytes = chunks * Math.Clamp(Volatile.Read(ref memory.Int64(ring + ChainLayout.ChunkBytesOffset)), 0, memory.MappedLength);
+        }
+
         return report with
         {
-            Count = Math.Clamp(tail - head, 0, c.Capacity),
+            Count = Math.Clamp(tail - head, 0, unbounded ? long.MaxValue : c.Capacity),
+            ChunkCount = chunks,
+            ChunkBytes = chunkBytes,
             Written = Volatile.Read(ref memory.Int64(ring + RingLayout.WrittenOffset)),
             Read = Volatile.Read(ref memory.Int64(ring + RingLayout.ReadOffset)),
             Dropped = Volatile.Read(ref memory.Int64(ring + RingLayout.DroppedOffset)),

@@ -38,8 +38,20 @@ internal struct ChannelControl
     /// <summary>Set (with the completion) when the channel was removed by name: nobody may open it again.</summary>
     public const int StateRemoved = 2;
 
+    /// <summary>
+    /// Set when the last reference of a channel that does not persist went: it is being destroyed, and an
+    /// opener that finds it in this state waits for the entry to go and makes a new channel.
+    /// </summary>
+    public const int StateRetired = 3;
+
     public const int FlagSingleReader = 1;
     public const int FlagSingleWriter = 2;
+
+    /// <summary>An unbounded channel: <see cref="Capacity"/> is its chunk capacity, the ring is a chain of chunks.</summary>
+    public const int FlagUnbounded = 4;
+
+    /// <summary>The channel is not destroyed with its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
+    public const int FlagPersistent = 8;
 
     public const int CompletionSequenceOffset = 256;
     public const int CompletionWaitersOffset = 260;
@@ -68,7 +80,7 @@ internal struct ChannelControl
     // Line 0.
     [FieldOffset(0)] public ulong Magic;
     [FieldOffset(8)] public int Version;
-    [FieldOffset(12)] public int State;          // initializing, ready, removed
+    [FieldOffset(12)] public int State;          // initializing, ready, removed, retired
     [FieldOffset(16)] public uint Initializer;   // the OwnerId laying the channel out, until ready
     [FieldOffset(20)] public int Capacity;
     [FieldOffset(24)] public int FullMode;
@@ -89,6 +101,11 @@ internal struct ChannelControl
     // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
     [FieldOffset(128)] public uint ReaderLease;
     [FieldOffset(132)] public uint WriterLease;
+
+    // Line 1, continued: the notifier (what wakes sleepers), chosen when the channel is made.
+    [FieldOffset(136)] public int NotifierKind;   // ChannelNotifier
+    [FieldOffset(140)] public int NotifierKey;    // System V: the readers' semaphore key (the writers' is the next)
+    [FieldOffset(144)] public ulong NotifierId;   // POSIX: names the two semaphores
 
     // Line 2: processes waiting for Completion sleep here.
     [FieldOffset(256)] public int CompletionSequence;

@@ -93,7 +93,7 @@ internal abstract class ChannelOperation<T>
                 }
 
                 retries = 0;
-                ValueTask<bool> wait = AsyncWaiter.Shared.WaitAsync(events, token, s_livenessSlice, runContinuationsAsynchronously: false, CancellationToken);
+                ValueTask<bool> wait = events.WaitAsync(token, s_livenessSlice, runContinuationsAsynchronously: false, CancellationToken);
                 _wait = wait.ConfigureAwait(false).GetAwaiter();
                 if (!_wait.IsCompleted)
                 {

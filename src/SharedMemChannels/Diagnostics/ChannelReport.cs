@@ -35,8 +35,20 @@ public sealed record ChannelReport
     /// <summary>The element's size in bytes.</summary>
     public int ElementSize { get; init; }
 
-    /// <summary>The capacity.</summary>
+    /// <summary>The capacity; <see cref="int.MaxValue"/> for an unbounded channel.</summary>
     public int Capacity { get; init; }
+
+    /// <summary>Whether the channel is unbounded (its queue is a chain of chunks from the heap).</summary>
+    public bool IsUnbounded { get; init; }
+
+    /// <summary>Elements per chunk of an unbounded channel; 0 for a bounded one.</summary>
+    public int ChunkCapacity { get; init; }
+
+    /// <summary>Chunks an unbounded channel holds now; 0 for a bounded one.</summary>
+    public long ChunkCount { get; init; }
+
+    /// <summary>Heap bytes an unbounded channel's chunks take now; 0 for a bounded one.</summary>
+    public long ChunkBytes { get; init; }
 
     /// <summary>What a write into the full channel does.</summary>
     public BoundedChannelFullMode FullMode { get; init; }
@@ -47,7 +59,10 @@ public sealed record ChannelReport
     /// <summary>Whether one process at a time writes.</summary>
     public bool SingleWriter { get; init; }
 
-    /// <summary>The ring under the channel: "spsc" or "mpmc".</summary>
+    /// <summary>Whether the channel outlives its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
+    public bool Persistent { get; init; }
+
+    /// <summary>The ring under the channel: "spsc", "mpmc" or "unbounded".</summary>
     public string Ring { get; init; } = string.Empty;
 
     /// <summary>Items in the channel now.</summary>

@@ -207,6 +207,10 @@ public static class SegmentDiagnostics
                 {
                     Channels = ChannelInspector.Read(memory, report.NamedObjects, table, handle => ObjectDirectory.ValueOffsetOf(memory, heap, handle, TypeLayout<ChannelControl>.Info, "a channel control block")),
                 };
+                report = report with
+                {
+                    SyncObjects = Synchronization.SyncInspector.Read(memory, report.NamedObjects, table, handle => ObjectDirectory.ValueOffsetOf(memory, heap, handle, TypeLayout<Synchronization.SyncControl>.Info, "a synchronization control block")),
+                };
             }
             catch (Exception e) when (e is InvalidSegmentException or ArgumentException or InvalidOperationException or InvalidCastException or OverflowException)
             {

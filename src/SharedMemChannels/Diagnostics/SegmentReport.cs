@@ -85,4 +85,7 @@ public sealed record SegmentReport
 
     /// <summary>The channels the segment holds (their control blocks are among <see cref="NamedObjects"/>).</summary>
     public IReadOnlyList<ChannelReport> Channels { get; init; } = [];
+
+    /// <summary>The named synchronization objects the segment holds (mutexes, events, semaphores).</summary>
+    public IReadOnlyList<SyncObjectReport> SyncObjects { get; init; } = [];
 }

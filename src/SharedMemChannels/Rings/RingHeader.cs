@@ -93,7 +93,7 @@ internal sealed class RingHeader
     /// </summary>
     public static RingHeader Initialize(SegmentMemory memory, long offset, long length, RingKind kind, int elementSize, int capacity, ProcessTable processes)
     {
-        if (kind is not (RingKind.Spsc or RingKind.Mpmc))
+        if (kind is not (RingKind.Spsc or RingKind.Mpmc or RingKind.Unbounded))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(kind), kind, "Unknown ring kind.");
         }
@@ -119,7 +119,7 @@ internal sealed class RingHeader
             ThrowHelper.ThrowArgument($"A ring of {capacity} x {elementSize} bytes needs {required} bytes; the block has {length}.", nameof(length));
         }
 
-        int slots = RingLayout.SlotCountFor(capacity);
+        int slots = RingLayout.SlotCountIn(kind, capacity);
         int cellSize = RingLayout.CellSizeFor(kind, elementSize);
         Clear(memory, offset, required);
         Volatile.Write(ref memory.Int32(offset + RingLayout.VersionOffset), RingLayout.CurrentVersion);
@@ -176,7 +176,7 @@ internal sealed class RingHeader
             Damaged(memory, offset, $"the ring is kind {storedKind} of {storedElementSize}-byte elements, not {kind} of {elementSize}-byte elements");
         }
 
-        if (capacity is <= 0 or > RingLayout.MaxCapacity || slots != RingLayout.SlotCountFor(capacity) ||
+        if (capacity is <= 0 or > RingLayout.MaxCapacity || slots != RingLayout.SlotCountIn(kind, capacity) ||
             cellSize != RingLayout.CellSizeFor(kind, elementSize) || storedLength > length ||
             storedLength < RingLayout.RequiredBytes(kind, elementSize, capacity))
         {

@@ -10,6 +10,12 @@ internal enum RingKind
 
     /// <summary>Any number of writers and readers: per-cell sequence words with the claimant recorded (Vyukov, crash-safe).</summary>
     Mpmc = 2,
+
+    /// <summary>
+    /// An unbounded channel: this block holds the header and the chain descriptor (<see cref="ChainLayout"/>),
+    /// the cells live in a chain of chunks taken from the heap (<see cref="UnboundedRing{T}"/>).
+    /// </summary>
+    Unbounded = 3,
 }
 
 /// <summary>
@@ -117,12 +123,19 @@ internal static class RingLayout
     public static int SlotCountFor(int capacity) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
 
     /// <summary>Bytes of one slot (SPSC) or cell (MPMC).</summary>
+    /// <remarks>An unbounded channel's chunks hold MPMC cells (<see cref="ChainLayout"/>).</remarks>
     public static int CellSizeFor(RingKind kind, int elementSize) =>
         kind == RingKind.Spsc ? elementSize : (CellItemOffset + elementSize + 7) & ~7;
 
+    /// <summary>Slots in the ring's own block: none for an unbounded channel (its cells are in the chunks).</summary>
+    public static int SlotCountIn(RingKind kind, int capacity) => kind == RingKind.Unbounded ? 0 : SlotCountFor(capacity);
+
     /// <summary>The bytes a ring of this shape needs, from its (line-aligned) start.</summary>
+    /// <remarks>For <see cref="RingKind.Unbounded"/>, <paramref name="capacity"/> is the chunk capacity and the block holds the chain descriptor only.</remarks>
     public static long RequiredBytes(RingKind kind, int elementSize, int capacity) =>
-        SlotsOffset + ((long)SlotCountFor(capacity) * CellSizeFor(kind, elementSize));
+        kind == RingKind.Unbounded
+            ? SlotsOffset + ChainLayout.DescriptorBytes
+            : SlotsOffset + ((long)SlotCountFor(capacity) * CellSizeFor(kind, elementSize));
 
     /// <summary>Offset of slot <paramref name="index"/> (already masked) from the ring's start.</summary>
     public static long SlotOffset(long index, int cellSize) => SlotsOffset + (index * cellSize);

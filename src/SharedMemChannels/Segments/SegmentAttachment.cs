@@ -158,7 +158,9 @@ internal sealed class SegmentAttachment
         finally
         {
             // Pending asynchronous waits on this mapping end here, before the words they watch go away.
-            AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited."));
+            var disposed = new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited.");
+            AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, disposed);
+            SemaphoreNotifier.FailWaits(Memory, disposed);
             _object.Unmap();
             try
             {

@@ -40,6 +40,13 @@ internal sealed class EventCount
 
     public SegmentMemory Memory => _memory;
 
+    /// <summary>
+    /// The kernel semaphore that wakes this event count's sleepers instead of the futex word, or null for
+    /// the futex (the default). Set by the owner before anyone waits through this instance; the sequence
+    /// moves with every signal either way.
+    /// </summary>
+    public SemaphoreNotifier? Notifier { get; set; }
+
     /// <summary>The futex word's offset in the segment.</summary>
     public long SequenceOffset => _sequenceOffset;
 
@@ -72,6 +79,11 @@ internal sealed class EventCount
     {
         try
         {
+            if (Notifier is { } notifier)
+            {
+                return Volatile.Read(ref Sequence) != token || notifier.Semaphore.Wait(timeout);
+            }
+
             return PlatformServices.Futex.Wait(ref Sequence, token, timeout);
         }
         finally
@@ -85,15 +97,21 @@ internal sealed class EventCount
     /// <paramref name="token"/>; withdraws the announcement when done or canceled. No thread blocks.
     /// </summary>
     public ValueTask<bool> WaitAsync(int token, CancellationToken cancellationToken = default) =>
-        AsyncWaiter.Shared.WaitAsync(this, token, runContinuationsAsynchronously: true, cancellationToken);
+        WaitAsync(token, null, runContinuationsAsynchronously: true, cancellationToken);
 
     /// <summary>As <see cref="WaitAsync(int, CancellationToken)"/>, completing with false when <paramref name="timeout"/> passes first.</summary>
     public ValueTask<bool> WaitAsync(int token, TimeSpan? timeout, CancellationToken cancellationToken = default) =>
-        AsyncWaiter.Shared.WaitAsync(this, token, timeout, runContinuationsAsynchronously: true, cancellationToken);
+        WaitAsync(token, timeout, runContinuationsAsynchronously: true, cancellationToken);
+
+    /// <summary>The general form: a timeout (null: none), and whether continuations may run on the waking thread.</summary>
+    public ValueTask<bool> WaitAsync(int token, TimeSpan? timeout, bool runContinuationsAsynchronously, CancellationToken cancellationToken) =>
+        Notifier is { } notifier
+            ? notifier.WaitAsync(this, token, timeout, runContinuationsAsynchronously, cancellationToken)
+            : AsyncWaiter.Shared.WaitAsync(this, token, timeout, runContinuationsAsynchronously, cancellationToken);
 
     /// <summary>As <see cref="WaitAsync(int, CancellationToken)"/>, choosing whether continuations may run on the waiter thread.</summary>
     public ValueTask<bool> WaitAsync(int token, bool runContinuationsAsynchronously, CancellationToken cancellationToken) =>
-        AsyncWaiter.Shared.WaitAsync(this, token, runContinuationsAsynchronously, cancellationToken);
+        WaitAsync(token, null, runContinuationsAsynchronously, cancellationToken);
 
     /// <summary>
     /// Wakes every waiter without bumping the sequence, for an event count whose futex word is itself the
@@ -126,6 +144,12 @@ internal sealed class EventCount
     private void Wake()
     {
         Interlocked.Increment(ref Sequence);
+        if (Notifier is { } notifier)
+        {
+            notifier.Post(Waiters);
+            return;
+        }
+
         PlatformServices.Futex.Wake(ref Sequence, int.MaxValue);
     }
 }

@@ -132,6 +132,19 @@ internal static class BenchCommand
             }
         }
 
+        if (args is [RecordRows.PeerKind, string recordSegment, string size, string recordMode, string recordBound])
+        {
+            try
+            {
+                return RecordRows.Peer(recordSegment, size, recordMode, recordBound);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
+                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException)
+            {
+                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
+            }
+        }
+
         return Program.Fail("bench-peer: unknown arguments", Program.ExitUsage);
     }
 }

@@ -21,8 +21,17 @@ internal sealed record BenchScenario(string Id, string Title, BenchKind Kind)
     /// <summary>Two writers and two readers streaming through one bounded queue.</summary>
     public static readonly BenchScenario StreamMpmc = new("stream-mpmc", "streaming, 2 writers 2 readers", BenchKind.Throughput);
 
+    /// <summary>64-byte records streamed from one process to another.</summary>
+    public static readonly BenchScenario Records64 = new("records-64b", "records of 64 B, 1 writer 1 reader", BenchKind.Throughput);
+
+    /// <summary>64 KiB records streamed from one process to another.</summary>
+    public static readonly BenchScenario Records64K = new("records-64kib", "records of 64 KiB, 1 writer 1 reader", BenchKind.Throughput);
+
+    /// <summary>1 MiB records streamed from one process to another.</summary>
+    public static readonly BenchScenario Records1M = new("records-1mib", "records of 1 MiB, 1 writer 1 reader", BenchKind.Throughput);
+
     /// <summary>Every scenario, in the order of the report.</summary>
-    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc];
+    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M];
 }
 
 /// <summary>One row to measure: what it is and how to measure it.</summary>
@@ -85,5 +94,18 @@ internal static class BenchPlan
             (e, c) => InProcessChannel.StreamMpmc(e, c.Options)),
         new(BenchScenario.StreamMpmc, SharedChannelRows.Id, "SharedChannel<T> (MPMC ring), 2 writer tasks here, 2 reader tasks in a 2nd process", false,
             (e, c) => SharedChannelRows.StreamMpmc(e, c.Options)),
+
+        new(BenchScenario.Records64, RecordRows.CopyId, "SharedRecordChannel, 2 processes, payload copied in and out (a copying transport)", true,
+            (e, c) => RecordRows.Run(e, c.Options, 64, copy: true)),
+        new(BenchScenario.Records64, RecordRows.ZeroCopyId, "SharedRecordChannel, 2 processes, records filled and read in place (zero copy)", false,
+            (e, c) => RecordRows.Run(e, c.Options, 64, copy: false)),
+        new(BenchScenario.Records64K, RecordRows.CopyId, "SharedRecordChannel, 2 processes, payload copied in and out (a copying transport)", true,
+            (e, c) => RecordRows.Run(e, c.Options, 64 << 10, copy: true)),
+        new(BenchScenario.Records64K, RecordRows.ZeroCopyId, "SharedRecordChannel, 2 processes, records filled and read in place (zero copy)", false,
+            (e, c) => RecordRows.Run(e, c.Options, 64 << 10, copy: false)),
+        new(BenchScenario.Records1M, RecordRows.CopyId, "SharedRecordChannel, 2 processes, payload copied in and out (a copying transport)", true,
+            (e, c) => RecordRows.Run(e, c.Options, 1 << 20, copy: true)),
+        new(BenchScenario.Records1M, RecordRows.ZeroCopyId, "SharedRecordChannel, 2 processes, records filled and read in place (zero copy)", false,
+            (e, c) => RecordRows.Run(e, c.Options, 1 << 20, copy: false)),
     ];
 }

@@ -313,7 +313,8 @@ internal static class ChannelRoles
 
     /// <summary>
     /// <c>channel-reader SEGMENT --channel NAME</c>: reads until the channel is completed, printing
-    /// "read v=ITEM" right after each item; "ready" once it holds the reader end, "end" at the end.
+    /// "read v=ITEM" right after each item; "ready" once it holds the reader end, "end TYPE" at the end
+    /// (the type of the ChannelClosedException that ended it).
     /// </summary>
     private static int Reader(Options o)
     {
@@ -328,9 +329,9 @@ internal static class ChannelRoles
             {
                 item = channel.Reader.ReadAsync().AsTask().GetAwaiter().GetResult();
             }
-            catch (ChannelClosedException)
+            catch (ChannelClosedException e)
             {
-                Console.WriteLine("end");
+                Console.WriteLine($"end {e.GetType().Name}");
                 return 0;
             }
 

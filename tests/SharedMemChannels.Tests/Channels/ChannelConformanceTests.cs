@@ -56,6 +56,13 @@ public abstract class ChannelConformanceTests : SegmentTest
     /// </summary>
     protected virtual int StressItems => 5_000;
 
+    /// <summary>
+    /// Whether the flavour is an unbounded channel (the spec's capacity is then a hint the flavour may use,
+    /// e.g. as a chunk size, and its full mode is ignored): the items about the bound are skipped and the
+    /// unbounded items (7, 9, 21-26, 50 as they read for an unbounded channel) run instead.
+    /// </summary>
+    protected virtual bool Unbounded => false;
+
     /// <summary>Whether reader and writer run in this process, so that thread-level properties can be observed.</summary>
     protected virtual bool BothSidesLocal => true;
 
@@ -93,9 +100,10 @@ public abstract class ChannelConformanceTests : SegmentTest
 
     // ---------------------------------------------------------------- A.2 writing
 
-    [Fact]
+    [SkippableFact]
     public void Item07_TryWrite_succeeds_until_full_and_fails_after_completion_without_throwing()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(3));
         Assert.True(c.Writer.TryWrite(1));
         Assert.True(c.Writer.WriteAsync(2).IsCompletedSuccessfully);
@@ -106,9 +114,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.False(c.Writer.TryWrite(5));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Item08_WriteAsync_on_a_full_channel_waits_for_a_read_then_enters_in_fifo_order()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(2));
         Assert.True(c.Writer.TryWrite(1));
         Assert.True(c.Writer.TryWrite(2));
@@ -140,12 +149,13 @@ public abstract class ChannelConformanceTests : SegmentTest
         AssertSameError(error, thrown);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(BoundedChannelFullMode.DropOldest)]
     [InlineData(BoundedChannelFullMode.DropNewest)]
     [InlineData(BoundedChannelFullMode.DropWrite)]
     public void Item09_25_in_a_drop_mode_WaitToWriteAsync_and_WriteAsync_complete_at_once_even_when_full(BoundedChannelFullMode mode)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(2, mode));
         for (int i = 0; i < 5; i++)
         {
@@ -157,9 +167,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(2, c.Reader.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Item10_one_read_from_a_full_channel_completes_every_pending_WaitToWriteAsync()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(1));
         Assert.True(c.Writer.TryWrite(1));
         ValueTask<bool>[] waits = [c.Writer.WaitToWriteAsync(), c.Writer.WaitToWriteAsync(), c.Writer.WaitToWriteAsync()];
@@ -301,9 +312,10 @@ public abstract class ChannelConformanceTests : SegmentTest
 
     // ---------------------------------------------------------------- A.4 full modes
 
-    [Fact]
+    [SkippableFact]
     public async Task Item21_Wait_mode_refuses_when_full_keeps_the_count_and_never_drops()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         int dropped = 0;
         Channel<int> c = CreateBounded(new ChannelSpec(3, ItemDropped: _ => Interlocked.Increment(ref dropped)));
         for (int i = 0; i < 3; i++)
@@ -321,12 +333,13 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(0, Volatile.Read(ref dropped));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1)]
     [InlineData(3)]
     [InlineData(10)]
     public void Item22_DropOldest_keeps_the_newest_and_drops_each_evicted_item_once(int n)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         var dropped = new List<int>();
         Channel<int> c = CreateBounded(new ChannelSpec(n, BoundedChannelFullMode.DropOldest, ItemDropped: i => { lock (dropped) { dropped.Add(i); } }));
         for (int i = 0; i < 2 * n; i++)
@@ -338,12 +351,13 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(Enumerable.Range(0, n), dropped);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1)]
     [InlineData(3)]
     [InlineData(10)]
     public void Item23_DropNewest_evicts_the_most_recently_buffered_item(int n)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         var dropped = new List<int>();
         Channel<int> c = CreateBounded(new ChannelSpec(n, BoundedChannelFullMode.DropNewest, ItemDropped: i => { lock (dropped) { dropped.Add(i); } }));
         for (int i = 0; i < 2 * n; i++)
@@ -355,9 +369,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(Enumerable.Range(n - 1, n), dropped);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Item23_DropNewest_is_right_after_the_ring_has_wrapped()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(3, BoundedChannelFullMode.DropNewest));
         Assert.True(c.Writer.TryWrite(1));
         Assert.True(c.Reader.TryRead(out int one));
@@ -370,11 +385,12 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal([2, 3, 5], Drain(c.Reader));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(1)]
     [InlineData(10)]
     public void Item24_DropWrite_discards_the_new_item_and_reports_it(int n)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         var dropped = new List<int>();
         Channel<int> c = CreateBounded(new ChannelSpec(n, BoundedChannelFullMode.DropWrite, ItemDropped: i => { lock (dropped) { dropped.Add(i); } }));
         for (int i = 0; i < 2 * n; i++)
@@ -386,12 +402,13 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(Enumerable.Range(n, n), dropped);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(BoundedChannelFullMode.DropOldest)]
     [InlineData(BoundedChannelFullMode.DropNewest)]
     [InlineData(BoundedChannelFullMode.DropWrite)]
     public void Item26_itemDropped_is_called_once_per_dropped_item_never_under_capacity_and_may_be_null(BoundedChannelFullMode mode)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         var seen = new List<int>();
         Channel<int> c = CreateBounded(new ChannelSpec(5, mode, ItemDropped: i => { lock (seen) { seen.Add(i); } }));
         for (int i = 0; i < 5; i++)
@@ -420,6 +437,7 @@ public abstract class ChannelConformanceTests : SegmentTest
     [InlineData(BoundedChannelFullMode.DropWrite)]
     public void Item27_itemDropped_runs_after_the_channel_is_released_so_another_thread_can_write_from_it(BoundedChannelFullMode mode)
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Skip.IfNot(DropsHere, "the callback runs in the process that drops");
         Channel<int>? c = null;
         int nested = 0;
@@ -491,9 +509,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(TaskStatus.Canceled, canceled.Reader.Completion.Status);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Item34_completion_wakes_every_pending_operation()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(1));
         ValueTask<bool> waitRead = c.Reader.WaitToReadAsync();
         ValueTask<int> read = c.Reader.ReadAsync();
@@ -586,9 +605,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.Equal(0, c.Reader.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Item41_a_canceled_pending_write_does_not_enqueue_its_item()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(1));
         Assert.True(c.Writer.TryWrite(42));
         using var cts = new CancellationTokenSource();
@@ -716,9 +736,10 @@ public abstract class ChannelConformanceTests : SegmentTest
         Assert.False(c.Reader.TryPeek(out _));
     }
 
-    [Fact]
+    [SkippableFact]
     public void Item50_51_a_bounded_channel_counts_exactly_when_quiescent()
     {
+        Skip.If(Unbounded, "about the bound: the unbounded flavours run the Unbounded_ items instead");
         Channel<int> c = CreateBounded(new ChannelSpec(3));
         Assert.True(c.Reader.CanCount);
         Assert.Equal(0, c.Reader.Count);
@@ -837,6 +858,135 @@ public abstract class ChannelConformanceTests : SegmentTest
         }
 
         await echo.WaitAsync(Generous);
+    }
+
+    // ---------------------------------------------------------------- unbounded channels
+
+    [SkippableFact]
+    public async Task Unbounded_Item07_08_writes_never_refuse_or_wait_until_completion_and_keep_fifo_order()
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        Channel<int> c = CreateBounded(new ChannelSpec(3));
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.True(c.Writer.TryWrite(i));
+            ValueTask write = c.Writer.WriteAsync(1000 + i);
+            Assert.True(write.IsCompletedSuccessfully);
+            await write;
+        }
+
+        Assert.Equal(Enumerable.Range(0, 50).SelectMany(i => new[] { i, 1000 + i }), Drain(c.Reader));
+        c.Writer.Complete();
+        Assert.False(c.Writer.TryWrite(5));
+        await Assert.ThrowsAsync<ChannelClosedException>(async () => await c.Writer.WriteAsync(6));
+    }
+
+    [SkippableFact]
+    public async Task Unbounded_Item09_WaitToWriteAsync_is_true_at_once_until_completion_whatever_is_buffered()
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        Channel<int> c = CreateBounded(new ChannelSpec(2));
+        for (int i = 0; i < 20; i++)
+        {
+            ValueTask<bool> wait = c.Writer.WaitToWriteAsync();
+            Assert.True(wait.IsCompletedSuccessfully && wait.Result);
+            Assert.True(c.Writer.TryWrite(i));
+        }
+
+        var error = new FormatException("bad input");
+        c.Writer.Complete(error);
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(async () => await c.Writer.WaitToWriteAsync());
+        AssertSameError(error, thrown);
+        Assert.Equal(Enumerable.Range(0, 20), Drain(c.Reader));
+    }
+
+    [SkippableTheory]
+    [InlineData(BoundedChannelFullMode.Wait)]
+    [InlineData(BoundedChannelFullMode.DropOldest)]
+    [InlineData(BoundedChannelFullMode.DropNewest)]
+    [InlineData(BoundedChannelFullMode.DropWrite)]
+    public void Unbounded_Item21_26_nothing_is_ever_dropped_whatever_the_full_mode(BoundedChannelFullMode mode)
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        int dropped = 0;
+        Channel<int> c = CreateBounded(new ChannelSpec(2, mode, ItemDropped: _ => Interlocked.Increment(ref dropped)));
+        for (int i = 0; i < 25; i++)
+        {
+            Assert.True(c.Writer.TryWrite(i));
+        }
+
+        Assert.Equal(Enumerable.Range(0, 25), Drain(c.Reader));
+        Assert.Equal(0, Volatile.Read(ref dropped));
+    }
+
+    [SkippableFact]
+    public async Task Unbounded_Item34_completion_wakes_pending_reads_and_waits()
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        Channel<int> c = CreateBounded(new ChannelSpec(1));
+        ValueTask<bool> waitRead = c.Reader.WaitToReadAsync();
+        ValueTask<int> read = c.Reader.ReadAsync();
+        Assert.False(waitRead.IsCompleted || read.IsCompleted);
+        var error = new NotSupportedException("stop");
+        c.Writer.Complete(error);
+        Exception waitError = await Assert.ThrowsAnyAsync<Exception>(() => waitRead.AsTask().WaitAsync(Generous));
+        AssertSameError(error, waitError);
+        ChannelClosedException closed = await Assert.ThrowsAsync<ChannelClosedException>(() => read.AsTask().WaitAsync(Generous));
+        AssertSameError(error, closed.InnerException);
+    }
+
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Unbounded_Item50_51_the_count_follows_writes_and_reads_when_quiescent(bool singleReader)
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        Channel<int> c = CreateBounded(new ChannelSpec(3, SingleReader: singleReader));
+        if (!c.Reader.CanCount)
+        {
+            // The BCL's single-reader unbounded channel does not count (item 50).
+            Assert.True(singleReader);
+            Assert.Throws<NotSupportedException>(() => c.Reader.Count);
+            return;
+        }
+
+        Assert.Equal(0, c.Reader.Count);
+        for (int i = 1; i <= 10; i++)
+        {
+            Assert.True(c.Writer.TryWrite(i));
+            Assert.Equal(i, c.Reader.Count);
+        }
+
+        c.Writer.Complete();
+        Assert.Equal(10, c.Reader.Count);
+        for (int i = 9; i >= 0; i--)
+        {
+            Assert.True(c.Reader.TryRead(out _));
+            Assert.Equal(i, c.Reader.Count);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Unbounded_Item31_Completion_waits_for_a_drain_across_many_chunks()
+    {
+        Skip.IfNot(Unbounded, "an unbounded channel's contract");
+        Channel<int> c = CreateBounded(new ChannelSpec(2));
+        for (int i = 0; i < 9; i++)
+        {
+            Assert.True(c.Writer.TryWrite(i));
+        }
+
+        c.Writer.Complete();
+        for (int i = 0; i < 9; i++)
+        {
+            Assert.False(c.Reader.Completion.IsCompleted);
+            Assert.True(c.Reader.TryPeek(out int peeked));
+            Assert.Equal(i, peeked);
+            Assert.Equal(i, await c.Reader.ReadAsync());
+        }
+
+        await c.Reader.Completion.WaitAsync(Generous);
+        Assert.False(await c.Reader.WaitToReadAsync());
     }
 
     // ---------------------------------------------------------------- helpers

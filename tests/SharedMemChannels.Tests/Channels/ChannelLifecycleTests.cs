@@ -109,9 +109,11 @@ public sealed class ChannelLifecycleTests : SegmentTest
         Assert.True(SharedChannel.Remove(segment, "c"));
         Assert.False(SharedChannel.Remove(segment, "c"));
 
-        ChannelClosedException closed = await Assert.ThrowsAsync<ChannelClosedException>(async () => await pending);
-        Assert.Contains("was removed", closed.InnerException!.Message, StringComparison.Ordinal);
+        ChannelRemovedException removed = await Assert.ThrowsAsync<ChannelRemovedException>(async () => await pending);
+        Assert.Contains("was removed", removed.Message, StringComparison.Ordinal);
         Assert.False(channel.Writer.TryWrite(1));
+        await Assert.ThrowsAsync<ChannelRemovedException>(async () => await channel.Writer.WriteAsync(1));
+        await Assert.ThrowsAsync<ChannelRemovedException>(() => channel.Reader.Completion);
         Assert.Throws<InvalidOperationException>(() => SharedChannel.Open<int>(segment, "c"));
         Assert.Equal("removed", Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Channels).State);
 
@@ -130,7 +132,7 @@ public sealed class ChannelLifecycleTests : SegmentTest
         SharedSegment segment = NewSegment("life");
         segment.Construct<int>("x"); // the directory's table exists before the baseline
         long usedBefore = segment.GetHeapStatistics().UsedBytes;
-        SharedChannel.CreateBounded<int>(segment, "c", new SharedChannelOptions(1000)).Dispose();
+        SharedChannel.CreateBounded<int>(segment, "c", new SharedChannelOptions(1000) { Persistent = true }).Dispose();
         Assert.True(SharedChannel.Exists(segment, "c"));
         Assert.True(SharedChannel.Remove(segment, "c"));
         Assert.False(SharedChannel.Exists(segment, "c"));

@@ -19,21 +19,34 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
     /// <summary>Every forwarded call is a round trip through the child's pipes: a tenth of the local stress.</summary>
     protected override int StressItems => 500;
 
+    /// <summary>What wakes the channel's sleepers (the notifier matrix runs some flavours with semaphores).</summary>
+    protected virtual ChannelNotifier Notifier => ChannelNotifier.Futex;
+
     /// <summary>Makes the channel's local side and opens it in the child; returns the pair as one channel.</summary>
     protected Channel<int> CreateBounded(ChannelSpec spec, bool localWriter)
     {
-        var options = new SharedChannelOptions(spec.Capacity)
+        var options = new SharedChannelOptions(Unbounded ? SharedChannelOptions.DefaultCapacity : spec.Capacity)
         {
             FullMode = spec.FullMode,
             SingleReader = spec.SingleReader,
             SingleWriter = spec.SingleWriter,
             AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+            Notifier = Notifier,
         };
+        if (Unbounded)
+        {
+            options.ChunkCapacity = spec.Capacity; // small chunks: the queue crosses chunks every few items
+        }
+
         _segment ??= NewSegment("xchan", capacity: 4 << 20, max: 64 << 20);
         string name = NewName("c");
-        SharedChannel<int> local = Track(SharedChannel.CreateBounded(_segment, name, options, localWriter ? spec.ItemDropped : null));
+        SharedChannel<int> local = Track(Unbounded
+            ? SharedChannel.CreateUnbounded<int>(_segment, name, options)
+            : SharedChannel.CreateBounded(_segment, name, options, localWriter ? spec.ItemDropped : null));
         _host ??= new ChannelHost(HostOnBackend("channel-serve", _segment.Name));
-        int cid = _host.Open(name, localWriter ? spec with { ItemDropped = null } : spec);
+        // The child checks the options it finds stored: an unbounded channel reports no bound and Wait.
+        ChannelSpec stored = Unbounded ? spec with { Capacity = int.MaxValue, FullMode = BoundedChannelFullMode.Wait } : spec;
+        int cid = _host.Open(name, localWriter ? stored with { ItemDropped = null } : stored);
         return localWriter ? new RemoteReaderChannel(local, _host, cid) : new RemoteWriterChannel(local, _host, cid);
     }
 }
@@ -47,6 +60,24 @@ public sealed class RemoteWriterChannelConformanceTests : RemoteChannelConforman
 /// <summary>Writer here, reader in a child process.</summary>
 public sealed class RemoteReaderChannelConformanceTests : RemoteChannelConformanceTests
 {
+    protected override bool DropsHere => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: true);
+}
+
+/// <summary>Unbounded: reader here, writer in a child process.</summary>
+public sealed class RemoteWriterUnboundedChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override bool Unbounded => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: false);
+}
+
+/// <summary>Unbounded: writer here, reader in a child process.</summary>
+public sealed class RemoteReaderUnboundedChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override bool Unbounded => true;
+
     protected override bool DropsHere => true;
 
     protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: true);

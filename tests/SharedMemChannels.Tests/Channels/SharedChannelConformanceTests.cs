@@ -3,8 +3,11 @@ using System.Threading.Channels;
 namespace SharedMemChannels.Tests.Channels;
 
 /// <summary>The conformance tests against <see cref="SharedChannel{T}"/>, reader and writer in this process.</summary>
-public sealed class SharedChannelConformanceTests : ChannelConformanceTests
+public class SharedChannelConformanceTests : ChannelConformanceTests
 {
+    /// <summary>What wakes the channel's sleepers (the notifier matrix: <see cref="NotifierMatrixTests"/>).</summary>
+    protected virtual ChannelNotifier Notifier => ChannelNotifier.Futex;
+
     private SharedSegment? _segment;
 
     protected override Channel<int> CreateBounded(ChannelSpec spec)
@@ -15,6 +18,7 @@ public sealed class SharedChannelConformanceTests : ChannelConformanceTests
             SingleReader = spec.SingleReader,
             SingleWriter = spec.SingleWriter,
             AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+            Notifier = Notifier,
         };
         _segment ??= NewSegment("chan", capacity: 4 << 20, max: 64 << 20);
         return Track(SharedChannel.CreateBounded(_segment, NewName("c"), options, spec.ItemDropped));

@@ -53,6 +53,17 @@ internal static partial class TestRun
         // Objects of ours whose header is unreadable (garbage written by a test), and the symbolic links
         // and directories tests put under our names, are found by file name. A link is removed itself,
         // never what it points at.
+        // Notifier semaphores of channels in our segments (named after the segment), left by a killed run.
+        foreach (string path in Directory.EnumerateFiles("/dev/shm", "sem.shmc.n.*"))
+        {
+            string rest = Path.GetFileName(path)["sem.shmc.n.".Length..];
+            int dot = rest.LastIndexOf('.', rest.Length - 3);
+            if (dot > 0 && match(rest[..dot]))
+            {
+                File.Delete(path);
+            }
+        }
+
         foreach (string path in Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.t*").Concat(Directory.EnumerateFileSystemEntries("/dev/shm", "shmc.ch.t*")))
         {
             string name = Path.GetFileName(path)["shmc.".Length..];

@@ -79,7 +79,7 @@ public sealed class OwnedElementTests : SegmentTest
     {
         SharedSegment segment = NewSegment(tag, capacity: capacity);
         SharedChannel.CreateBounded<long>(segment, "warm", new SharedChannelOptions(1)).Dispose();
-        Assert.True(SharedChannel.Remove(segment, "warm"));
+        Assert.False(SharedChannel.Exists(segment, "warm")); // the last reference went with it
         return segment;
     }
 
@@ -206,8 +206,8 @@ public sealed class OwnedElementTests : SegmentTest
 
         Assert.True(channel.Reader.TryRead(out Nested first));
         channel.Release(first);
-        channel.Dispose();
-        Assert.True(SharedChannel.Remove(segment, "c"));
+        channel.Dispose(); // the last reference: the channel goes with what it holds
+        Assert.False(SharedChannel.Remove(segment, "c"));
         Assert.Equal(baseline, Used(segment));
     }
 

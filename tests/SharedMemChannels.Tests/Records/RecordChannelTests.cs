@@ -24,7 +24,7 @@ public sealed class RecordChannelTests : SegmentTest
     {
         SharedSegment segment = NewSegment(tag);
         SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
-        Assert.True(SharedChannel.Remove(segment, "warm"));
+        Assert.False(SharedChannel.Exists(segment, "warm")); // the last reference went with it
         return segment;
     }
 
@@ -403,8 +403,8 @@ public sealed class RecordChannelTests : SegmentTest
         }
         else
         {
-            channel.Dispose();
-            Assert.True(SharedChannel.Remove(segment, "rec"));
+            channel.Dispose(); // the last reference: the channel goes with what it holds
+            Assert.False(SharedChannel.Remove(segment, "rec"));
         }
 
         Assert.False(SharedChannel.Exists(segment, "rec"));
@@ -425,8 +425,8 @@ public sealed class RecordChannelTests : SegmentTest
         channel.Records.HandOver(channel.Records.SlotFor(in record));
         Assert.True(segment.GetOwnership(record.Handle) == ShmOwnership.Segment);
         Assert.Equal(0, channel.Reader.Count);
-        channel.Dispose();
-        Assert.True(SharedChannel.Remove(segment, "rec"));
+        channel.Dispose(); // the last reference: the channel goes with what it holds
+        Assert.False(SharedChannel.Remove(segment, "rec"));
         Assert.Equal(baseline, Used(segment));
     }
 

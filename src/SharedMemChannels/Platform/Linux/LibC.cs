@@ -109,6 +109,81 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "clock_gettime", SetLastError = true)]
     public static partial int ClockGetTime(int clock, Timespec* time);
 
+    // ---------------------------------------------------------------- semaphores (notifiers)
+
+    /// <summary>
+    /// <c>sem_open</c> with its two optional arguments. The C function is variadic; as for
+    /// <see cref="Syscall"/>, on x86-64 and arm64 integer variadic arguments travel in the registers of
+    /// fixed ones, so the fixed signature is exact. Returns <c>SEM_FAILED</c> (0) on failure.
+    /// </summary>
+    [LibraryImport(Lib, EntryPoint = "sem_open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint SemOpen(string name, int oflag, uint mode, uint value);
+
+    [LibraryImport(Lib, EntryPoint = "sem_close", SetLastError = true)]
+    public static partial int SemClose(nint semaphore);
+
+    [LibraryImport(Lib, EntryPoint = "sem_unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int SemUnlink(string name);
+
+    [LibraryImport(Lib, EntryPoint = "sem_post", SetLastError = true)]
+    public static partial int SemPost(nint semaphore);
+
+    [LibraryImport(Lib, EntryPoint = "sem_getvalue", SetLastError = true)]
+    public static partial int SemGetValue(nint semaphore, out int value);
+
+    /// <summary><c>sem_clockwait</c> (glibc 2.30+): waits until an absolute time on <paramref name="clock"/>.</summary>
+    [LibraryImport(Lib, EntryPoint = "sem_clockwait", SetLastError = true)]
+    public static partial int SemClockWait(nint semaphore, int clock, in Timespec absoluteTime);
+
+    public const int GETVAL = 12;
+    public const int SETVAL = 16;
+
+    [LibraryImport(Lib, EntryPoint = "semget", SetLastError = true)]
+    public static partial int SemGet(int key, int count, int flags);
+
+    /// <summary><c>semtimedop</c> with a relative timeout (null: none).</summary>
+    [LibraryImport(Lib, EntryPoint = "semtimedop", SetLastError = true)]
+    public static partial int SemTimedOp(int id, ref SemBuf operation, nuint count, Timespec* timeout);
+
+    /// <summary>One <c>semtimedop</c> operation with a relative timeout in ticks (negative: none).</summary>
+    public static int SemTimedOp(int id, ref SemBuf operation, long timeoutTicks)
+    {
+        if (timeoutTicks < 0)
+        {
+            return SemTimedOp(id, ref operation, 1, null);
+        }
+
+        Timespec timeout = Timespec.FromTicks(timeoutTicks);
+        return SemTimedOp(id, ref operation, 1, &timeout);
+    }
+
+    /// <summary><c>semctl</c> for the commands without a fourth argument (IPC_RMID, GETVAL); variadic, see <see cref="SemOpen"/>.</summary>
+    [LibraryImport(Lib, EntryPoint = "semctl", SetLastError = true)]
+    public static partial int SemCtl(int id, int number, int command);
+
+    /// <summary><c>semctl(IPC_STAT)</c>: the fourth argument is a pointer to the <c>semid_ds</c>.</summary>
+    [LibraryImport(Lib, EntryPoint = "semctl", SetLastError = true)]
+    public static partial int SemCtlStat(int id, int number, int command, out SemIdDs buffer);
+
+    /// <summary><c>struct sembuf</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SemBuf
+    {
+        public ushort Number;
+        public short Operation;
+        public short Flags;
+    }
+
+    /// <summary><c>struct semid_ds</c> on 64-bit Linux; only the owner fields are named.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    public struct SemIdDs
+    {
+        [FieldOffset(0)] public int Key;
+        [FieldOffset(4)] public uint Uid;
+        [FieldOffset(12)] public uint CreatorUid;
+        [FieldOffset(20)] public ushort Mode;
+    }
+
     /// <summary><c>struct timespec</c> on 64-bit Linux.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Timespec

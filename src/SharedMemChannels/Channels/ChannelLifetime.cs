@@ -1,0 +1,44 @@
+using SharedMemChannels.Objects;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Channels;
+
+/// <summary>
+/// The cross-process reference counting of channels (RaftLib's): every process that opens a channel holds
+/// a reference (a row of its endpoint table) until it disposes the channel or dies. The process whose
+/// dispose drops the last reference destroys the channel itself (<see cref="ChannelCore{T}"/>'s detach);
+/// this sweep is for the last holder that died: run when a process attaches to the segment and when it
+/// reclaims dead processes, it destroys every channel that does not persist and whose references are all
+/// dead.
+/// </summary>
+internal static class ChannelLifetime
+{
+    /// <summary>Destroys the channels of <paramref name="segment"/> held only by dead processes; returns how many.</summary>
+    public static int ReleaseDeadReferences(SegmentAttachment segment)
+    {
+        int destroyed = 0;
+        foreach (NamedObjectInfo info in segment.Directory.List())
+        {
+            if (!info.Name.StartsWith(ChannelLayout.ObjectPrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            string name = info.Name[ChannelLayout.ObjectPrefix.Length..];
+            try
+            {
+                ObjectRef found = segment.Directory.FindOrConstruct(info.Name, default(ChannelControl), mayFind: true, mayCreate: false, out _);
+                if (!found.IsNull && ChannelCore<byte>.RetireIfUnreferenced(segment, name, found.Block, found.ValueOffset, lastReferenceWent: false))
+                {
+                    destroyed++;
+                }
+            }
+            catch (Exception e) when (e is InvalidCastException or InvalidSegmentException)
+            {
+                // Not a channel control block after all, or a damaged one: opening it reports that.
+            }
+        }
+
+        return destroyed;
+    }
+}

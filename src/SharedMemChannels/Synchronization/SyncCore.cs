@@ -1,0 +1,314 @@
+using SharedMemChannels.Common;
+using SharedMemChannels.Objects;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Synchronization;
+
+/// <summary>What one attempt to take a synchronization object found.</summary>
+internal enum TakeResult
+{
+    /// <summary>Not available now: wait for a change.</summary>
+    NotYet,
+
+    /// <summary>Taken.</summary>
+    Taken,
+
+    /// <summary>Taken over from a holder that died holding it (a mutex).</summary>
+    Abandoned,
+}
+
+/// <summary>
+/// One process's hold on a named synchronization object: its control block in the segment
+/// (<see cref="SyncControl"/>) and the event count its waiters sleep on. The public
+/// <see cref="SharedMutex"/>, <see cref="SharedEvent"/> and <see cref="SharedSemaphore"/> are its views;
+/// each supplies the one step that tries to take it, and the waiting here is common to all three:
+/// announce on the event count, re-check, sleep (a futex wait, or asynchronously on the process's waiter
+/// thread, so that no thread blocks per pending asynchronous wait), in slices after which the step is
+/// told to look at its holder's liveness.
+/// </summary>
+internal sealed class SyncCore
+{
+    /// <summary>How long a waiter sleeps before it looks whether the holder still lives.</summary>
+    private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(50);
+
+    private readonly SegmentAttachment _segment;
+    private readonly long _control;
+    private readonly EventCount _event;
+    private int _disposed;
+
+    private SyncCore(SegmentAttachment segment, string name, int kind, ObjectRef found)
+    {
+        _segment = segment;
+        Name = name;
+        Kind = kind;
+        _control = found.ValueOffset;
+        _event = new EventCount(segment.Memory, _control + SyncControl.SequenceOffset, _control + SyncControl.WaitersOffset);
+    }
+
+    public string Name { get; }
+
+    public int Kind { get; }
+
+    public SegmentAttachment Segment => _segment;
+
+    public ref SyncControl Control => ref _segment.Memory.Ref<SyncControl>(_control);
+
+    /// <summary>The state word (mutex: holder; event: set; semaphore: count).</summary>
+    public ref int State => ref _segment.Memory.Int32(_control + SyncControl.StateOffset);
+
+    public OwnerId Owner => _segment.Owner;
+
+    public ProcessTable Processes => _segment.Processes;
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    internal enum OpenMode
+    {
+        Create,
+        Open,
+        OpenOrCreate,
+    }
+
+    /// <summary>Creates or opens the object <paramref name="name"/> of <paramref name="kind"/>, made whole by the directory.</summary>
+    public static SyncCore Open(SharedSegment segment, string name, int kind, in SyncControl initial, OpenMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ValidateName(name);
+        segment.ThrowIfDisposed();
+        SegmentAttachment attachment = segment.Attachment;
+        string objectName = SyncLayout.ObjectName(name);
+        ObjectRef found;
+        try
+        {
+            found = attachment.Directory.FindOrConstruct(objectName, initial, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out _);
+        }
+        catch (InvalidOperationException) when (mode == OpenMode.Create)
+        {
+            throw new InvalidOperationException($"Segment '{attachment.Name}' already has a synchronization object '{name}'.");
+        }
+        catch (InvalidCastException e)
+        {
+            throw new InvalidSegmentException(attachment.Name, $"the object for synchronization object '{name}' is not a synchronization control block ({e.Message})");
+        }
+
+        if (found.IsNull)
+        {
+            throw new KeyNotFoundException($"Segment '{attachment.Name}' has no synchronization object '{name}'.");
+        }
+
+        var core = new SyncCore(attachment, name, kind, found);
+        ref SyncControl c = ref core.Control;
+        core.CheckIdentity();
+        if (c.Kind != kind)
+        {
+            throw new InvalidCastException(
+                $"Synchronization object '{name}' of segment '{attachment.Name}' is a {SyncLayout.KindName(c.Kind)}, not a {SyncLayout.KindName(kind)}.");
+        }
+
+        return core;
+    }
+
+    /// <summary>Removes the object: its waiters in every process fail, and its block is freed. False when there is none.</summary>
+    public static bool Remove(SharedSegment segment, string name)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        ValidateName(name);
+        segment.ThrowIfDisposed();
+        SegmentAttachment attachment = segment.Attachment;
+        ObjectRef found;
+        try
+        {
+            found = attachment.Directory.FindOrConstruct(SyncLayout.ObjectName(name), default(SyncControl), mayFind: true, mayCreate: false, out _);
+        }
+        catch (InvalidCastException)
+        {
+            return false;
+        }
+
+        if (found.IsNull)
+        {
+            return false;
+        }
+
+        // Waiters re-check the identity after every wake and fail; then the block goes.
+        ref SyncControl c = ref attachment.Memory.Ref<SyncControl>(found.ValueOffset);
+        Volatile.Write(ref c.Magic, 0);
+        new EventCount(attachment.Memory, found.ValueOffset + SyncControl.SequenceOffset, found.ValueOffset + SyncControl.WaitersOffset).Signal();
+        return attachment.Directory.Destroy(SyncLayout.ObjectName(name), found.Block);
+    }
+
+    public static void ValidateName(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        if (name.Length > SyncLayout.MaxNameLength)
+        {
+            throw new ArgumentException($"A synchronization object's name has at most {SyncLayout.MaxNameLength} characters.", nameof(name));
+        }
+    }
+
+    /// <summary>Checks that the control block is still this object (not removed, not damaged).</summary>
+    public void CheckIdentity()
+    {
+        ref SyncControl c = ref Control;
+        ulong magic = Volatile.Read(ref c.Magic);
+        if (magic == 0)
+        {
+            throw new InvalidOperationException($"Synchronization object '{Name}' was removed from segment '{_segment.Name}'.");
+        }
+
+        if (magic != SyncControl.MagicValue || c.Version != SyncControl.CurrentVersion || c.Kind is < SyncControl.KindMutex or > SyncControl.KindSemaphore)
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"synchronization object '{Name}' has a damaged control block.");
+        }
+    }
+
+    /// <summary>Wakes every waiter of the object (in every process): call after changing the state.</summary>
+    public void Signal() => _event.Signal();
+
+    /// <summary>
+    /// Waits until <paramref name="take"/> succeeds or <paramref name="timeout"/> passes (null: no limit).
+    /// <paramref name="take"/> is called with true after a sleep slice with no change: it should then
+    /// look at the holder's liveness.
+    /// </summary>
+    public TakeResult Wait(Func<SyncCore, bool, TakeResult> take, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        TakeResult result = Attempt(take, afterSlice: false);
+        if (result != TakeResult.NotYet)
+        {
+            return result;
+        }
+
+        long deadline = Deadline(timeout);
+        var spinner = default(SpinWait);
+        while (true)
+        {
+            if (!spinner.NextSpinWillYield)
+            {
+                spinner.SpinOnce();
+                result = Attempt(take, afterSlice: false);
+                if (result != TakeResult.NotYet)
+                {
+                    return result;
+                }
+
+                continue;
+            }
+
+            int token = _event.PrepareWait();
+            result = Attempt(take, afterSlice: false, announced: true);
+            if (result != TakeResult.NotYet)
+            {
+                _event.CancelWait();
+                return result;
+            }
+
+            TimeSpan? slice = Slice(deadline);
+            if (slice == TimeSpan.Zero)
+            {
+                _event.CancelWait();
+                return TakeResult.NotYet;
+            }
+
+            bool woken = cancellationToken.CanBeCanceled
+                ? _event.WaitAsync(token, slice, cancellationToken).AsTask().GetAwaiter().GetResult()
+                : _event.Wait(token, slice);
+            result = Attempt(take, afterSlice: !woken);
+            if (result != TakeResult.NotYet)
+            {
+                return result;
+            }
+        }
+    }
+
+    /// <summary>As <see cref="Wait"/>, asynchronously: the sleeps are served by the process's waiter thread.</summary>
+    public async ValueTask<TakeResult> WaitAsync(Func<SyncCore, bool, TakeResult> take, TimeSpan? timeout, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        long deadline = Deadline(timeout);
+        while (true)
+        {
+            int token = _event.PrepareWait();
+            TakeResult result = Attempt(take, afterSlice: false, announced: true);
+            if (result != TakeResult.NotYet)
+            {
+                _event.CancelWait();
+                return result;
+            }
+
+            TimeSpan? slice = Slice(deadline);
+            if (slice == TimeSpan.Zero)
+            {
+                _event.CancelWait();
+                return TakeResult.NotYet;
+            }
+
+            bool woken = await _event.WaitAsync(token, slice, cancellationToken).ConfigureAwait(false);
+            result = Attempt(take, afterSlice: !woken);
+            if (result != TakeResult.NotYet)
+            {
+                return result;
+            }
+        }
+    }
+
+    private TakeResult Attempt(Func<SyncCore, bool, TakeResult> take, bool afterSlice, bool announced = false)
+    {
+        try
+        {
+            CheckIdentity();
+            return take(this, afterSlice);
+        }
+        catch when (announced)
+        {
+            _event.CancelWait();
+            throw;
+        }
+    }
+
+    private static long Deadline(TimeSpan? timeout)
+    {
+        if (timeout is not { } t || t == Timeout.InfiniteTimeSpan)
+        {
+            return long.MaxValue;
+        }
+
+        return Environment.TickCount64 + (long)Math.Ceiling(t.TotalMilliseconds);
+    }
+
+    /// <summary>How long the next sleep may be: a slice, less near the deadline; zero once it passed.</summary>
+    private static TimeSpan? Slice(long deadline)
+    {
+        if (deadline == long.MaxValue)
+        {
+            return s_slice;
+        }
+
+        long left = deadline - Environment.TickCount64;
+        return left <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds));
+    }
+
+    /// <summary>Validates a timeout as the BCL does: -1 ms (infinite) or from 0 to int.MaxValue ms.</summary>
+    public static TimeSpan? CheckTimeout(TimeSpan timeout, string paramName)
+    {
+        long ms = (long)timeout.TotalMilliseconds;
+        if (ms < -1 || ms > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(paramName, timeout, "The timeout must be -1 ms (infinite) or from 0 to int.MaxValue milliseconds.");
+        }
+
+        return ms == -1 ? null : timeout;
+    }
+
+    public void ThrowIfDisposed()
+    {
+        if (IsDisposed || _segment.IsDetached)
+        {
+            throw new ObjectDisposedException(SyncLayout.KindName(Kind), $"The {SyncLayout.KindName(Kind)} '{Name}' (or its segment) was disposed.");
+        }
+    }
+
+    public void Dispose() => Volatile.Write(ref _disposed, 1);
+}

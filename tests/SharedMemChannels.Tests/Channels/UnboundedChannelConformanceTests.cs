@@ -1,0 +1,50 @@
+using System.Threading.Channels;
+
+namespace SharedMemChannels.Tests.Channels;
+
+/// <summary>
+/// The conformance tests against the BCL's own unbounded channel: the oracle for the unbounded items.
+/// The spec's capacity and full mode are checked as the bounded options check them (items 1 and 2),
+/// then ignored, as an unbounded channel has neither.
+/// </summary>
+public sealed class BclUnboundedChannelConformanceTests : ChannelConformanceTests
+{
+    protected override bool Unbounded => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec)
+    {
+        _ = new BoundedChannelOptions(spec.Capacity) { FullMode = spec.FullMode };
+        return Channel.CreateUnbounded<int>(new UnboundedChannelOptions
+        {
+            SingleReader = spec.SingleReader,
+            SingleWriter = spec.SingleWriter,
+            AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+        });
+    }
+}
+
+/// <summary>
+/// The conformance tests against an unbounded <see cref="SharedChannel{T}"/>, reader and writer in this
+/// process. The spec's capacity becomes the chunk capacity, so the small capacities of the tests make
+/// the queue cross chunks (link and free them) every few items.
+/// </summary>
+public sealed class SharedUnboundedChannelConformanceTests : ChannelConformanceTests
+{
+    private SharedSegment? _segment;
+
+    protected override bool Unbounded => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec)
+    {
+        var options = new SharedChannelOptions
+        {
+            ChunkCapacity = spec.Capacity,
+            FullMode = spec.FullMode,
+            SingleReader = spec.SingleReader,
+            SingleWriter = spec.SingleWriter,
+            AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
+        };
+        _segment ??= NewSegment("unb", capacity: 4 << 20, max: 64 << 20);
+        return Track(SharedChannel.CreateUnbounded<int>(_segment, NewName("u"), options));
+    }
+}
