@@ -36,9 +36,10 @@ internal static class RecordRoles
         [.. o.Get("sizes").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
 
     /// <summary>
-    /// <c>record-writer SEGMENT --channel NAME --sizes A,B,.. --count N</c>: writes N records, record n of
-    /// size sizes[n % len] filled with <see cref="Pattern"/>, with WriteAsync (waiting when full), then
-    /// completes the channel and prints "done n=N".
+    /// <c>record-writer SEGMENT --channel NAME --sizes A,B,.. --count N [--every K] [--no-complete]</c>: writes N
+    /// records, record n of size sizes[n % len] filled with <see cref="Pattern"/>, with WriteAsync (waiting
+    /// when full), printing "committed n=K" after every K-th write; then completes the channel (unless
+    /// --no-complete) and prints "done n=N".
     /// </summary>
     private static int Writer(Options o)
     {
@@ -46,6 +47,7 @@ internal static class RecordRoles
         using SharedRecordChannel channel = SharedChannel.OpenRecords(segment, o.Get("channel"));
         int[] sizes = Sizes(o);
         int count = o.GetInt("count", 1);
+        int every = o.GetInt("every", int.MaxValue);
         Console.WriteLine("ready");
         for (int n = 0; n < count; n++)
         {
@@ -57,22 +59,32 @@ internal static class RecordRoles
             }
 
             channel.Writer.WriteAsync(record).AsTask().GetAwaiter().GetResult();
+            if ((n + 1) % every == 0)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"committed n={n + 1}"));
+            }
         }
 
-        channel.Writer.Complete();
+        if (!o.Has("no-complete"))
+        {
+            channel.Writer.Complete();
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done n={count}"));
         return 0;
     }
 
     /// <summary>
-    /// <c>record-reader SEGMENT --channel NAME --sizes A,B,..</c>: reads until the channel completes, checks
-    /// each record's length and every byte, disposes it, and prints "read n=N bad=B".
+    /// <c>record-reader SEGMENT --channel NAME --sizes A,B,.. [--every K]</c>: reads until the channel completes,
+    /// checks each record's length and every byte, disposes it (printing "consumed n=K" after every K-th),
+    /// and prints "read n=N bad=B".
     /// </summary>
     private static int Reader(Options o)
     {
         using SharedSegment segment = Program.OpenAsked(o);
         using SharedRecordChannel channel = SharedChannel.OpenRecords(segment, o.Get("channel"));
         int[] sizes = Sizes(o);
+        int every = o.GetInt("every", int.MaxValue);
         Console.WriteLine("ready");
         long n = 0, bad = 0;
         Task.Run(async () =>
@@ -100,6 +112,10 @@ internal static class RecordRoles
                 }
 
                 n++;
+                if (n % every == 0)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consumed n={n}"));
+                }
             }
         }).GetAwaiter().GetResult();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"read n={n} bad={bad}"));
@@ -139,9 +155,11 @@ internal static class RecordRoles
     }
 
     /// <summary>
-    /// <c>owned-writer SEGMENT --channel NAME --count N --capacity C</c>: opens the channel of
-    /// <see cref="OwnedItem"/> and writes N elements, each with a string "item-n" and a vector of (n % 7) + 1
-    /// ints n, n+1, ..., built in the segment, with WriteAsync; then completes it and prints "done n=N".
+    /// <c>owned-writer SEGMENT --channel NAME --count N [--process-owned] [--build-and-hold K]</c>: opens the
+    /// channel of <see cref="OwnedItem"/> and writes N elements, each with a string "item-n" and a vector of
+    /// (n % 7) + 1 ints n, n+1, ..., built in the segment (given to this process first with
+    /// --process-owned), with WriteAsync; then completes it and prints "done n=N". With --build-and-hold,
+    /// it then builds K more elements without writing them, prints "holding n=K" and stays until killed.
     /// </summary>
     private static int OwnedWriter(Options o)
     {
@@ -158,19 +176,43 @@ internal static class RecordRoles
                 values[i] = n + i;
             }
 
-            var item = new OwnedItem
-            {
-                Id = n,
-                Name = ShmString.Create(segment, string.Create(CultureInfo.InvariantCulture, $"item-{n}")),
-                Values = ShmVector.Create<int>(segment, values[..length]),
-                Stamp = n * 3L,
-            };
+            OwnedItem item = Build(segment, n, values[..length], o.Has("process-owned"));
             channel.Writer.WriteAsync(item).AsTask().GetAwaiter().GetResult();
         }
 
         channel.Writer.Complete();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done n={count}"));
+        if (o.Has("build-and-hold"))
+        {
+            int held = o.GetInt("build-and-hold", 1);
+            for (int n = 0; n < held; n++)
+            {
+                _ = Build(segment, n, values[..1], o.Has("process-owned"));
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"holding n={held}"));
+            Program.ParkUntilKilled();
+        }
+
         return 0;
+    }
+
+    private static OwnedItem Build(SharedSegment segment, int n, ReadOnlySpan<int> values, bool processOwned)
+    {
+        var item = new OwnedItem
+        {
+            Id = n,
+            Name = ShmString.Create(segment, string.Create(CultureInfo.InvariantCulture, $"item-{n}")),
+            Values = ShmVector.Create<int>(segment, values),
+            Stamp = n * 3L,
+        };
+        if (processOwned)
+        {
+            segment.SetOwnership(item.Name.Storage, ShmOwnership.Process);
+            segment.SetOwnership(item.Values.Storage, ShmOwnership.Process);
+        }
+
+        return item;
     }
 
     /// <summary>

@@ -212,6 +212,22 @@ public sealed class OwnedElementTests : SegmentTest
     }
 
     [Fact]
+    public void An_element_the_channel_refuses_stays_with_the_writer_who_may_release_it()
+    {
+        SharedSegment segment = NewSegment("refused");
+        SharedChannel<OwnedItem> channel = Track(SharedChannel.CreateBounded<OwnedItem>(segment, "c", new SharedChannelOptions(1)));
+        long baseline = Used(segment);
+        Assert.True(channel.Writer.TryWrite(Make(segment, 1)));
+        OwnedItem refused = Make(segment, 2);
+        Assert.False(channel.Writer.TryWrite(refused));
+        Assert.Equal(ShmOwnership.Process, segment.GetOwnership(refused.Name.Storage));
+        channel.Release(refused);
+        Assert.True(channel.Reader.TryRead(out OwnedItem read));
+        channel.Release(read);
+        Assert.Equal(baseline, Used(segment));
+    }
+
+    [Fact]
     public void Writing_an_element_whose_storage_was_freed_is_refused()
     {
         SharedSegment segment = NewSegment("freed");
@@ -251,6 +267,26 @@ public sealed class OwnedElementTests : SegmentTest
         Assert.True(Used(segment) > baseline);
         child.Kill();
         WaitUntil(() => segment.ReclaimDeadProcesses() >= 0 && Used(segment) == baseline, "the dead reader's elements reclaimed");
+    }
+
+    [Fact]
+    public async Task A_writer_killed_holding_elements_it_built_for_itself_leaks_nothing()
+    {
+        SharedSegment segment = NewSegment("xwkill", capacity: 4 << 20);
+        SharedChannel<OwnedItem> channel = Track(SharedChannel.CreateBounded<OwnedItem>(segment, "c", new SharedChannelOptions(64)));
+        long baseline = Used(segment);
+        using ChildProcess writer = HostOnBackend("owned-writer", segment.Name, "--channel", "c", "--count", "20", "--process-owned", "--build-and-hold", "5");
+        Assert.Equal("5", Field(writer.WaitForLine("holding", Generous), "n"));
+        writer.Kill();
+        segment.ReclaimDeadProcesses();
+        int n = 0;
+        await foreach (OwnedItem item in channel.Reader.ReadAllAsync())
+        {
+            AssertItem(segment, item, n++);
+        }
+
+        Assert.Equal(20, n);
+        Assert.Equal(baseline, Used(segment));
     }
 
     /// <summary>The proof: 100,000 elements holding a string and a vector, written by a child and read here with await foreach, leave nothing behind.</summary>
