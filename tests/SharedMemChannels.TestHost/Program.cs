@@ -46,6 +46,48 @@ internal static class Program
         UnboundedRoles.Register,
         RecordRoles.Register);
 
+    /// <summary>
+    /// Ends this child when the test process that started it is gone (it was killed, or crashed): a
+    /// child that loops for ever must never outlive its test run and keep a core busy.
+    /// </summary>
+    private static void WatchParent()
+    {
+        int parent = ParentPid();
+        if (parent <= 1)
+        {
+            return;
+        }
+
+        var watcher = new Thread(() =>
+        {
+            while (true)
+            {
+                Thread.Sleep(500);
+                if (ParentPid() != parent)
+                {
+                    Environment.Exit(99);
+                }
+            }
+        })
+        { IsBackground = true, Name = "parent watcher" };
+        watcher.Start();
+    }
+
+    /// <summary>This process's parent, from /proc/self/stat (the field after the parenthesized name and the state).</summary>
+    private static int ParentPid()
+    {
+        try
+        {
+            string stat = File.ReadAllText("/proc/self/stat");
+            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return int.Parse(rest[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
     private static int Main(string[] args)
     {
         if (args.Length == 0)
@@ -60,6 +102,7 @@ internal static class Program
             return 2;
         }
 
+        WatchParent();
         try
         {
             return role(new Options(args[1..]));
