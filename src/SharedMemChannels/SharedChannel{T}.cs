@@ -89,10 +89,12 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// The storage of an element is owned by the segment from the write on (the channel holds it), by the
     /// reading process once read (reclaimed if it dies), and freed exactly once: here, by the channel when a
     /// drop mode drops the element (after the <c>itemDropped</c> callback returns), or when the channel is
-    /// destroyed with the element still queued. An element built and never written is not the channel's:
-    /// free its fields yourself (<see cref="ShmString.Free"/>).
+    /// destroyed with the element still queued. A write the channel refuses (<c>TryWrite</c> false, a failed or
+    /// canceled <c>WriteAsync</c>) leaves the storage this process's: write the element again later, or
+    /// release it here. An element built and never offered to the channel is not the channel's: free its
+    /// fields yourself (<see cref="ShmString.Free"/>).
     /// </remarks>
-    /// <param name="item">An element this process read from the channel.</param>
+    /// <param name="item">An element this process read from the channel (or failed to write to it).</param>
     /// <exception cref="InvalidOperationException">
     /// The element's storage is not this process's: it was released already (or freed), is still queued, or was never read here.
     /// </exception>

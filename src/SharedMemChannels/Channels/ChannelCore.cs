@@ -1258,7 +1258,7 @@ internal sealed class ChannelCore<T>
         {
             // Ours alone now (the exchange above): free the storage queued items own, and the records of
             // this channel a crash left in the segment, while the control block still describes them.
-            OwnedHandles.ReleaseAll(segment, name, control);
+            OwnedHandles.ReleaseAll(segment, control);
         }
 
         if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))

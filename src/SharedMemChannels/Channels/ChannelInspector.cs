@@ -47,6 +47,15 @@ internal static class ChannelInspector
             Name = name,
             State = state,
             ElementTypeName = Encoding.UTF8.GetString(memory.Span(control + ChannelControl.ElementTypeNameOffset, typeNameLength)),
+            ElementKind = c.ElementKind switch
+            {
+                ChannelControl.ElementKindPlain => "unmanaged",
+                ChannelControl.ElementKindRecords => "records",
+                ChannelControl.ElementKindSerialized => "serialized",
+                _ => "unknown",
+            },
+            MaxRecordSize = c.MaxRecordSize,
+            OwnedHandles = Math.Clamp(c.OwnedHandleCount, 0, ChannelControl.MaxOwnedHandles),
             ElementSize = c.ElementSize,
             Capacity = unbounded ? int.MaxValue : c.Capacity,
             IsUnbounded = unbounded,

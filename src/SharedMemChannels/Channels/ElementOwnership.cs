@@ -85,9 +85,28 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
         }
     }
 
-    /// <summary>Nothing to undo: storage built for an element is the segment's from the start (as <see cref="ShmString.Create"/> makes it).</summary>
+    /// <summary>
+    /// The ring refused the element: its storage becomes this process's (reclaimed if it dies), so that the
+    /// writer may write it again later or <see cref="SharedChannel{T}.Release"/> it.
+    /// </summary>
     public override void TakeBack(in T item)
     {
+        SharedHeap heap = _segment.Heap;
+        foreach (int offset in _offsets)
+        {
+            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
+            if (handle != 0)
+            {
+                try
+                {
+                    heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Process);
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    // Dropped and freed by the write itself (DropWrite): nothing to take back.
+                }
+            }
+        }
     }
 
     public override void Receive(ref T item)
@@ -114,12 +133,21 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
 
     public override void Discard(in T item) => Release(in item, requireOwner: false);
 
+    private void ThrowIfSegmentGone()
+    {
+        if (_segment.IsDetached)
+        {
+            ThrowHelper.ThrowObjectDisposed(nameof(SharedSegment)); // its mapping is gone: nothing may be read
+        }
+    }
+
     /// <summary>
     /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds (the
     /// enumeration's release: the loop body may have released the element itself already).
     /// </summary>
     public void ReleaseIfHeld(in T item)
     {
+        ThrowIfSegmentGone();
         SharedHeap heap = _segment.Heap;
         foreach (int offset in _offsets)
         {
@@ -150,6 +178,7 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     /// </summary>
     public void Release(in T item, bool requireOwner)
     {
+        ThrowIfSegmentGone();
         SharedHeap heap = _segment.Heap;
         if (requireOwner)
         {

@@ -21,9 +21,8 @@ namespace SharedMemChannels.Channels;
 internal static class OwnedHandles
 {
     /// <summary>Frees what the queued items of the channel at <paramref name="control"/> own, then its leftover records.</summary>
-    public static void ReleaseAll(SegmentAttachment segment, string name, long control)
+    public static void ReleaseAll(SegmentAttachment segment, long control)
     {
-        _ = name;
         ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
         if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
         {

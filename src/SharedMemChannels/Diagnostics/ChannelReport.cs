@@ -19,6 +19,19 @@ public sealed record ChannelReport
     /// <summary>The element type's name as its creator knew it.</summary>
     public string ElementTypeName { get; init; } = string.Empty;
 
+    /// <summary>
+    /// What the channel carries: "unmanaged" (a <see cref="SharedChannel{T}"/> of structs), "records" (a
+    /// <see cref="SharedRecordChannel"/>: its elements are record handles) or "serialized" (records holding
+    /// serialized values).
+    /// </summary>
+    public string ElementKind { get; init; } = string.Empty;
+
+    /// <summary>Record channels: the largest record a writer may allocate; 0 for other channels.</summary>
+    public int MaxRecordSize { get; init; }
+
+    /// <summary>How many heap handles each element owns (freed with the element): a record slot's one, a struct's ShmString / ShmVector fields.</summary>
+    public int OwnedHandles { get; init; }
+
     /// <summary>The element's size in bytes.</summary>
     public int ElementSize { get; init; }
 

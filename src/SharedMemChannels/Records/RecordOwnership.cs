@@ -131,6 +131,11 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     /// </summary>
     private long Resolve(in ShmRecord record)
     {
+        if (_segment.IsDetached)
+        {
+            ThrowHelper.ThrowObjectDisposed(nameof(SharedSegment)); // its mapping is gone: nothing may be read
+        }
+
         long payload;
         int length;
         uint tag;
@@ -162,6 +167,27 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     {
         long payload = Resolve(in record);
         return _memory.Span(payload + RecordHeader.Size, record.Length);
+    }
+
+    /// <summary>
+    /// The writer's record with a shorter <paramref name="length"/> (the block stays as allocated): for
+    /// layers that allocate the largest record they may need and fill less (serialized elements).
+    /// </summary>
+    public ShmRecord Shrink(ShmRecord record, int length)
+    {
+        long payload = Resolve(in record);
+        if (RecordHeader.StateOf(record.Word) != RecordHeader.StateWriter)
+        {
+            ThrowHelper.ThrowInvalidOperation("Only a writer's record can be shrunk.");
+        }
+
+        if (length < 1 || length > record.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"A record of {record.Length} bytes shrinks to 1 to {record.Length} bytes.");
+        }
+
+        _memory.Ref<RecordHeader>(payload).Length = length;
+        return new ShmRecord(this, record.Handle, record.Word, length);
     }
 
     /// <summary>Frees a record its holder still owns (a reader done with it, a writer abandoning it).</summary>

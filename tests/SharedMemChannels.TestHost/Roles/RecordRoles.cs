@@ -36,9 +36,10 @@ internal static class RecordRoles
         [.. o.Get("sizes").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
 
     /// <summary>
-    /// <c>record-writer SEGMENT --channel NAME --sizes A,B,.. --count N</c>: writes N records, record n of
-    /// size sizes[n % len] filled with <see cref="Pattern"/>, with WriteAsync (waiting when full), then
-    /// completes the channel and prints "done n=N".
+    /// <c>record-writer SEGMENT --channel NAME --sizes A,B,.. --count N [--every K] [--no-complete]</c>: writes N
+    /// records, record n of size sizes[n % len] filled with <see cref="Pattern"/>, with WriteAsync (waiting
+    /// when full), printing "committed n=K" after every K-th write; then completes the channel (unless
+    /// --no-complete) and prints "done n=N".
     /// </summary>
     private static int Writer(Options o)
     {
@@ -46,6 +47,7 @@ internal static class RecordRoles
         using SharedRecordChannel channel = SharedChannel.OpenRecords(segment, o.Get("channel"));
         int[] sizes = Sizes(o);
         int count = o.GetInt("count", 1);
+        int every = o.GetInt("every", int.MaxValue);
         Console.WriteLine("ready");
         for (int n = 0; n < count; n++)
         {
@@ -57,22 +59,32 @@ internal static class RecordRoles
             }
 
             channel.Writer.WriteAsync(record).AsTask().GetAwaiter().GetResult();
+            if ((n + 1) % every == 0)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"committed n={n + 1}"));
+            }
         }
 
-        channel.Writer.Complete();
+        if (!o.Has("no-complete"))
+        {
+            channel.Writer.Complete();
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done n={count}"));
         return 0;
     }
 
     /// <summary>
-    /// <c>record-reader SEGMENT --channel NAME --sizes A,B,..</c>: reads until the channel completes, checks
-    /// each record's length and every byte, disposes it, and prints "read n=N bad=B".
+    /// <c>record-reader SEGMENT --channel NAME --sizes A,B,.. [--every K]</c>: reads until the channel completes,
+    /// checks each record's length and every byte, disposes it (printing "consumed n=K" after every K-th),
+    /// and prints "read n=N bad=B".
     /// </summary>
     private static int Reader(Options o)
     {
         using SharedSegment segment = Program.OpenAsked(o);
         using SharedRecordChannel channel = SharedChannel.OpenRecords(segment, o.Get("channel"));
         int[] sizes = Sizes(o);
+        int every = o.GetInt("every", int.MaxValue);
         Console.WriteLine("ready");
         long n = 0, bad = 0;
         Task.Run(async () =>
@@ -100,6 +112,10 @@ internal static class RecordRoles
                 }
 
                 n++;
+                if (n % every == 0)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"consumed n={n}"));
+                }
             }
         }).GetAwaiter().GetResult();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"read n={n} bad={bad}"));

@@ -212,6 +212,22 @@ public sealed class OwnedElementTests : SegmentTest
     }
 
     [Fact]
+    public void An_element_the_channel_refuses_stays_with_the_writer_who_may_release_it()
+    {
+        SharedSegment segment = NewSegment("refused");
+        SharedChannel<OwnedItem> channel = Track(SharedChannel.CreateBounded<OwnedItem>(segment, "c", new SharedChannelOptions(1)));
+        long baseline = Used(segment);
+        Assert.True(channel.Writer.TryWrite(Make(segment, 1)));
+        OwnedItem refused = Make(segment, 2);
+        Assert.False(channel.Writer.TryWrite(refused));
+        Assert.Equal(ShmOwnership.Process, segment.GetOwnership(refused.Name.Storage));
+        channel.Release(refused);
+        Assert.True(channel.Reader.TryRead(out OwnedItem read));
+        channel.Release(read);
+        Assert.Equal(baseline, Used(segment));
+    }
+
+    [Fact]
     public void Writing_an_element_whose_storage_was_freed_is_refused()
     {
         SharedSegment segment = NewSegment("freed");

@@ -172,6 +172,21 @@ public sealed class RecordChannelTests : SegmentTest
         Assert.Throws<InvalidCastException>(() => SharedChannel.OpenRecords(segment, "structs"));
     }
 
+    [Fact]
+    public void A_writer_record_shrunk_by_a_layer_above_is_read_with_its_new_length()
+    {
+        SharedSegment segment = NewSegment("shrink");
+        SharedRecordChannel channel = NewRecords(segment);
+        ShmRecord big = Filled(channel, 1000, 4);
+        ShmRecord small = channel.Records.Shrink(big, 10);
+        Assert.Throws<ArgumentOutOfRangeException>(() => channel.Records.Shrink(big, 1001));
+        Assert.True(channel.Writer.TryWrite(small));
+        Assert.True(channel.Reader.TryRead(out ShmRecord read));
+        AssertFilled(read, 10, 4);
+        Assert.Throws<InvalidOperationException>(() => channel.Records.Shrink(read, 5));
+        read.Dispose();
+    }
+
     // ---------------------------------------------------------------- ownership misuse
 
     [Fact]
@@ -198,6 +213,18 @@ public sealed class RecordChannelTests : SegmentTest
         Assert.Throws<ObjectDisposedException>(read.Dispose);
         Assert.Throws<ObjectDisposedException>(readCopy.Dispose);
         Assert.Throws<ObjectDisposedException>(() => read.Span.Length);
+    }
+
+    [Fact]
+    public void A_record_outliving_its_segment_throws_instead_of_touching_the_released_mapping()
+    {
+        SharedSegment segment = NewSegment("gone");
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(4));
+        ShmRecord record = channel.Writer.Allocate(16);
+        channel.Dispose();
+        segment.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => record.Span.Length);
+        Assert.Throws<ObjectDisposedException>(record.Dispose);
     }
 
     [Fact]

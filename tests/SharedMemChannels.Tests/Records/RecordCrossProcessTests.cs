@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Threading.Channels;
 using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests.Records;
@@ -114,6 +115,122 @@ public sealed class RecordCrossProcessTests : SegmentTest
         Assert.True(channel.Writer.TryWrite(next));
         Assert.True(channel.Reader.TryRead(out ShmRecord read));
         read.Dispose();
+        Assert.Equal(baseline, Used(segment));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_writer_killed_at_a_random_moment_corrupts_nothing_and_destruction_frees_everything(bool spsc)
+    {
+        SharedSegment segment = NewSegment("xwkill", capacity: 8 << 20, max: 64 << 20);
+        SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
+        Assert.True(SharedChannel.Remove(segment, "warm"));
+        long baseline = Used(segment);
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8) { SingleReader = spsc, SingleWriter = spsc });
+        using ChildProcess writer = HostOnBackend(
+            "record-writer", segment.Name, "--channel", "rec", "--sizes", "1,64,3000,65536,200", "--count", "100000000", "--every", "1", "--no-complete");
+        writer.WaitForLine("ready", Generous);
+
+        // Read (checking every byte) on a thread while the writer runs; kill it at a random moment.
+        using var stop = new CancellationTokenSource();
+        long read = 0;
+        Task reading = Task.Run(async () =>
+        {
+            int[] sizes = [1, 64, 3000, 65536, 200];
+            try
+            {
+                while (true)
+                {
+                    using ShmRecord record = await channel.Reader.ReadAsync(stop.Token);
+                    ReadOnlySpan<byte> span = record.Span;
+                    Assert.Equal(sizes[read % sizes.Length], span.Length);
+                    for (int i = 0; i < span.Length; i++)
+                    {
+                        if (span[i] != Pattern(read, i))
+                        {
+                            Assert.Fail($"record {read} byte {i}: {span[i]}, expected {Pattern(read, i)}");
+                        }
+                    }
+
+                    read++;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (ChannelAbandonedException)
+            {
+            }
+        });
+        int threshold = Random.Shared.Next(50, 2000);
+        while (long.Parse(Field(writer.WaitForLine("committed", Generous), "n"), CultureInfo.InvariantCulture) < threshold)
+        {
+        }
+
+        writer.Kill();
+        await reading.WaitAsync(Generous); // the abandonment ends it once everything committed was read
+        Assert.True(read >= threshold, $"read {read} of at least {threshold} committed");
+        segment.ReclaimDeadProcesses();
+        channel.Dispose();
+        Assert.True(SharedChannel.Remove(segment, "rec"));
+        Assert.Equal(baseline, Used(segment));
+    }
+
+    [Fact]
+    public async Task A_reader_killed_at_a_random_moment_leaves_nothing_once_reclaimed_and_destroyed()
+    {
+        SharedSegment segment = NewSegment("xrkill", capacity: 8 << 20, max: 64 << 20);
+        SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
+        Assert.True(SharedChannel.Remove(segment, "warm"));
+        long baseline = Used(segment);
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8));
+        using ChildProcess reader = HostOnBackend("record-reader", segment.Name, "--channel", "rec", "--sizes", "100,5000", "--every", "1");
+        reader.WaitForLine("ready", Generous);
+        int threshold = Random.Shared.Next(20, 500);
+        using var feeding = new CancellationTokenSource();
+        Task writing = Task.Run(async () =>
+        {
+            try
+            {
+                for (int n = 0; ; n++)
+                {
+                    ShmRecord record = channel.Writer.Allocate(n % 2 == 0 ? 100 : 5000);
+                    Span<byte> span = record.Span;
+                    for (int i = 0; i < span.Length; i++)
+                    {
+                        span[i] = Pattern(n, i);
+                    }
+
+                    try
+                    {
+                        await channel.Writer.WriteAsync(record, feeding.Token);
+                    }
+                    catch
+                    {
+                        record.Dispose(); // not written: still ours
+                        throw;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (ChannelAbandonedException)
+            {
+            }
+        });
+        while (long.Parse(Field(reader.WaitForLine("consumed", Generous), "n"), CultureInfo.InvariantCulture) < threshold)
+        {
+        }
+
+        reader.Kill();
+        feeding.Cancel();
+        await writing.WaitAsync(Generous);
+        Assert.DoesNotContain("bad=", reader.Transcript, StringComparison.Ordinal);
+        segment.ReclaimDeadProcesses();
+        channel.Dispose();
+        Assert.True(SharedChannel.Remove(segment, "rec"));
         Assert.Equal(baseline, Used(segment));
     }
 }
