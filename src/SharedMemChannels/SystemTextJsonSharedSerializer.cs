@@ -53,7 +53,7 @@ public sealed class SystemTextJsonSharedSerializer<T> : ISharedSerializer<T>
     [RequiresUnreferencedCode("Reflection-based JSON metadata may need types that trimming removes; pass a source-generated JsonTypeInfo<T> instead.")]
     [RequiresDynamicCode("Reflection-based JSON metadata may need code generated at run time; pass a source-generated JsonTypeInfo<T> instead.")]
     public SystemTextJsonSharedSerializer(JsonSerializerOptions? options)
-        : this((JsonTypeInfo<T>)(options ?? JsonSerializerOptions.Default).GetTypeInfo(typeof(T)))
+        : this(TypeInfoFrom(options ?? JsonSerializerOptions.Default))
     {
     }
 
@@ -80,6 +80,22 @@ public sealed class SystemTextJsonSharedSerializer<T> : ISharedSerializer<T>
 
     /// <inheritdoc />
     public T Deserialize(ReadOnlySpan<byte> source) => JsonSerializer.Deserialize(source, _typeInfo)!;
+
+    /// <summary>
+    /// <typeparamref name="T"/>'s metadata from <paramref name="options"/>, which become read-only (as on their
+    /// first use by <see cref="JsonSerializer"/>), with the reflection resolver when they name none.
+    /// </summary>
+    [RequiresUnreferencedCode("Reflection-based JSON metadata may need types that trimming removes.")]
+    [RequiresDynamicCode("Reflection-based JSON metadata may need code generated at run time.")]
+    private static JsonTypeInfo<T> TypeInfoFrom(JsonSerializerOptions options)
+    {
+        if (!options.IsReadOnly)
+        {
+            options.MakeReadOnly(populateMissingResolver: true);
+        }
+
+        return (JsonTypeInfo<T>)options.GetTypeInfo(typeof(T));
+    }
 
     private static JsonWriterOptions WriterOptions(JsonSerializerOptions options) => new()
     {

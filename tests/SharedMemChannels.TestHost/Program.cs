@@ -44,7 +44,8 @@ internal static class Program
         ChannelRoles.Register,
         SyncRoles.Register,
         UnboundedRoles.Register,
-        RecordRoles.Register);
+        RecordRoles.Register,
+        SerializedRoles.Register);
 
     private static int Main(string[] args)
     {
