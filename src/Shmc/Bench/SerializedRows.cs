@@ -53,6 +53,14 @@ internal static class SerializedRows
 
     private static int s_rows;
 
+    /// <summary>
+    /// Why these rows warm up for a whole time cap (the other rows take a fifth): the serializers' code, the
+    /// record path and, across processes, a peer that starts cold all run at tier 0 until the JIT has
+    /// recompiled them, which on a loaded 2-vCPU machine took seconds; with a fifth of the cap the serialized
+    /// rows measured mostly unoptimized code (0.22 M trades/s through MemoryPack, 2.9 M once warm).
+    /// </summary>
+    private const string WarmUpNote = "warmed up for a whole time cap first (JIT tiering of the serializer and the peer)";
+
     private static ISharedSerializer<BenchTrade> SerializerFor(string format) => format switch
     {
         "memorypack" => new MemoryPackSharedSerializer<BenchTrade>(),
@@ -65,11 +73,11 @@ internal static class SerializedRows
     {
         long requested = options.StreamMessages;
         long cap = PingPong.Ticks(options.Seconds);
-        RunBclOnce(Math.Min(PingPong.WarmupCount(requested) * 10L, requested), Stopwatch.GetTimestamp() + (cap / 5), options.Seconds);
+        RunBclOnce(requested, Stopwatch.GetTimestamp() + cap, options.Seconds); // warm-up: see WarmUpNote
         long start = Stopwatch.GetTimestamp();
         long received = RunBclOnce(requested, start + cap, options.Seconds);
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return BenchRow.FromThroughput(entry, received, seconds, requested, PingPong.CountNote(received, requested, "trades") + "; each trade a new object, passed by reference");
+        return BenchRow.FromThroughput(entry, received, seconds, requested, PingPong.CountNote(received, requested, "trades") + "; each trade a new object, passed by reference; " + WarmUpNote);
     }
 
     private static long RunBclOnce(long count, long deadline, double capSeconds)
@@ -119,7 +127,7 @@ internal static class SerializedRows
                 SharedSegment.Remove(name);
                 long requested = options.StreamMessages;
                 long cap = PingPong.Ticks(options.Seconds);
-                long warm = ProduceAsync(channel.Writer, 0, Math.Min(PingPong.WarmupCount(requested) * 10L, requested), Stopwatch.GetTimestamp() + (cap / 5)).GetAwaiter().GetResult();
+                long warm = ProduceAsync(channel.Writer, 0, requested, Stopwatch.GetTimestamp() + cap).GetAwaiter().GetResult(); // see WarmUpNote
                 long start = Stopwatch.GetTimestamp();
                 long sent = ProduceAsync(channel.Writer, warm, requested, start + cap).GetAwaiter().GetResult();
                 channel.Writer.TryComplete();
@@ -137,7 +145,7 @@ internal static class SerializedRows
                 }
 
                 string how = $"{(format == "memorypack" ? "MemoryPack" : "System.Text.Json (source-generated)")} into a heap record per trade, deserialized and checked in the 2nd process";
-                return BenchRow.FromThroughput(entry, sent, seconds, requested, PingPong.CountNote(sent, requested, "trades") + "; " + how);
+                return BenchRow.FromThroughput(entry, sent, seconds, requested, PingPong.CountNote(sent, requested, "trades") + "; " + how + "; " + WarmUpNote);
             }
             finally
             {
