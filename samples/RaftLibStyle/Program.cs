@@ -33,7 +33,7 @@ internal static class Program
         {
             return args.FirstOrDefault() switch
             {
-                "consumer" => Consumer(args[1], SampleArgs.Int(args[2])),
+                "consumer" => Consumer(args[1]),
                 _ => await ProducerAsync(args).ConfigureAwait(false),
             };
         }
@@ -69,12 +69,16 @@ internal static class Program
         Console.WriteLine($"RaftLibStyle: segment '{segmentName}', {ChannelNames.Length} record channels x {count} records, consumer process with {ChannelNames.Length} threads");
 
         using var segment = SharedSegment.OpenOrCreate(segmentName, BufferOptions());
+
+        // RaftLib's named static segment "for synchronization or other purposes where message passing
+        // semantics aren't useful": a named object. It tells the consumer how many records to expect.
+        segment.Construct(RunInfo.Name, new RunInfo { RecordsPerChannel = count });
         long baseline = segment.GetHeapStatistics().UsedBytes;
         Console.WriteLine($"producer: segment '{segment.Name}' ({segment.Capacity / 1024} KiB now, grows on demand), heap used {baseline} bytes");
         try
         {
             // fork(): the consumer is this program again, in its consumer role.
-            using RoleProcess consumer = RoleProcess.Start("consumer", null, "consumer", segmentName, count.ToString(CultureInfo.InvariantCulture));
+            using RoleProcess consumer = RoleProcess.Start("consumer", null, "consumer", segmentName);
             var channels = ChannelNames.Select(name => SharedChannel.OpenOrCreateRecords(segment, name, ChannelOptions())).ToArray();
             long bytes = 0;
             var clock = Stopwatch.StartNew();
@@ -167,9 +171,16 @@ internal static class Program
     }
 
     /// <summary>The consumer process: one thread per channel, as RaftLib's <c>std::thread dest1, dest2</c>.</summary>
-    private static int Consumer(string segmentName, int count)
+    private static int Consumer(string segmentName)
     {
         using var segment = SharedSegment.OpenOrCreate(segmentName, BufferOptions());
+        if (!segment.TryFind(RunInfo.Name, out ShmPtr<RunInfo> run))
+        {
+            Console.WriteLine($"error: no '{RunInfo.Name}' object in segment '{segmentName}'");
+            return 1;
+        }
+
+        int count = run.Value.RecordsPerChannel;
         string?[] failures = new string?[ChannelNames.Length];
         Thread[] threads = [.. ChannelNames.Select((name, index) => new Thread(() => failures[index] = ConsumeChannel(segment, name, count)) { Name = $"consumer {name}" })];
         foreach (Thread thread in threads)
@@ -275,4 +286,13 @@ internal static class Program
 
         return null;
     }
+}
+
+/// <summary>The run's shared parameters: a named object of the segment (RaftLib's named static segment).</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+internal struct RunInfo
+{
+    public const string Name = "raftlib.run";
+
+    public int RecordsPerChannel;
 }

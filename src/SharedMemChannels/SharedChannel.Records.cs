@@ -42,6 +42,31 @@ public static partial class SharedChannel
         MakeRecords(segment, name, options, ChannelCore<RecordSlot>.OpenMode.OpenOrCreate, ChannelControl.ElementKindRecords);
 
     /// <summary>
+    /// Creates the unbounded record channel <paramref name="name"/> in <paramref name="segment"/>: its queue
+    /// of records is a chain of chunks taken from the heap as it grows (see
+    /// <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>); writes never wait,
+    /// and at the segment's <see cref="SegmentOptions.MaxCapacity"/> <c>TryWrite</c> is false and
+    /// <c>WriteAsync</c> throws <see cref="OutOfSharedMemoryException"/>.
+    /// </summary>
+    /// <param name="segment">The segment that holds the channel and its records.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/> (Capacity and FullMode are ignored).</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the chain.</exception>
+    public static SharedRecordChannel CreateUnboundedRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
+        MakeRecords(segment, name, AsUnbounded<RecordSlot>(options), ChannelCore<RecordSlot>.OpenMode.Create, ChannelControl.ElementKindRecords);
+
+    /// <summary>Opens the unbounded record channel <paramref name="name"/>, or creates it (see <see cref="CreateUnboundedRecords"/>).</summary>
+    /// <param name="segment">The segment that holds the channel and its records.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="InvalidCastException">The channel is not a record channel.</exception>
+    public static SharedRecordChannel OpenOrCreateUnboundedRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
+        MakeRecords(segment, name, AsUnbounded<RecordSlot>(options), ChannelCore<RecordSlot>.OpenMode.OpenOrCreate, ChannelControl.ElementKindRecords);
+
+    /// <summary>
     /// A record channel of the given element kind: <see cref="ChannelControl.ElementKindRecords"/> for the
     /// public record channels, <see cref="ChannelControl.ElementKindSerialized"/> for the channels of
     /// serialized elements built on them (so that neither opens as the other).

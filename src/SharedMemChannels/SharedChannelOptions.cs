@@ -3,15 +3,17 @@ using System.Threading.Channels;
 namespace SharedMemChannels;
 
 /// <summary>
-/// How a <see cref="SharedChannel{T}"/> is made: the options of <see cref="BoundedChannelOptions"/>,
-/// with their meaning across processes, and how a waiting reader or writer waits.
+/// How a <see cref="SharedChannel{T}"/> is made: the options of <see cref="BoundedChannelOptions"/>
+/// (and <see cref="UnboundedChannelOptions"/>, with <see cref="ChunkCapacity"/>), with their meaning
+/// across processes, and how a waiting reader or writer waits.
 /// </summary>
 /// <remarks>
 /// <para>
 /// <see cref="Capacity"/>, <see cref="FullMode"/>, <see cref="SingleReader"/> and
-/// <see cref="SingleWriter"/> shape the shared layout: they are stored with the channel, and a process
-/// that opens it with other values gets an <see cref="ArgumentException"/> instead of a channel that
-/// silently behaves otherwise. <see cref="AllowSynchronousContinuations"/>, <see cref="SpinCount"/>
+/// <see cref="SingleWriter"/> (for an unbounded channel: <see cref="ChunkCapacity"/>,
+/// <see cref="SingleReader"/> and <see cref="SingleWriter"/>) shape the shared layout: they are stored
+/// with the channel, and a process that opens it with other values gets an
+/// <see cref="ArgumentException"/> instead of a channel that silently behaves otherwise. <see cref="AllowSynchronousContinuations"/>, <see cref="SpinCount"/>
 /// and <see cref="YieldCount"/> are each process's own.
 /// </para>
 /// <para>

@@ -100,7 +100,10 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// destroyed with the element still queued. A write the channel refuses (<c>TryWrite</c> false, a failed or
     /// canceled <c>WriteAsync</c>) leaves the storage this process's: write the element again later, or
     /// release it here. An element built and never offered to the channel is not the channel's: free its
-    /// fields yourself (<see cref="ShmString.Free"/>).
+    /// fields yourself (<see cref="ShmString.Free"/>). Storage made by <see cref="ShmString.Create"/> is the
+    /// segment's until written, so a writer killed between building an element and writing it leaks it; to
+    /// be safe there, give the new blocks to the process (<see cref="SharedSegment.SetOwnership"/>) first:
+    /// the write hands them to the channel.
     /// </remarks>
     /// <param name="item">An element this process read from the channel (or failed to write to it).</param>
     /// <exception cref="InvalidOperationException">

@@ -58,7 +58,10 @@ public sealed class SharedRecordChannel : Channel<ShmRecord>, IDisposable
     public new SharedRecordWriter Writer { get; }
 
     /// <summary>The channel's capacity (records queued at most).</summary>
-    public int Capacity => _records.Core.Options.Capacity;
+    public int Capacity => _records.Core.Options.IsUnbounded ? int.MaxValue : _records.Core.Options.Capacity;
+
+    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnboundedRecords"/>).</summary>
+    public bool IsUnbounded => _records.Core.Options.IsUnbounded;
 
     /// <summary>What a write into the full channel does.</summary>
     public BoundedChannelFullMode FullMode => _records.Core.Options.FullMode;
@@ -73,7 +76,9 @@ public sealed class SharedRecordChannel : Channel<ShmRecord>, IDisposable
     public void Dispose() => _records.Core.Detach();
 
     /// <inheritdoc />
-    public override string ToString() => $"SharedRecordChannel '{Name}' in '{_segment.Name}' (capacity {Capacity}, {FullMode}, records up to {MaxRecordSize} bytes)";
+    public override string ToString() => IsUnbounded
+        ? $"SharedRecordChannel '{Name}' in '{_segment.Name}' (unbounded, records up to {MaxRecordSize} bytes)"
+        : $"SharedRecordChannel '{Name}' in '{_segment.Name}' (capacity {Capacity}, {FullMode}, records up to {MaxRecordSize} bytes)";
 }
 
 /// <summary>The writing end of a <see cref="SharedRecordChannel"/>: allocates records and writes them.</summary>

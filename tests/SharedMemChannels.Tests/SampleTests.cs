@@ -29,12 +29,50 @@ public class SampleTests : SegmentTest
     }
 
     [Fact]
-    public void A_sample_given_a_bad_argument_says_how_to_use_it_and_fails()
+    public void RaftLibStyle_producer_sends_records_to_a_consumer_process_with_two_threads_and_the_channels_are_removed()
     {
-        (int code, string output) = RunSample("BoostStyle", "--count", "many");
+        string name = NewName("raftlib");
+        (int code, string output) = RunSample("RaftLibStyle", "--name", name, "--count", "3000");
+
+        Assert.True(code == 0, $"exit code {code}:\n{output}");
+        Assert.Contains("producer: completed push sequence: 6000 records", output, StringComparison.Ordinal);
+        Assert.Contains("consumer   | done with consumer channel (channel-a): 3000 records", output, StringComparison.Ordinal);
+        Assert.Contains("consumer   | done with consumer channel (channel-b): 3000 records", output, StringComparison.Ordinal);
+        Assert.Contains("all intact and in order; this thread's heap cache holds", output, StringComparison.Ordinal);
+        Assert.Contains("producer: both channels removed", output, StringComparison.Ordinal);
+        Assert.Contains("producer: heap used bytes back at the baseline", output, StringComparison.Ordinal);
+        Assert.Contains("RaftLibStyle: OK", output, StringComparison.Ordinal);
+        Assert.False(SharedSegment.Exists(name), "the sample left its segment behind");
+    }
+
+    [Fact]
+    public void HardwareInfo_elements_with_strings_and_a_vector_cross_processes_with_no_sizing_and_are_freed_once()
+    {
+        string name = NewName("hwinfo");
+        (int code, string output) = RunSample("HardwareInfo", "--name", name, "--count", "500");
+
+        Assert.True(code == 0, $"exit code {code}:\n{output}");
+        Assert.Contains("client: reply 1: Fabrikam Accelerator X100 rev 1, serial SN-01-000001, firmware 1.1.1, 8 GiB, 2 features: #0 v1 on, #1 v2 off", output, StringComparison.Ordinal);
+        Assert.Contains("50000 features", output, StringComparison.Ordinal);
+        Assert.Contains("service    | answered 500 requests", output, StringComparison.Ordinal);
+        Assert.Contains("client: 500 replies, every string and all", output, StringComparison.Ordinal);
+        Assert.Contains("when a reply needed room; no size was given anywhere", output, StringComparison.Ordinal);
+        Assert.Contains("client: heap used bytes back at the baseline", output, StringComparison.Ordinal);
+        Assert.Contains("HardwareInfo: OK", output, StringComparison.Ordinal);
+        Assert.False(SharedSegment.Exists(SharedChannel.SegmentPrefix + name + ".ret"), "the sample left its reply segment behind");
+        Assert.False(SharedSegment.Exists(SharedChannel.SegmentPrefix + name + ".cmd"), "the sample left its command segment behind");
+    }
+
+    [Theory]
+    [InlineData("BoostStyle")]
+    [InlineData("RaftLibStyle")]
+    [InlineData("HardwareInfo")]
+    public void A_sample_given_a_bad_argument_says_how_to_use_it_and_fails(string sample)
+    {
+        (int code, string output) = RunSample(sample, "--count", "many");
 
         Assert.Equal(2, code);
-        Assert.Contains("usage: BoostStyle", output, StringComparison.Ordinal);
+        Assert.Contains($"usage: {sample}", output, StringComparison.Ordinal);
     }
 
     /// <summary>Runs a built sample to its end (killed after a generous bound) and returns its exit code and output.</summary>

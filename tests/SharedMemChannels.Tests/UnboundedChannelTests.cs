@@ -118,6 +118,56 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         Assert.Equal((41, 42), (first, second));
     }
 
+    [Fact]
+    public void The_chain_descriptor_names_disjoint_fields_each_party_on_its_own_lines()
+    {
+        const int Line = RingLayout.LineSize;
+        (int Offset, int Size)[] lockLine =
+        [
+            (ChainLayout.LockOffset, 4), (ChainLayout.ChunkCapacityOffset, 4), (ChainLayout.CellSizeOffset, 4),
+            (ChainLayout.ChunkBytesOffset, 8), (ChainLayout.IntentOpOffset, 4), (ChainLayout.IntentChunkOffset, 8),
+            (ChainLayout.IntentIndexOffset, 8), (ChainLayout.FreedOffset, 8),
+        ];
+        (int Offset, int Size)[] chainLine =
+        [
+            (ChainLayout.FirstChunkOffset, 8), (ChainLayout.FirstIndexOffset, 8), (ChainLayout.TailChunkOffset, 8), (ChainLayout.TailIndexOffset, 8),
+        ];
+        AssertDisjointOnLine(lockLine, RingLayout.SlotsOffset / Line);
+        AssertDisjointOnLine(chainLine, (RingLayout.SlotsOffset / Line) + 1);
+
+        // The pins: rows of their own after the chain, each row's words inside the row, the table inside the descriptor.
+        Assert.Equal(RingLayout.SlotsOffset + (2 * Line), ChainLayout.PinsOffset);
+        Assert.True(ChainLayout.PinWriteOffset + 8 <= ChainLayout.PinRowSize);
+        Assert.True(ChainLayout.PinOwnerOffset + 4 <= ChainLayout.PinReadOffset);
+        Assert.Equal(RingLayout.SlotsOffset + ChainLayout.DescriptorBytes, ChainLayout.PinRowOffset(ChainLayout.PinRows));
+        Assert.Equal(RingLayout.SlotsOffset + ChainLayout.DescriptorBytes, RingLayout.RequiredBytes(RingKind.Unbounded, 8, 1024));
+
+        // A chunk: its header on line 0, cells from line 1, 8-aligned; the start of a block's chunk on a line.
+        AssertDisjointOnLine(
+            [(ChainLayout.ChunkMagicOffset, 8), (ChainLayout.ChunkIndexOffset, 8), (ChainLayout.ChunkNextOffset, 8), (ChainLayout.ChunkCapacityInChunkOffset, 4), (ChainLayout.ChunkCellSizeOffset, 4)],
+            0);
+        Assert.Equal(Line, ChainLayout.ChunkCellsOffset);
+        Assert.Equal(Line + (3 * 16), ChainLayout.CellOffset(3, 16));
+        Assert.Equal(0, ChainLayout.ChunkStart(4096 + 16) % Line);
+        Assert.True(ChainLayout.ChunkStart(4096 + 16) - (4096 + 16) < Line);
+        Assert.Equal(ChainLayout.ChunkRequiredBytes(1024, 16) + Line, ChainLayout.ChunkAllocationBytes(1024, 16));
+
+        static void AssertDisjointOnLine((int Offset, int Size)[] fields, int line)
+        {
+            var sorted = fields.OrderBy(f => f.Offset).ToArray();
+            for (int i = 0; i < sorted.Length; i++)
+            {
+                Assert.Equal(line, sorted[i].Offset / Line);
+                Assert.Equal(line, (sorted[i].Offset + sorted[i].Size - 1) / Line);
+                Assert.Equal(0, sorted[i].Offset % sorted[i].Size);
+                if (i > 0)
+                {
+                    Assert.True(sorted[i - 1].Offset + sorted[i - 1].Size <= sorted[i].Offset, $"fields at {sorted[i - 1].Offset} and {sorted[i].Offset} overlap");
+                }
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- growth and the limit
 
     [Theory]
@@ -342,6 +392,65 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_reader_killed_mid_stream_costs_at_most_the_item_it_held_and_its_chunks_are_still_freed(bool oneEach)
+    {
+        for (int round = 0; round < 2; round++)
+        {
+            const int N = 4000;
+            (SharedSegment segment, string name, SharedChannel<long> channel) = NewChannel(new SharedChannelOptions { ChunkCapacity = 8, SingleReader = oneEach, SingleWriter = oneEach });
+            ChildProcess child = HostOnBackend("channel-reader", segment.Name, "--channel", name); // opens either kind
+            child.WaitForLine("ready");
+            Task writing = Task.Run(async () =>
+            {
+                for (long i = 0; i < N; i++)
+                {
+                    await channel.Writer.WriteAsync(i);
+                }
+
+                channel.Writer.Complete();
+            });
+
+            var mine = new List<long>();
+            await StopOnFailure(channel, writing, async () =>
+            {
+                int threshold = Random.Shared.Next(1, 2000);
+                for (int seen = 0; seen < threshold; seen++)
+                {
+                    child.WaitForLine("read");
+                }
+
+                child.Kill();
+
+                // This process reads on (taking the single reader end over from the dead): its pins and claims never stop it.
+                await foreach (long item in channel.Reader.ReadAllAsync())
+                {
+                    mine.Add(item);
+                }
+
+                await writing.WaitAsync(Generous);
+                await channel.Reader.Completion.WaitAsync(Generous);
+            });
+
+            var theirs = child.Transcript.Split('\n')
+                .Where(l => l.StartsWith("read v=", StringComparison.Ordinal))
+                .Select(l => long.Parse(l["read v=".Length..].Trim(), CultureInfo.InvariantCulture))
+                .ToList();
+            Assert.Equal(mine.Count, mine.Distinct().Count());
+            Assert.Equal(theirs.Count, theirs.Distinct().Count());
+            Assert.Empty(mine.Intersect(theirs));
+            Assert.Equal(mine.Order(), mine);
+            int missing = N - mine.Count - theirs.Count;
+            long lost = channel.Core.Header.Lost;
+            output.WriteLine($"round {round}: child read {theirs.Count}, parent {mine.Count}, missing {missing}, lost {lost}, chunks {RingOf(channel).ChunkCount}");
+            Assert.InRange(missing, 0, 1);
+            Assert.InRange(lost, 0, missing);
+            Assert.Equal(1, RingOf(channel).ChunkCount); // the dead reader's pin holds nothing back
+        }
+    }
+
+    [Theory]
     [InlineData("unlinked")]
     [InlineData("linked")]
     public void A_process_killed_holding_the_chain_lock_mid_link_is_recovered_and_leaks_nothing(string stage)
@@ -377,6 +486,67 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         long after = Used(segment);
         output.WriteLine($"{stage}: heap used {before} before, {after} after");
         Assert.InRange(after, 0, before + UnboundedRing<long>.ChunkAllocationBytes(8));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_free_left_half_done_by_a_dead_lock_holder_is_finished_or_put_back_if_a_live_process_pins_the_chunk(bool pinned)
+    {
+        // The state a reclaimer leaves when killed between unlinking the oldest chunk and freeing it: the
+        // intent says "free chunk 0", FirstIndex already says 1. The next holder's recovery decides.
+        SharedSegment segment = NewSegment("free", capacity: 2 << 20, max: 16 << 20);
+        using SharedChannel<long> channel = SharedChannel.CreateUnbounded<long>(segment, NewName("u"), new SharedChannelOptions { ChunkCapacity = 64, SingleReader = pinned });
+        UnboundedRing<long> ring = RingOf(channel);
+        for (long i = 0; i < 150; i++)
+        {
+            Assert.True(channel.Writer.TryWrite(i));
+        }
+
+        if (pinned)
+        {
+            Assert.True(channel.Reader.TryPeek(out long head)); // a single reader's pin stays on chunk 0
+            Assert.Equal(0, head);
+        }
+
+        Assert.Equal(3, ring.ChunkCount);
+        var memory = segment.Attachment.Memory;
+        long root = ring.RootOffset;
+        long chunk0 = memory.Int64(root + ChainLayout.FirstChunkOffset);
+        long payload = segment.Attachment.Heap.GetPayloadOffset(ShmHandle.FromValue((ulong)chunk0), out _, out _);
+        long chunk1 = memory.Int64(ChainLayout.ChunkStart(payload) + ChainLayout.ChunkNextOffset);
+        long used = Used(segment);
+        memory.Int64(root + ChainLayout.IntentChunkOffset) = chunk0;
+        memory.Int64(root + ChainLayout.IntentIndexOffset) = 0;
+        memory.Int32(root + ChainLayout.IntentOpOffset) = ChainLayout.IntentFree;
+        memory.Int64(root + ChainLayout.FirstChunkOffset) = chunk1;
+        memory.Int64(root + ChainLayout.FirstIndexOffset) = 1;
+
+        ((SharedMemChannels.Synchronization.ILockRecovery)ring).RecoverLocked();
+
+        Assert.Equal(ChainLayout.IntentNone, memory.Int32(root + ChainLayout.IntentOpOffset));
+        if (pinned)
+        {
+            // Put back: the chunk a live reader pins is not freed, and its items are still read, in order.
+            Assert.Equal(chunk0, memory.Int64(root + ChainLayout.FirstChunkOffset));
+            Assert.Equal(3, ring.ChunkCount);
+            Assert.Equal(used, Used(segment));
+            for (long i = 0; i < 150; i++)
+            {
+                Assert.True(channel.Reader.TryRead(out long item));
+                Assert.Equal(i, item);
+            }
+
+            Assert.Equal(1, ring.ChunkCount);
+        }
+        else
+        {
+            // Finished: the chunk is freed (its 64 items were unreachable from then on: this test made them so).
+            Assert.Equal(chunk1, memory.Int64(root + ChainLayout.FirstChunkOffset));
+            Assert.Equal(2, ring.ChunkCount);
+            long chunkBytes = UnboundedRing<long>.ChunkAllocationBytes(64);
+            Assert.InRange(used - Used(segment), chunkBytes, chunkBytes + 512); // the block, its header and rounding
+        }
     }
 
     // ---------------------------------------------------------------- damage

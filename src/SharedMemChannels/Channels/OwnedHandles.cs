@@ -60,6 +60,13 @@ internal static class OwnedHandles
     {
         int elementSize = c.ElementSize;
         var kind = (RingKind)c.RingKind;
+        if (kind == RingKind.Unbounded)
+        {
+            int[] owned = offsets.ToArray();
+            UnboundedRing<byte>.VisitQueued(segment, c.RingOffset, c.RingLength, element => ReleaseElement(segment, element, elementSize, owned, channelId));
+            return;
+        }
+
         if (kind is not (RingKind.Spsc or RingKind.Mpmc))
         {
             return; // a ring kind this walk does not know: its items' storage stays with the segment

@@ -22,7 +22,10 @@ namespace SharedMemChannels.Rings;
 /// moves the tail; a reader stuck on a cell claimed by a dead writer marks it done and steps over it
 /// (Skipped); an item claimed by a reader that died is never delivered (Lost, counted when its chunk is
 /// freed). <see cref="Count"/> is Tail - Head. There is no bound: a write fails only when the heap
-/// cannot give a new chunk (the segment reached its MaxCapacity).
+/// cannot give a new chunk (the segment reached its MaxCapacity). A single writer (single reader) has
+/// nobody to compete with and publishes (takes) a cell with plain stores, without a claim: dying before
+/// the cell's word moves leaves the cell to its successor, dying after it leaves an index the successor
+/// steps over.
 /// </para>
 /// <para>
 /// The chain. Linking a new tail chunk (a writer whose position is past the last chunk) and freeing
@@ -314,6 +317,20 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                 long diff = RingLayout.SequenceDiff(seen, pos);
                 if (diff == 0)
                 {
+                    if (_singleWriter && RingLayout.ClaimOf(seen) == 0)
+                    {
+                        // The only writer: nobody competes for the cell, so no claim and plain stores (a
+                        // writer that dies before the publish leaves the cell free and the tail where it was,
+                        // and its successor writes there; one that dies after it leaves a published cell the
+                        // successor steps over, below).
+                        _memory.Ref<T>(cell + RingLayout.CellItemOffset) = item;
+                        Volatile.Write(ref word, RingLayout.CellWord(pos + 1, 0)); // release: the element first
+                        Volatile.Write(ref _memory.Int64(_tailOffset), pos + 1);
+                        Volatile.Write(ref _header.WrittenWord, Volatile.Read(ref _header.WrittenWord) + 1);
+                        _header.ReadersEvent.Signal(); // fences before it looks for sleepers
+                        return RingStatus.Success;
+                    }
+
                     if (RingLayout.ClaimOf(seen) == 0)
                     {
                         // The claim names us (a reader can tell a dead claimant from a slow one), then the tail.
@@ -407,6 +424,17 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                         }
 
                         continue;
+                    }
+
+                    if (_singleReader)
+                    {
+                        // The only reader: no claim, plain stores. Dying before the cell is marked done leaves
+                        // the item (never handed out) to the successor; after it, the head is stepped over below.
+                        item = _memory.Ref<T>(cell + RingLayout.CellItemOffset);
+                        Volatile.Write(ref word, RingLayout.CellWord(pos + 2, 0));
+                        Volatile.Write(ref _memory.Int64(_headOffset), pos + 1);
+                        Volatile.Write(ref _header.ReadWord, Volatile.Read(ref _header.ReadWord) + 1);
+                        return RingStatus.Success;
                     }
 
                     if (Interlocked.CompareExchange(ref word, RingLayout.CellWord(pos + 1, _claim), seen) == seen)
@@ -980,6 +1008,52 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
     /// destroyed, nobody is attached). Stops at the first damaged link: what is behind it stays.
     /// </summary>
     /// <remarks>Independent of <typeparamref name="T"/>: the element size is read from the header.</remarks>
+    /// <summary>
+    /// Calls <paramref name="visit"/> with the element offset of every cell of the chain that holds an
+    /// item (published and not taken, or claimed by a reader that never returned it): for a destroyer
+    /// that frees what queued items own, without knowing their type. A damaged chain ends the walk.
+    /// </summary>
+    public static void VisitQueued(SegmentAttachment segment, long offset, long length, Action<long> visit)
+    {
+        SegmentMemory memory = segment.Memory;
+        SharedHeap heap = segment.Heap;
+        try
+        {
+            RingHeader.Attach(memory, offset, length, RingKind.Unbounded, Volatile.Read(ref memory.Int32(offset + RingLayout.ElementSizeOffset)), segment.Processes);
+            int capacity = Volatile.Read(ref memory.Int32(offset + ChainLayout.ChunkCapacityOffset));
+            int cellSize = Volatile.Read(ref memory.Int32(offset + ChainLayout.CellSizeOffset));
+            long allocation = Volatile.Read(ref memory.Int64(offset + ChainLayout.ChunkBytesOffset));
+            if (capacity is < 1 or > ChainLayout.MaxChunkCapacity || allocation != ChainLayout.ChunkAllocationBytes(capacity, cellSize))
+            {
+                return;
+            }
+
+            ulong handle = (ulong)Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstChunkOffset));
+            long index = Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstIndexOffset));
+            long tail = Volatile.Read(ref memory.Int64(offset + ChainLayout.TailIndexOffset));
+            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < MaxIndex; step++)
+            {
+                long start = ChunkStartOf(memory, heap, handle, index + step, capacity, cellSize, (int)allocation);
+                long basePosition = (index + step) * capacity;
+                for (int i = 0; i < capacity; i++)
+                {
+                    long cell = start + ChainLayout.CellOffset(i, cellSize);
+                    long word = Volatile.Read(ref memory.Int64(cell + RingLayout.CellWordOffset));
+                    if ((word & RingLayout.SequenceMask) == ((basePosition + i + 1) & RingLayout.SequenceMask))
+                    {
+                        visit(cell + RingLayout.CellItemOffset);
+                    }
+                }
+
+                handle = (ulong)Volatile.Read(ref memory.Int64(start + ChainLayout.ChunkNextOffset));
+            }
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged chain: what is behind the damage stays allocated.
+        }
+    }
+
     public static void FreeChain(SegmentAttachment segment, long offset, long length)
     {
         SegmentMemory memory = segment.Memory;

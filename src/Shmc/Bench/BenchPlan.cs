@@ -92,6 +92,8 @@ internal static class BenchPlan
             (e, c) => InProcessChannel.StreamSpsc(e, c.Options)),
         new(BenchScenario.StreamSpsc, SharedChannelRows.Id, "SharedChannel<T> (SingleReader, SingleWriter), writer here, reader in a 2nd process, TryWrite/TryRead + WaitTo*Async", false,
             (e, c) => SharedChannelRows.StreamSpsc(e, c.Options)),
+        new(BenchScenario.StreamSpsc, SharedChannelRows.UnboundedId, "SharedChannel<T> unbounded (SingleReader, SingleWriter, chunks of 1,024 from the heap), writer here, reader in a 2nd process, TryWrite/TryRead + WaitTo*Async", false,
+            (e, c) => SharedChannelRows.StreamSpscUnbounded(e, c.Options)),
 
         new(BenchScenario.StreamMpmc, InProcessChannel.MpmcId, "BCL bounded Channel<T>, 2 writer + 2 reader tasks of 1 process", true,
             (e, c) => InProcessChannel.StreamMpmc(e, c.Options)),

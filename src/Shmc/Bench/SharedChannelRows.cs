@@ -20,6 +20,9 @@ namespace Shmc.Bench;
 internal static class SharedChannelRows
 {
     public const string Id = "shared-channel";
+
+    /// <summary>The unbounded channel's row (stream-spsc only): the same loop as <see cref="Id"/>'s, on a chain of chunks.</summary>
+    public const string UnboundedId = "shared-channel-unbounded";
     public const string PeerKind = "shared-channel";
     public const int Capacity = InProcessChannel.Capacity;
 
@@ -48,6 +51,9 @@ internal static class SharedChannelRows
 
         /// <summary>MPMC streaming: two writer tasks here, two reader tasks in the peer.</summary>
         StreamMpmc,
+
+        /// <summary>SPSC streaming through an unbounded channel (chunks of the default 1,024 from the heap).</summary>
+        StreamSpscUnbounded,
     }
 
     public static BenchRow LatencySpin(BenchEntry entry, BenchOptions options) => Run(entry, options, Mode.Spin);
@@ -59,6 +65,8 @@ internal static class SharedChannelRows
     public static BenchRow StreamSpsc(BenchEntry entry, BenchOptions options) => Run(entry, options, Mode.StreamSpsc);
 
     public static BenchRow StreamMpmc(BenchEntry entry, BenchOptions options) => Run(entry, options, Mode.StreamMpmc);
+
+    public static BenchRow StreamSpscUnbounded(BenchEntry entry, BenchOptions options) => Run(entry, options, Mode.StreamSpscUnbounded);
 
     /// <summary>The options both sides use in a mode (the peer opens with the same, so its own wait settings apply).</summary>
     internal static SharedChannelOptions OptionsFor(Mode mode)
@@ -87,6 +95,7 @@ internal static class SharedChannelRows
         Mode.Sleep => "sleep",
         Mode.Async => "async",
         Mode.StreamSpsc => "stream-spsc",
+        Mode.StreamSpscUnbounded => "stream-spsc-unbounded",
         _ => "stream-mpmc",
     };
 
@@ -97,6 +106,7 @@ internal static class SharedChannelRows
         "async" => Mode.Async,
         "stream-spsc" => Mode.StreamSpsc,
         "stream-mpmc" => Mode.StreamMpmc,
+        "stream-spsc-unbounded" => Mode.StreamSpscUnbounded,
         _ => null,
     };
 
@@ -115,9 +125,13 @@ internal static class SharedChannelRows
         {
             // Room for two rings of 1,024 64-byte items and the directory; fixed, so that nothing reopens the name.
             const long Bytes = 2L << 20;
-            using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = Bytes, MaxCapacity = Bytes, RemoveOnLastDetach = true });
+            // The unbounded row may grow its queue up to 16 MiB when the writer runs ahead (then TryWrite waits for chunks to be freed).
+            long max = mode == Mode.StreamSpscUnbounded ? 16L << 20 : Bytes;
+            using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = Bytes, MaxCapacity = max, RemoveOnLastDetach = true });
             SharedChannelOptions channelOptions = OptionsFor(mode);
-            using SharedChannel<BenchMessage> first = SharedChannel.CreateBounded<BenchMessage>(segment, IsLatency(mode) ? Ping : Data, channelOptions);
+            using SharedChannel<BenchMessage> first = mode == Mode.StreamSpscUnbounded
+                ? SharedChannel.CreateUnbounded<BenchMessage>(segment, Data, channelOptions)
+                : SharedChannel.CreateBounded<BenchMessage>(segment, IsLatency(mode) ? Ping : Data, channelOptions);
             using SharedChannel<BenchMessage>? second = IsLatency(mode) ? SharedChannel.CreateBounded<BenchMessage>(segment, Pong, channelOptions) : null;
             string bound = ((options.Seconds * 2) + 20).ToString(CultureInfo.InvariantCulture);
             using Process peer = BenchCommand.StartSelf("bench-peer", PeerKind, name, ModeName(mode), bound);
@@ -271,7 +285,9 @@ internal static class SharedChannelRows
 
         using SharedSegment segment = SharedSegment.Open(segmentName);
         SharedChannelOptions options = OptionsFor(mode);
-        using SharedChannel<BenchMessage> first = SharedChannel.OpenOrCreateBounded<BenchMessage>(segment, IsLatency(mode) ? Ping : Data, options);
+        using SharedChannel<BenchMessage> first = mode == Mode.StreamSpscUnbounded
+            ? SharedChannel.OpenOrCreateUnbounded<BenchMessage>(segment, Data, options)
+            : SharedChannel.OpenOrCreateBounded<BenchMessage>(segment, IsLatency(mode) ? Ping : Data, options);
         using SharedChannel<BenchMessage>? second = IsLatency(mode) ? SharedChannel.OpenOrCreateBounded<BenchMessage>(segment, Pong, options) : null;
         // Take the ends now, so that a refusal fails here and not in the middle of the row.
         _ = first.Reader.TryPeek(out _);

@@ -155,9 +155,11 @@ internal static class RecordRoles
     }
 
     /// <summary>
-    /// <c>owned-writer SEGMENT --channel NAME --count N --capacity C</c>: opens the channel of
-    /// <see cref="OwnedItem"/> and writes N elements, each with a string "item-n" and a vector of (n % 7) + 1
-    /// ints n, n+1, ..., built in the segment, with WriteAsync; then completes it and prints "done n=N".
+    /// <c>owned-writer SEGMENT --channel NAME --count N [--process-owned] [--build-and-hold K]</c>: opens the
+    /// channel of <see cref="OwnedItem"/> and writes N elements, each with a string "item-n" and a vector of
+    /// (n % 7) + 1 ints n, n+1, ..., built in the segment (given to this process first with
+    /// --process-owned), with WriteAsync; then completes it and prints "done n=N". With --build-and-hold,
+    /// it then builds K more elements without writing them, prints "holding n=K" and stays until killed.
     /// </summary>
     private static int OwnedWriter(Options o)
     {
@@ -174,19 +176,43 @@ internal static class RecordRoles
                 values[i] = n + i;
             }
 
-            var item = new OwnedItem
-            {
-                Id = n,
-                Name = ShmString.Create(segment, string.Create(CultureInfo.InvariantCulture, $"item-{n}")),
-                Values = ShmVector.Create<int>(segment, values[..length]),
-                Stamp = n * 3L,
-            };
+            OwnedItem item = Build(segment, n, values[..length], o.Has("process-owned"));
             channel.Writer.WriteAsync(item).AsTask().GetAwaiter().GetResult();
         }
 
         channel.Writer.Complete();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done n={count}"));
+        if (o.Has("build-and-hold"))
+        {
+            int held = o.GetInt("build-and-hold", 1);
+            for (int n = 0; n < held; n++)
+            {
+                _ = Build(segment, n, values[..1], o.Has("process-owned"));
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"holding n={held}"));
+            Program.ParkUntilKilled();
+        }
+
         return 0;
+    }
+
+    private static OwnedItem Build(SharedSegment segment, int n, ReadOnlySpan<int> values, bool processOwned)
+    {
+        var item = new OwnedItem
+        {
+            Id = n,
+            Name = ShmString.Create(segment, string.Create(CultureInfo.InvariantCulture, $"item-{n}")),
+            Values = ShmVector.Create<int>(segment, values),
+            Stamp = n * 3L,
+        };
+        if (processOwned)
+        {
+            segment.SetOwnership(item.Name.Storage, ShmOwnership.Process);
+            segment.SetOwnership(item.Values.Storage, ShmOwnership.Process);
+        }
+
+        return item;
     }
 
     /// <summary>

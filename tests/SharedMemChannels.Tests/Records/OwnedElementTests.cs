@@ -269,6 +269,26 @@ public sealed class OwnedElementTests : SegmentTest
         WaitUntil(() => segment.ReclaimDeadProcesses() >= 0 && Used(segment) == baseline, "the dead reader's elements reclaimed");
     }
 
+    [Fact]
+    public async Task A_writer_killed_holding_elements_it_built_for_itself_leaks_nothing()
+    {
+        SharedSegment segment = NewSegment("xwkill", capacity: 4 << 20);
+        SharedChannel<OwnedItem> channel = Track(SharedChannel.CreateBounded<OwnedItem>(segment, "c", new SharedChannelOptions(64)));
+        long baseline = Used(segment);
+        using ChildProcess writer = HostOnBackend("owned-writer", segment.Name, "--channel", "c", "--count", "20", "--process-owned", "--build-and-hold", "5");
+        Assert.Equal("5", Field(writer.WaitForLine("holding", Generous), "n"));
+        writer.Kill();
+        segment.ReclaimDeadProcesses();
+        int n = 0;
+        await foreach (OwnedItem item in channel.Reader.ReadAllAsync())
+        {
+            AssertItem(segment, item, n++);
+        }
+
+        Assert.Equal(20, n);
+        Assert.Equal(baseline, Used(segment));
+    }
+
     /// <summary>The proof: 100,000 elements holding a string and a vector, written by a child and read here with await foreach, leave nothing behind.</summary>
     [Fact]
     public async Task A_hundred_thousand_elements_with_a_string_and_a_vector_across_processes_leave_the_heap_at_its_baseline()

@@ -125,7 +125,7 @@ public sealed class RecordCrossProcessTests : SegmentTest
     {
         SharedSegment segment = NewSegment("xwkill", capacity: 8 << 20, max: 64 << 20);
         SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
-        Assert.True(SharedChannel.Remove(segment, "warm"));
+        Assert.False(SharedChannel.Exists(segment, "warm")); // the last reference went with it
         long baseline = Used(segment);
         SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8) { SingleReader = spsc, SingleWriter = spsc });
         using ChildProcess writer = HostOnBackend(
@@ -172,8 +172,8 @@ public sealed class RecordCrossProcessTests : SegmentTest
         await reading.WaitAsync(Generous); // the abandonment ends it once everything committed was read
         Assert.True(read >= threshold, $"read {read} of at least {threshold} committed");
         segment.ReclaimDeadProcesses();
-        channel.Dispose();
-        Assert.True(SharedChannel.Remove(segment, "rec"));
+        channel.Dispose(); // the last live reference (the dead child's was dropped): the channel goes with what it holds
+        Assert.False(SharedChannel.Exists(segment, "rec"));
         Assert.Equal(baseline, Used(segment));
     }
 
@@ -182,7 +182,7 @@ public sealed class RecordCrossProcessTests : SegmentTest
     {
         SharedSegment segment = NewSegment("xrkill", capacity: 8 << 20, max: 64 << 20);
         SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
-        Assert.True(SharedChannel.Remove(segment, "warm"));
+        Assert.False(SharedChannel.Exists(segment, "warm")); // the last reference went with it
         long baseline = Used(segment);
         SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8));
         using ChildProcess reader = HostOnBackend("record-reader", segment.Name, "--channel", "rec", "--sizes", "100,5000", "--every", "1");
@@ -229,8 +229,8 @@ public sealed class RecordCrossProcessTests : SegmentTest
         await writing.WaitAsync(Generous);
         Assert.DoesNotContain("bad=", reader.Transcript, StringComparison.Ordinal);
         segment.ReclaimDeadProcesses();
-        channel.Dispose();
-        Assert.True(SharedChannel.Remove(segment, "rec"));
+        channel.Dispose(); // the last live reference (the dead child's was dropped): the channel goes with what it holds
+        Assert.False(SharedChannel.Exists(segment, "rec"));
         Assert.Equal(baseline, Used(segment));
     }
 }
