@@ -124,6 +124,42 @@ public static partial class SharedChannel
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer, Action<T>? itemDropped) =>
         MakeSerialized(segment, name, options, serializer, itemDropped, ChannelCore<RecordSlot>.OpenMode.OpenOrCreate);
 
+    /// <summary>
+    /// Creates the unbounded channel <paramref name="name"/> of <typeparamref name="T"/> items, any type:
+    /// the queue of records grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> (see
+    /// <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>), each item serialized as in
+    /// <see cref="CreateBounded{T}(SharedSegment, string, SharedChannelOptions, ISharedSerializer{T})"/>.
+    /// Writes never wait; when the segment has no room for a chunk or a record, <c>TryWrite</c> returns false
+    /// and <c>WriteAsync</c> throws <see cref="OutOfSharedMemoryException"/>.
+    /// </summary>
+    /// <typeparam name="T">Any type, managed types included.</typeparam>
+    /// <param name="segment">The segment that holds the channel and its records.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/>; Capacity and FullMode are ignored.</param>
+    /// <param name="serializer">The format, stored with the channel by its identity.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty.</exception>
+    /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
+    public static SharedChannel<T> CreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>
+        MakeSerialized(segment, name, AsUnbounded<RecordSlot>(options), serializer, null, ChannelCore<RecordSlot>.OpenMode.Create);
+
+    /// <summary>
+    /// Opens the unbounded serialized channel <paramref name="name"/>, or creates it (see
+    /// <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions, ISharedSerializer{T})"/>).
+    /// </summary>
+    /// <typeparam name="T">Any type, managed types included.</typeparam>
+    /// <param name="segment">The segment that holds the channel.</param>
+    /// <param name="name">The channel's name.</param>
+    /// <param name="options">The options to create with, and to check an existing channel against (Capacity and FullMode are ignored).</param>
+    /// <param name="serializer">The format, stored with the channel by its identity.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's (a bounded one included).</exception>
+    /// <exception cref="InvalidCastException">The channel was made with a serializer of another identity or for another element type, or is not a serialized channel.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
+    public static SharedChannel<T> OpenOrCreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>
+        MakeSerialized(segment, name, AsUnbounded<RecordSlot>(options), serializer, null, ChannelCore<RecordSlot>.OpenMode.OpenOrCreate);
+
     private static SharedChannel<T> MakeSerialized<T>(SharedSegment segment, string name, SharedChannelOptions? options, ISharedSerializer<T> serializer, Action<T>? itemDropped, ChannelCore<RecordSlot>.OpenMode mode)
     {
         ArgumentNullException.ThrowIfNull(segment);

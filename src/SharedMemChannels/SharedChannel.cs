@@ -83,7 +83,7 @@ public static partial class SharedChannel
 
     /// <summary>
     /// Opens the unbounded channel <paramref name="name"/> of <paramref name="segment"/>, or creates it
-    /// (see <see cref="CreateUnbounded{T}"/>): processes may start in any order, exactly one creates.
+    /// (see <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): processes may start in any order, exactly one creates.
     /// A bounded channel of that name, or one made with another chunk capacity or single reader / writer
     /// flags, is an <see cref="ArgumentException"/>.
     /// </summary>

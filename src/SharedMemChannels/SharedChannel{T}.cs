@@ -57,7 +57,7 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// <summary>The channel's capacity; <see cref="int.MaxValue"/> for an unbounded channel.</summary>
     public int Capacity => _backend.Options.IsUnbounded ? int.MaxValue : _backend.Options.Capacity;
 
-    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
+    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
     public bool IsUnbounded => _backend.Options.IsUnbounded;
 
     /// <summary>What a write into the full channel does.</summary>

@@ -351,6 +351,33 @@ public sealed class SerializedChannelTests(ITestOutputHelper output) : SegmentTe
         Assert.Equal(baseline, Used(segment));
     }
 
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public async Task An_unbounded_serialized_channel_takes_writes_without_a_reader_and_gives_them_back_in_order(string format)
+    {
+        SharedSegment segment = NewWarmSegment("unb", capacity: 8 << 20);
+        long baseline = Used(segment);
+        using (SharedChannel<Trade> channel = SharedChannel.CreateUnbounded(segment, "trades", new SharedChannelOptions { ChunkCapacity = 64 }, TradeSerializers.For(format)))
+        {
+            Assert.True(channel.IsUnbounded);
+            using SharedChannel<Trade> other = SharedChannel.OpenOrCreateUnbounded(segment, "trades", new SharedChannelOptions { ChunkCapacity = 64 }, TradeSerializers.For(format));
+            Assert.Throws<ArgumentException>(() => SharedChannel.OpenOrCreateBounded(segment, "trades", new SharedChannelOptions(64), TradeSerializers.For(format)));
+            for (int n = 0; n < 1000; n++)
+            {
+                Assert.True(channel.Writer.TryWrite(Trade.Make(n)));
+            }
+
+            await channel.Writer.WriteAsync(Trade.Make(1000));
+            Assert.Equal(1001, other.Reader.Count);
+            for (int n = 0; n <= 1000; n++)
+            {
+                Assert.Equal(Trade.Make(n), await other.Reader.ReadAsync());
+            }
+        }
+
+        Assert.Equal(baseline, Used(segment));
+    }
+
     // ---------------------------------------------------------------- allocation
 
     [Fact]
