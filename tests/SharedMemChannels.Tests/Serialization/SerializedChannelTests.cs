@@ -504,6 +504,37 @@ public sealed class SerializedChannelTests(ITestOutputHelper output) : SegmentTe
     }
 
     [Fact]
+    public async Task A_writer_killed_mid_stream_loses_nothing_it_wrote_and_its_records_go_back_to_the_heap()
+    {
+        SharedSegment segment = NewWarmSegment("xkill", capacity: 16 << 20);
+        long baseline = Used(segment);
+        SharedChannel<Trade> channel = SharedChannel.CreateBounded(segment, "trades", new SharedChannelOptions(8) { SpinCount = 0, YieldCount = 0 }, TradeSerializers.For("memorypack"));
+        using ChildProcess writer = HostOnBackend("serial-writer", segment.Name, "--channel", "trades", "--format", "memorypack", "--count", "1000000", "--big-every", "7", "--big-size", "3000");
+        writer.WaitForLine("ready", Generous);
+        long n = 0;
+        for (; n < 200; n++)
+        {
+            Trade trade = await channel.Reader.ReadAsync().AsTask().WaitAsync(Generous);
+            Assert.Equal(Trade.Make(n, 7, 3000), trade);
+        }
+
+        writer.Kill(); // SIGKILL, wherever it was: serializing, holding a record, or waiting for room
+        WaitUntil(() => writer.HasExited, "the writer is dead");
+        segment.ReclaimDeadProcesses();
+        while (channel.Reader.TryRead(out Trade? trade))
+        {
+            Assert.Equal(Trade.Make(n, 7, 3000), trade);
+            n++;
+        }
+
+        Assert.InRange(n, 200, 200 + 8); // what was queued when it died, at most the capacity
+        segment.ReclaimDeadProcesses();
+        channel.Dispose(); // the last reference: the channel is destroyed with whatever a crash window left
+        Assert.False(SharedChannel.Exists(segment, "trades"));
+        Assert.Equal(baseline, Used(segment));
+    }
+
+    [Fact]
     public void The_record_buffer_writer_refuses_bad_advances_and_use_after_its_item()
     {
         SharedSegment segment = NewSegment("bw");
