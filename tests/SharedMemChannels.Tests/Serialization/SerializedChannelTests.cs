@@ -173,6 +173,24 @@ public sealed class SerializedChannelTests(ITestOutputHelper output) : SegmentTe
         Assert.False(SharedChannel.Exists(segment, "x"));
     }
 
+    [Fact]
+    public void Inspection_and_shmc_inspect_show_the_element_type_and_the_serializer()
+    {
+        SharedSegment segment = NewSegment("insp");
+        SharedChannel<Trade> channel = NewTrades(segment, "memorypack", maxRecordSize: 8192);
+        Assert.True(channel.Writer.TryWrite(Trade.Make(1)));
+        SharedMemChannels.Diagnostics.ChannelReport report = Assert.Single(SharedMemChannels.Diagnostics.SegmentDiagnostics.Inspect(segment.Name).Channels);
+        Assert.Equal("serialized", report.ElementKind);
+        Assert.Equal("SharedMemChannels.TestHost.Trade", report.ElementTypeName);
+        Assert.Equal("memorypack:SharedMemChannels.TestHost.Trade", report.SerializerIdentity);
+        Assert.Equal(8192, report.MaxRecordSize);
+        Assert.Equal(1, report.Count);
+
+        ChildProcess shmc = Shmc("inspect", segment.Name);
+        Assert.Equal(0, shmc.WaitForExit());
+        Assert.Contains("serialized by memorypack:SharedMemChannels.TestHost.Trade", shmc.Transcript, StringComparison.Ordinal);
+    }
+
     // ---------------------------------------------------------------- sizes
 
     [Theory]
