@@ -55,6 +55,7 @@ internal sealed class SerializedChannelBackend<T> : SharedChannelBackend<T>
 internal sealed class SerializedChannelReader<T>(RecordOwnership records, ISharedSerializer<T> serializer) : ChannelReader<T>
 {
     private readonly ChannelCore<RecordSlot> _core = records.Core;
+    private SerializedReadOperation<T>? _cachedRead;
 
     public override Task Completion => _core.Completion;
 
@@ -99,12 +100,20 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
             : ReadPendingAsync(cancellationToken);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<T> ReadPendingAsync(CancellationToken cancellationToken)
+    private ValueTask<T> ReadPendingAsync(CancellationToken cancellationToken)
     {
-        RecordSlot slot = await _core.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return Take(in slot);
+        ValueTask<RecordSlot> inner = _core.ReadAsync(cancellationToken);
+        if (inner.IsCompletedSuccessfully)
+        {
+            return new ValueTask<T>(Take(inner.Result));
+        }
+
+        SerializedReadOperation<T> operation = Interlocked.Exchange(ref _cachedRead, null) ?? new SerializedReadOperation<T>(this);
+        return operation.Start(inner);
     }
+
+    /// <summary>A pending read is done: its operation serves the next one (one kept; more at once are made and dropped).</summary>
+    internal void Return(SerializedReadOperation<T> operation) => Volatile.Write(ref _cachedRead, operation);
 
     public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
     {
@@ -134,7 +143,7 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     }
 
     /// <summary>The record just read, now this process's: deserialized from its bytes, then freed whatever happens.</summary>
-    private T Take(in RecordSlot slot)
+    internal T Take(in RecordSlot slot)
     {
         ShmRecord record = records.ReaderRecord(in slot);
         try
@@ -170,6 +179,8 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
     private const int MinInitialSize = 64;
 
     private readonly ChannelCore<RecordSlot> _core = records.Core;
+
+    private SerializedWriteOperation<T>? _cachedWrite;
 
     /// <summary>The last item's size and a half: where the next item's record starts (racy on purpose: a hint).</summary>
     private int _sizeEstimate = MinInitialSize;
@@ -271,19 +282,30 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
     }
 
     /// <summary>The record waits for room; a write that fails or is canceled frees it (it is still the writer's then).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePendingAsync(ShmRecord record, RecordSlot slot, CancellationToken cancellationToken)
+    private ValueTask WritePendingAsync(ShmRecord record, RecordSlot slot, CancellationToken cancellationToken)
     {
+        ValueTask inner;
         try
         {
-            await _core.WriteAsync(slot, cancellationToken).ConfigureAwait(false);
+            inner = _core.WriteAsync(slot, cancellationToken);
         }
         catch
         {
             Abandon(record);
             throw;
         }
+
+        if (inner.IsCompletedSuccessfully)
+        {
+            return default;
+        }
+
+        SerializedWriteOperation<T> operation = Interlocked.Exchange(ref _cachedWrite, null) ?? new SerializedWriteOperation<T>(this);
+        return operation.Start(inner, record);
     }
+
+    /// <summary>A pending write is done: its operation serves the next one.</summary>
+    internal void Return(SerializedWriteOperation<T> operation) => Volatile.Write(ref _cachedWrite, operation);
 
     /// <summary>
     /// Serializes <paramref name="item"/> into a new record of this process; false when the segment has no
@@ -323,7 +345,7 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
         return true;
     }
 
-    private static void Abandon(ShmRecord record)
+    internal static void Abandon(ShmRecord record)
     {
         try
         {
