@@ -96,9 +96,6 @@ internal sealed class ChannelCore<T>
     /// </summary>
     public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership)
     {
-        // A channel whose last reference just went is destroyed by that process in a moment: wait for its
-        // entry to go, then open (or make) the channel anew. Bounded: a retired entry nobody destroys
-        // (its destroyer died in between) is destroyed here.
         TypeLayoutInfo element = TypeLayout<T>.Info;
         if (ownership is null && TypeLayout<T>.OwnedHandleOffsets.Length != 0)
         {
@@ -111,44 +108,23 @@ internal sealed class ChannelCore<T>
                 $"Type {element.DisplayName} holds {ownership.OwnedOffsets.Length} ShmString / ShmVector fields; a channel element may own at most {ChannelControl.MaxOwnedHandles}.");
         }
 
-        long deadline = Environment.TickCount64 + (long)s_initTimeout.TotalMilliseconds;
-        for (int attempt = 0; ; attempt++)
-        {
-            ChannelCore<T>? core = TryOpen(segment, name, options, itemDropped, mode, ownership, out ShmHandle retired, out long retiredControl);
-            if (core is not null)
-            {
-                return core;
-            }
-
-            if (attempt > 20)
-            {
-                DestroyIfUnused(segment, name, retired, retiredControl);
-            }
-
-            if (Environment.TickCount64 > deadline)
-            {
-                throw new TimeoutException($"Channel '{name}' in segment '{segment.Name}' was being destroyed and did not go within {s_initTimeout}.");
-            }
-
-            Thread.Sleep(attempt < 10 ? 0 : 1);
-        }
-    }
-
-    /// <summary>One attempt of opening: null when the channel found was retired (its block is returned).</summary>
-    private static ChannelCore<T>? TryOpen(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership, out ShmHandle retired, out long retiredControl)
-    {
-        retired = default;
-        retiredControl = 0;
-        TypeLayoutInfo element = TypeLayout<T>.Info;
+        // The lookup (or creation) and this process's reference (its endpoint row) are one step under the
+        // directory's lock, as the last reference going and the destruction are: a channel is never freed
+        // between being found and being referenced, so nothing here touches a freed control block.
         string objectName = ChannelLayout.ObjectName(name);
         ObjectDirectory directory = segment.Directory;
         ObjectRef found;
         bool created = false;
+        int row;
         try
         {
-            found = mode == OpenMode.Open
-                ? directory.FindOrConstruct(objectName, default(ChannelControl), mayFind: true, mayCreate: false, out _)
-                : directory.FindOrConstruct(objectName, default(ChannelControl), mayFind: mode == OpenMode.OpenOrCreate, mayCreate: true, out created);
+            using (directory.Lock())
+            {
+                found = mode == OpenMode.Open
+                    ? directory.FindOrConstructLocked(objectName, default(ChannelControl), mayFind: true, mayCreate: false, out _)
+                    : directory.FindOrConstructLocked(objectName, default(ChannelControl), mayFind: mode == OpenMode.OpenOrCreate, mayCreate: true, out created);
+                row = found.IsNull ? -1 : ClaimEndpoint(segment, name, found.ValueOffset);
+            }
         }
         catch (InvalidOperationException) when (mode == OpenMode.Create)
         {
@@ -164,21 +140,26 @@ internal sealed class ChannelCore<T>
             throw new KeyNotFoundException($"Segment '{segment.Name}' has no channel '{name}'.");
         }
 
-        long control = found.ValueOffset;
-        var core = new ChannelCore<T>(segment, name, found.Block, control, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped, ownership);
-        if (!core.WaitReadyOrInitialize(options, created, element) || !core.Attach(options, element))
+        var core = new ChannelCore<T>(segment, name, found.Block, found.ValueOffset, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped, ownership);
+        core._endpoint = row;
+        try
         {
-            retired = found.Block;
-            retiredControl = control;
-            return null;
+            core.WaitReadyOrInitialize(options, created, element);
+            core.Attach(options, element);
+        }
+        catch
+        {
+            // A channel we could not use: give the reference back (destroying it if it was the last of a removed one).
+            core.ReleaseReference(lastInstanceHere: !core.HasOtherInstance());
+            throw;
         }
 
         ownership?.Bind(core);
         return core;
     }
 
-    /// <summary>Waits until the channel is ready (or lays it out); false when it was retired.</summary>
-    private bool WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
+    /// <summary>Waits until the channel is ready (or lays it out).</summary>
+    private void WaitReadyOrInitialize(SharedChannelOptions? options, bool created, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         long start = Environment.TickCount64;
@@ -189,12 +170,7 @@ internal sealed class ChannelCore<T>
             int state = Volatile.Read(ref c.State);
             if (state == ChannelControl.StateReady)
             {
-                return true;
-            }
-
-            if (state == ChannelControl.StateRetired)
-            {
-                return false;
+                return;
             }
 
             if (state == ChannelControl.StateRemoved)
@@ -219,7 +195,7 @@ internal sealed class ChannelCore<T>
                 Interlocked.CompareExchange(ref c.Initializer, _segment.Owner.Value, initializer) == initializer)
             {
                 Initialize(options, element);
-                return true;
+                return;
             }
 
             if (Environment.TickCount64 > deadline)
@@ -319,11 +295,8 @@ internal sealed class ChannelCore<T>
     /// <summary>The block tag of ring blocks, for inspection.</summary>
     public const uint RingBlockTag = 0x4348_4E31; // "CHN1"
 
-    /// <summary>
-    /// Checks the stored shape against this process's type and options, attaches the ring, takes an
-    /// endpoint row (a reference); false when the channel was retired meanwhile (the row is given back).
-    /// </summary>
-    private bool Attach(SharedChannelOptions? options, TypeLayoutInfo element)
+    /// <summary>Checks the stored shape against this process's type and options and attaches the ring (the endpoint row is taken already).</summary>
+    private void Attach(SharedChannelOptions? options, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
         if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
@@ -390,24 +363,7 @@ internal sealed class ChannelCore<T>
         _spsc = _ring as SpscRing<T>;
         _notifierHold ??= ChannelNotifiers.Attach(_segment.Name, c, _header);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
-        _endpoint = ClaimEndpoint();
-
-        // The reference is taken (a full fence) before the state is read again; a last reference going
-        // retires the channel (a full fence) before it looks for references: one of the two sees the other.
-        if (Volatile.Read(ref c.State) == ChannelControl.StateRetired)
-        {
-            ref ChannelEndpoint row = ref Endpoint(_endpoint);
-            Volatile.Write(ref row.Roles, 0);
-            Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
-            _endpoint = -1;
-            ChannelNotifiers.Release(_notifierHold);
-            _notifierHold = null;
-            DestroyIfUnused(_segment, Name, _controlBlock, _control);
-            return false;
-        }
-
         AddInstance();
-        return true;
     }
 
     /// <summary>
@@ -494,17 +450,17 @@ internal sealed class ChannelCore<T>
         _ => $"elements of unknown kind {kind}",
     };
 
-    /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row).</summary>
-    private int ClaimEndpoint()
+    /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row); under the directory's lock.</summary>
+    private static int ClaimEndpoint(SegmentAttachment segment, string name, long control)
     {
-        uint me = _segment.Owner.Value;
+        uint me = segment.Owner.Value;
         for (int pass = 0; pass < 2; pass++)
         {
             for (int i = 0; i < ChannelControl.EndpointCount; i++)
             {
-                ref ChannelEndpoint row = ref Endpoint(i);
+                ref ChannelEndpoint row = ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i));
                 uint owner = Volatile.Read(ref row.Owner);
-                bool free = owner == 0 || (pass == 1 && owner != me && !_segment.Processes.IsAlive(new OwnerId(owner)));
+                bool free = owner == 0 || (pass == 1 && owner != me && !segment.Processes.IsAlive(new OwnerId(owner)));
                 if (free && Interlocked.CompareExchange(ref row.Owner, me, owner) == owner)
                 {
                     Volatile.Write(ref row.Roles, 0);
@@ -513,7 +469,7 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        throw new InvalidOperationException($"Channel '{Name}' already has {ChannelControl.EndpointCount} attached processes, the most it records.");
+        throw new InvalidOperationException($"Channel '{name}' already has {ChannelControl.EndpointCount} references, the most it records.");
     }
 
     private ref ChannelEndpoint Endpoint(int index) => ref _segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(_control, index));
@@ -1106,37 +1062,43 @@ internal sealed class ChannelCore<T>
                 AsyncWaiter.Shared.FailWaits(_segment.Memory, _control, ChannelControl.Size, disposed);
             }
 
-            ChannelNotifiers.Release(_notifierHold);
-            _notifierHold = null;
-            uint me = _segment.Owner.Value;
-            if (!HasOtherInstance())
+            (_ring as IDisposable)?.Dispose(); // an unbounded ring's pins: the chunks it held may be freed
+            ReleaseReference(lastInstanceHere: !HasOtherInstance());
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged control block: nothing more to give back.
+        }
+    }
+
+    /// <summary>
+    /// Gives back this instance's reference (its endpoint row) and, with the process's last instance, its
+    /// leases; then, as one step under the directory's lock, destroys the channel if that was the last
+    /// live reference (and it does not persist), or if it was removed and nobody holds it any more.
+    /// </summary>
+    private void ReleaseReference(bool lastInstanceHere)
+    {
+        ChannelNotifiers.Release(_notifierHold);
+        _notifierHold = null;
+        int endpoint = _endpoint;
+        _endpoint = -1;
+        uint me = _segment.Owner.Value;
+        using (_segment.Directory.Lock())
+        {
+            if (lastInstanceHere)
             {
                 Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
                 Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
             }
 
-            (_ring as IDisposable)?.Dispose(); // an unbounded ring's pins: the chunks it held may be freed
-
-            if (_endpoint >= 0)
+            if (endpoint >= 0)
             {
-                ref ChannelEndpoint row = ref Endpoint(_endpoint);
+                ref ChannelEndpoint row = ref Endpoint(endpoint);
                 Volatile.Write(ref row.Roles, 0);
                 Interlocked.CompareExchange(ref row.Owner, 0, me);
             }
 
-            int state = Volatile.Read(ref Control.State);
-            if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired)
-            {
-                DestroyIfUnused(_segment, Name, _controlBlock, _control);
-            }
-            else if (state == ChannelControl.StateReady && !HasOtherInstance())
-            {
-                RetireIfUnreferenced(_segment, Name, _controlBlock, _control, lastReferenceWent: true);
-            }
-        }
-        catch (InvalidSegmentException)
-        {
-            // A damaged control block: nothing more to give back.
+            DestroyIfUnreferencedLocked(_segment, Name, _controlBlock, _control);
         }
     }
 
@@ -1179,104 +1141,100 @@ internal sealed class ChannelCore<T>
     // ---------------------------------------------------------------- removal
 
     /// <summary>
-    /// Removes the channel <paramref name="name"/>: it is completed for everyone (reads and writes fail
-    /// with <see cref="ChannelClosedException"/>), nobody can open it any more, and its memory goes
-    /// when the last attached process detaches (now, if none is). False when there is no such channel.
+    /// Removes the channel <paramref name="name"/>: it is completed for everyone with
+    /// <see cref="ChannelRemovedException"/>, nobody can open it any more, and its memory goes when the last
+    /// process holding it lets go (now, if none does). False when there is no such channel.
     /// </summary>
     public static bool Remove(SegmentAttachment segment, string name)
     {
-        ObjectRef found = segment.Directory.FindOrConstruct(ChannelLayout.ObjectName(name), default(ChannelControl), mayFind: true, mayCreate: false, out _);
-        if (found.IsNull)
+        ObjectDirectory directory = segment.Directory;
+        using (directory.Lock())
         {
-            return false;
-        }
-
-        long control = found.ValueOffset;
-        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
-        int state = Volatile.Read(ref c.State);
-        if (state == ChannelControl.StateRemoved || state == ChannelControl.StateRetired ||
-            Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
-        {
-            return false;
-        }
-
-        if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
-        {
-            var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
-            header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
-            object? notifiers = ChannelNotifiers.Attach(segment.Name, c, header);
-            header.ReadersEvent.Signal();
-            header.WritersEvent.Signal();
-            ChannelNotifiers.Release(notifiers);
-            Interlocked.Increment(ref c.CompletionSequence);
-            Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
-        }
-
-        DestroyIfUnused(segment, name, found.Block, control);
-        return true;
-    }
-
-    /// <summary>
-    /// The reference counting of channels that do not persist: when no live process holds a reference
-    /// (an endpoint row) any more, the channel is retired (nobody opens it again; an opener waits and
-    /// makes a new one) and destroyed with what it holds. Dead processes' rows do not count. A channel
-    /// with no row at all is left alone unless <paramref name="lastReferenceWent"/> (this process just gave
-    /// its row back): otherwise it may be one whose creator has not taken its reference yet.
-    /// </summary>
-    /// <returns>Whether the channel was retired here.</returns>
-    internal static bool RetireIfUnreferenced(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, bool lastReferenceWent)
-    {
-        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
-        if ((Volatile.Read(ref c.Flags) & ChannelControl.FlagPersistent) != 0 || Volatile.Read(ref c.State) != ChannelControl.StateReady)
-        {
-            return false;
-        }
-
-        int rows = 0;
-        for (int i = 0; i < ChannelControl.EndpointCount; i++)
-        {
-            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
-            if (owner == 0)
+            ObjectRef found;
+            try
             {
-                continue;
+                found = directory.FindOrConstructLocked(ChannelLayout.ObjectName(name), default(ChannelControl), mayFind: true, mayCreate: false, out _);
+            }
+            catch (InvalidCastException)
+            {
+                return false; // not a channel control block under that name
             }
 
-            if (segment.Processes.IsAlive(new OwnerId(owner)))
+            if (found.IsNull)
             {
                 return false;
             }
 
-            rows++;
-        }
+            long control = found.ValueOffset;
+            ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+            int state = Volatile.Read(ref c.State);
+            if (state == ChannelControl.StateRemoved || Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
+            {
+                return false;
+            }
 
-        if (rows == 0 && !lastReferenceWent)
-        {
-            return false;
-        }
+            if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
+            {
+                try
+                {
+                    var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
+                    header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
+                    object? notifiers = null;
+                    try
+                    {
+                        notifiers = ChannelNotifiers.Attach(segment.Name, c, header);
+                    }
+                    catch (Exception e) when (e is InvalidSegmentException or IOException or UnauthorizedAccessException)
+                    {
+                        // Its semaphores are gone or foreign: the futex words still wake, and sleepers look again after a slice.
+                    }
 
-        if (Interlocked.CompareExchange(ref c.State, ChannelControl.StateRetired, ChannelControl.StateReady) != ChannelControl.StateReady)
-        {
-            return false;
-        }
+                    header.ReadersEvent.Signal();
+                    header.WritersEvent.Signal();
+                    ChannelNotifiers.Release(notifiers);
+                }
+                catch (InvalidSegmentException)
+                {
+                    // A damaged ring: nothing to complete; the channel still goes.
+                }
 
-        DestroyIfUnused(segment, name, controlBlock, control);
-        return true;
+                Interlocked.Increment(ref c.CompletionSequence);
+                Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
+            }
+
+            DestroyIfUnreferencedLocked(segment, name, found.Block, control);
+            return true;
+        }
     }
 
-    /// <summary>Frees a removed or retired channel's ring and control block once no live process is attached to it.</summary>
-    internal static void DestroyIfUnused(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
+    /// <summary>
+    /// The end of a channel, under the directory's lock (<see cref="ObjectDirectory.Lock"/>), so that no
+    /// process can find and reference it meanwhile: destroys it (what its queued items own, its ring or
+    /// chain, its semaphores, its control block) when no live process holds a reference and it is either
+    /// removed, or ready and not persistent (RaftLib's reference counting; dead processes' rows do not
+    /// count). A channel still being laid out is left alone. Returns whether it was destroyed.
+    /// </summary>
+    internal static bool DestroyIfUnreferencedLocked(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
     {
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        int state = Volatile.Read(ref c.State);
+        bool persistent = (Volatile.Read(ref c.Flags) & ChannelControl.FlagPersistent) != 0;
+        if (state != ChannelControl.StateRemoved && (state != ChannelControl.StateReady || persistent))
+        {
+            return false;
+        }
+
         for (int i = 0; i < ChannelControl.EndpointCount; i++)
         {
             // Rows of this process count too: another instance here may still use the channel.
             uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
             if (owner != 0 && segment.Processes.IsAlive(new OwnerId(owner)))
             {
-                return; // that process frees it when it detaches
+                return false;
             }
         }
 
-        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        Volatile.Write(ref c.State, ChannelControl.StateRemoved); // whatever follows, nobody opens it again
         bool unbounded = c.RingKind == (int)RingKind.Unbounded;
         long ringOffset = c.RingOffset;
         long ringLength = c.RingLength;
@@ -1284,20 +1242,9 @@ internal sealed class ChannelCore<T>
         ChannelControl last = c; // the notifier's identity outlives the block
         if (ring != 0)
         {
-            // Ours alone now (the exchange above): free the storage queued items own, and the records of
-            // this channel a crash left in the segment, while the control block still describes them.
+            // Free the storage queued items own, and the records of this channel a crash left in the
+            // segment, while the control block still describes them.
             OwnedHandles.ReleaseAll(segment, control);
-        }
-
-        if (!segment.Directory.Destroy(ChannelLayout.ObjectName(name), controlBlock))
-        {
-            return; // another process got here first
-        }
-
-        ChannelNotifiers.Destroy(segment.Name, ref last);
-
-        if (ring != 0)
-        {
             if (unbounded)
             {
                 UnboundedRing<byte>.FreeChain(segment, ringOffset, ringLength);
@@ -1312,5 +1259,8 @@ internal sealed class ChannelCore<T>
                 // Freed already.
             }
         }
+
+        ChannelNotifiers.Destroy(segment.Name, ref last);
+        return segment.Directory.DestroyLocked(ChannelLayout.ObjectName(name), controlBlock);
     }
 }

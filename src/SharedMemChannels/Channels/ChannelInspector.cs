@@ -37,7 +37,6 @@ internal static class ChannelInspector
         {
             ChannelControl.StateReady => "ready",
             ChannelControl.StateRemoved => "removed",
-            ChannelControl.StateRetired => "retired",
             _ => "initializing",
         };
         int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);

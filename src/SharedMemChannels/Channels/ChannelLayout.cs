@@ -41,11 +41,6 @@ internal struct ChannelControl
     /// <summary>Set (with the completion) when the channel was removed by name: nobody may open it again.</summary>
     public const int StateRemoved = 2;
 
-    /// <summary>
-    /// Set when the last reference of a channel that does not persist went: it is being destroyed, and an
-    /// opener that finds it in this state waits for the entry to go and makes a new channel.
-    /// </summary>
-    public const int StateRetired = 3;
 
     public const int FlagSingleReader = 1;
     public const int FlagSingleWriter = 2;
@@ -92,7 +87,7 @@ internal struct ChannelControl
     // Line 0.
     [FieldOffset(0)] public ulong Magic;
     [FieldOffset(8)] public int Version;
-    [FieldOffset(12)] public int State;          // initializing, ready, removed, retired
+    [FieldOffset(12)] public int State;          // initializing, ready, removed
     [FieldOffset(16)] public uint Initializer;   // the OwnerId laying the channel out, until ready
     [FieldOffset(20)] public int Capacity;
     [FieldOffset(24)] public int FullMode;

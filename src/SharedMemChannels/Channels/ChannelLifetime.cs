@@ -27,10 +27,14 @@ internal static class ChannelLifetime
             string name = info.Name[ChannelLayout.ObjectPrefix.Length..];
             try
             {
-                ObjectRef found = segment.Directory.FindOrConstruct(info.Name, default(ChannelControl), mayFind: true, mayCreate: false, out _);
-                if (!found.IsNull && ChannelCore<byte>.RetireIfUnreferenced(segment, name, found.Block, found.ValueOffset, lastReferenceWent: false))
+                using (segment.Directory.Lock())
                 {
-                    destroyed++;
+                    ObjectRef found = segment.Directory.FindOrConstructLocked(info.Name, default(ChannelControl), mayFind: true, mayCreate: false, out _);
+                    if (!found.IsNull && HasDeadReferenceOnly(segment, found.ValueOffset) &&
+                        ChannelCore<byte>.DestroyIfUnreferencedLocked(segment, name, found.Block, found.ValueOffset))
+                    {
+                        destroyed++;
+                    }
                 }
             }
             catch (Exception e) when (e is InvalidCastException or InvalidSegmentException)
@@ -40,5 +44,28 @@ internal static class ChannelLifetime
         }
 
         return destroyed;
+    }
+
+    /// <summary>Whether the channel has rows and all of them are dead processes' (not merely none: a crash between the steps of a clean release).</summary>
+    private static bool HasDeadReferenceOnly(SegmentAttachment segment, long control)
+    {
+        int dead = 0;
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
+            if (owner == 0)
+            {
+                continue;
+            }
+
+            if (segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+
+            dead++;
+        }
+
+        return dead > 0;
     }
 }

@@ -57,11 +57,27 @@ internal sealed class ObjectDirectory : ILockRecovery
     public ObjectRef FindOrConstruct<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
         where T : unmanaged
     {
+        using (HoldLock())
+        {
+            return FindOrConstructLocked(name, value, mayFind, mayCreate, out created);
+        }
+    }
+
+    /// <summary>
+    /// Takes the directory's lock, for a layer above that must find (or destroy) an object and act on it
+    /// as one step: nothing can destroy or make an object while it is held. Use the <c>...Locked</c>
+    /// methods under it (the lock is not reentrant).
+    /// </summary>
+    internal Scope Lock() => HoldLock();
+
+    /// <summary>As <see cref="FindOrConstruct{T}"/>, with the lock held by the caller (<see cref="Lock"/>).</summary>
+    internal ObjectRef FindOrConstructLocked<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
+        where T : unmanaged
+    {
         TypeLayoutInfo type = TypeLayout<T>.Info;
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
         uint hash = Hash(nameBytes);
         created = false;
-        using (HoldLock())
         {
             // A find alone never creates the table: looking must not change the segment.
             long table = mayCreate ? EnsureTable() : TableOrZero();
@@ -129,8 +145,16 @@ internal sealed class ObjectDirectory : ILockRecovery
     /// </summary>
     public bool Destroy(string name, ShmHandle expected)
     {
-        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
         using (HoldLock())
+        {
+            return DestroyLocked(name, expected);
+        }
+    }
+
+    /// <summary>As <see cref="Destroy(string, ShmHandle)"/>, with the lock held by the caller (<see cref="Lock"/>).</summary>
+    internal bool DestroyLocked(string name, ShmHandle expected)
+    {
+        byte[] nameBytes = Encoding.UTF8.GetBytes(name);
         {
             long table = TableOrZero();
             if (table == 0)

@@ -37,6 +37,7 @@ internal static class ChannelRoles
         roles.Add("channel-hold", Hold);
         roles.Add("channel-complete", Complete);
         roles.Add("channel-damage", Damage);
+        roles.Add("channel-churn", Churn);
     }
 
     // ---------------------------------------------------------------- channel-serve
@@ -376,6 +377,31 @@ internal static class ChannelRoles
         Exception? error = o.Has("error") ? Rebuild(o.Get("error"), o.Has("message") ? o.Get("message") : string.Empty) : null;
         bool ok = channel.Writer.TryComplete(error);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"completed ok={ok}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>channel-churn SEGMENT --channel NAME --count N</c>: opens (or makes) the channel, writes and reads
+    /// an item, and disposes it, N times, racing other processes doing the same; prints "started" before the
+    /// first and "churned n=N" after the last.
+    /// </summary>
+    private static int Churn(Options o)
+    {
+        using SharedSegment segment = Program.OpenAsked(o);
+        string name = o.Get("channel");
+        int count = o.GetInt("count", 200);
+        var options = new SharedChannelOptions(8);
+        Console.WriteLine("started");
+        for (int i = 0; i < count; i++)
+        {
+            using SharedChannel<long> channel = SharedChannel.OpenOrCreateBounded<long>(segment, name, options);
+            if (channel.Writer.TryWrite(i))
+            {
+                _ = channel.Reader.TryRead(out _);
+            }
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"churned n={count}"));
         return 0;
     }
 

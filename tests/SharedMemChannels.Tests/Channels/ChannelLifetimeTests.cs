@@ -107,6 +107,32 @@ public sealed class ChannelLifetimeTests : SegmentTest
     }
 
     [Fact]
+    public void Processes_opening_and_disposing_one_channel_at_once_never_touch_a_destroyed_one()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        using ChildProcess first = HostOnBackend("channel-churn", segment.Name, "--channel", "churn", "--count", "2000");
+        using ChildProcess second = HostOnBackend("channel-churn", segment.Name, "--channel", "churn", "--count", "2000");
+        first.WaitForLine("started");
+        second.WaitForLine("started");
+        var options = new SharedChannelOptions(8);
+        for (int i = 0; i < 2000; i++)
+        {
+            using SharedChannel<long> channel = SharedChannel.OpenOrCreateBounded<long>(segment, "churn", options);
+            if (channel.Writer.TryWrite(i))
+            {
+                channel.Reader.TryRead(out _);
+            }
+        }
+
+        Assert.Equal("churned n=2000", first.WaitForLine("churned"));
+        Assert.Equal("churned n=2000", second.WaitForLine("churned"));
+        Assert.Equal(0, first.Finish());
+        Assert.Equal(0, second.Finish());
+        Assert.False(SharedChannel.Exists(segment, "churn"));
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
     public void A_killed_processs_reference_is_dropped_for_it()
     {
         SharedSegment segment = SegmentWithDirectory(out long usedBefore);
