@@ -71,7 +71,11 @@ public static partial class SharedChannel
     /// public record channels, <see cref="ChannelControl.ElementKindSerialized"/> for the channels of
     /// serialized elements built on them (so that neither opens as the other).
     /// </summary>
-    internal static SharedRecordChannel MakeRecords(SharedSegment segment, string name, SharedChannelOptions? options, ChannelCore<RecordSlot>.OpenMode mode, int elementKind)
+    internal static SharedRecordChannel MakeRecords(SharedSegment segment, string name, SharedChannelOptions? options, ChannelCore<RecordSlot>.OpenMode mode, int elementKind) =>
+        MakeRecords(segment, name, options, mode, new RecordOwnership(elementKind), itemDropped: null);
+
+    /// <summary>A record channel with the given ownership (a serialized channel's carries its serializer identity) and drop callback.</summary>
+    internal static SharedRecordChannel MakeRecords(SharedSegment segment, string name, SharedChannelOptions? options, ChannelCore<RecordSlot>.OpenMode mode, RecordOwnership records, Action<RecordSlot>? itemDropped)
     {
         ArgumentNullException.ThrowIfNull(segment);
         ValidateName(name);
@@ -81,8 +85,7 @@ public static partial class SharedChannel
         }
 
         segment.ThrowIfDisposed();
-        var records = new RecordOwnership(elementKind);
-        ChannelCore<RecordSlot>.Open(segment.Attachment, name, options, null, mode, records);
+        ChannelCore<RecordSlot>.Open(segment.Attachment, name, options, itemDropped, mode, records);
         return new SharedRecordChannel(records, segment);
     }
 }

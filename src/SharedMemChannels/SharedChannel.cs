@@ -36,7 +36,7 @@ public static partial class SharedChannel
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
-        where T : unmanaged => CreateBounded<T>(segment, name, options, null);
+        where T : unmanaged => CreateBounded<T>(segment, name, options, itemDropped: null);
 
     /// <summary>Creates the channel <paramref name="name"/> in <paramref name="segment"/>, with a callback for dropped items.</summary>
     /// <typeparam name="T">An unmanaged element type; its layout is recorded, and opening the channel as another type fails.</typeparam>
@@ -83,7 +83,7 @@ public static partial class SharedChannel
 
     /// <summary>
     /// Opens the unbounded channel <paramref name="name"/> of <paramref name="segment"/>, or creates it
-    /// (see <see cref="CreateUnbounded{T}"/>): processes may start in any order, exactly one creates.
+    /// (see <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): processes may start in any order, exactly one creates.
     /// A bounded channel of that name, or one made with another chunk capacity or single reader / writer
     /// flags, is an <see cref="ArgumentException"/>.
     /// </summary>
@@ -108,7 +108,7 @@ public static partial class SharedChannel
     /// <exception cref="InvalidOperationException">The channel was removed.</exception>
     /// <exception cref="TimeoutException">Its creator did not finish making it in time.</exception>
     public static SharedChannel<T> Open<T>(SharedSegment segment, string name)
-        where T : unmanaged => Open<T>(segment, name, null);
+        where T : unmanaged => Open<T>(segment, name, itemDropped: null);
 
     /// <summary>Opens the existing channel <paramref name="name"/>, with a callback for the items this process drops.</summary>
     /// <typeparam name="T">The element type it was made with (or one of the same layout).</typeparam>
@@ -132,7 +132,7 @@ public static partial class SharedChannel
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
-        where T : unmanaged => OpenOrCreateBounded<T>(segment, name, options, null);
+        where T : unmanaged => OpenOrCreateBounded<T>(segment, name, options, itemDropped: null);
 
     /// <summary>
     /// Opens the channel <paramref name="name"/> of <paramref name="segment"/>, or creates it: processes
@@ -158,7 +158,7 @@ public static partial class SharedChannel
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The system has no room for the channel.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(string name, SharedChannelOptions options)
-        where T : unmanaged => OpenOrCreateBounded<T>(name, options, null);
+        where T : unmanaged => OpenOrCreateBounded<T>(name, options, itemDropped: null);
 
     /// <summary>
     /// Opens or creates the channel <paramref name="name"/> in a segment of its own (named
@@ -230,7 +230,7 @@ public static partial class SharedChannel
 
         segment.ThrowIfDisposed();
         ChannelCore<T> core = ChannelCore<T>.Open(segment.Attachment, name, options, itemDropped, mode);
-        return new SharedChannel<T>(core, segment, ownsSegment);
+        return new SharedChannel<T>(new UnmanagedChannelBackend<T>(core), segment, ownsSegment);
     }
 
     /// <summary>The options for an unbounded channel of <typeparamref name="T"/>, checked before anything is made.</summary>

@@ -93,7 +93,7 @@ public sealed class SharedChannelOptions
     }
 
     /// <summary>
-    /// Elements per chunk of an unbounded channel (<see cref="SharedChannel.CreateUnbounded{T}"/>): the
+    /// Elements per chunk of an unbounded channel (<see cref="SharedChannel.CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): the
     /// queue takes a chunk of this many elements from the segment's heap each time it grows past the
     /// chunks it has, and gives chunks back as readers pass them. 1 to <see cref="MaxChunkCapacity"/>,
     /// <see cref="DefaultChunkCapacity"/> by default; stored with the channel. Bigger chunks visit the

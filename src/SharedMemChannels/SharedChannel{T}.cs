@@ -1,7 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SharedMemChannels.Channels;
-using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels;
 
@@ -10,7 +8,11 @@ namespace SharedMemChannels;
 /// use its <c>Reader</c> and <c>Writer</c> exactly as those of a
 /// <see cref="Channel.CreateBounded{T}(BoundedChannelOptions)"/> channel between threads.
 /// </summary>
-/// <typeparam name="T">An unmanaged type: items are copied into the ring as they are.</typeparam>
+/// <typeparam name="T">
+/// Any type. A channel of an unmanaged type (made by the factories without a serializer) copies items
+/// into the ring as they are; a channel made with an <see cref="ISharedSerializer{T}"/> carries each item
+/// as a record of the segment's heap that the writer serializes into and the reader deserializes from.
+/// </typeparam>
 /// <remarks>
 /// <para>
 /// Made and opened through <see cref="SharedChannel"/>. Each process holds its own instance and
@@ -29,44 +31,49 @@ namespace SharedMemChannels;
 /// </para>
 /// </remarks>
 public sealed class SharedChannel<T> : Channel<T>, IDisposable
-    where T : unmanaged
 {
-    private readonly ChannelCore<T> _core;
+    private readonly SharedChannelBackend<T> _backend;
     private readonly SharedSegment? _ownedSegment;
     private readonly SharedSegment _segment;
 
-    internal SharedChannel(ChannelCore<T> core, SharedSegment segment, bool ownsSegment)
+    internal SharedChannel(SharedChannelBackend<T> backend, SharedSegment segment, bool ownsSegment)
     {
-        _core = core;
+        _backend = backend;
         _segment = segment;
         _ownedSegment = ownsSegment ? segment : null;
-        Reader = new SharedChannelReader(core);
-        Writer = new SharedChannelWriter(core);
+        Reader = backend.Reader;
+        Writer = backend.Writer;
     }
 
-    /// <summary>This process's hold on the channel (for tests and diagnostics).</summary>
-    internal ChannelCore<T> Core => _core;
+    /// <summary>What the channel stands on: the unmanaged core, or a record channel and a serializer.</summary>
+    internal SharedChannelBackend<T> Backend => _backend;
 
     /// <summary>The channel's name in its segment.</summary>
-    public string Name => _core.Name;
+    public string Name => _backend.Name;
 
     /// <summary>The segment the channel lives in.</summary>
     public SharedSegment Segment => _segment;
 
     /// <summary>The channel's capacity; <see cref="int.MaxValue"/> for an unbounded channel.</summary>
-    public int Capacity => _core.Options.IsUnbounded ? int.MaxValue : _core.Options.Capacity;
+    public int Capacity => _backend.Options.IsUnbounded ? int.MaxValue : _backend.Options.Capacity;
 
-    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
-    public bool IsUnbounded => _core.Options.IsUnbounded;
+    /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
+    public bool IsUnbounded => _backend.Options.IsUnbounded;
 
     /// <summary>What a write into the full channel does.</summary>
-    public BoundedChannelFullMode FullMode => _core.Options.FullMode;
+    public BoundedChannelFullMode FullMode => _backend.Options.FullMode;
 
     /// <summary>Whether one process at a time reads.</summary>
-    public bool SingleReader => _core.Options.SingleReader;
+    public bool SingleReader => _backend.Options.SingleReader;
 
     /// <summary>Whether one process at a time writes.</summary>
-    public bool SingleWriter => _core.Options.SingleWriter;
+    public bool SingleWriter => _backend.Options.SingleWriter;
+
+    /// <summary>
+    /// The <see cref="ISharedSerializer{T}.Identity"/> of the serializer this channel carries its items
+    /// with (as stored with the channel); null for a channel of unmanaged items.
+    /// </summary>
+    public string? SerializerIdentity => _backend.SerializerIdentity;
 
     /// <summary>
     /// Detaches this process: gives up its single-reader or single-writer end if it held one. The channel
@@ -75,7 +82,7 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// </summary>
     public void Dispose()
     {
-        _core.Detach();
+        _backend.Detach();
         _ownedSegment?.Dispose();
     }
 
@@ -83,7 +90,8 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// Frees the heap storage an element read from this channel owns: each <see cref="ShmString"/> and
     /// <see cref="ShmVector{T}"/> field (nested structs included). Call it once per element read, when done
     /// with it; <c>await foreach</c> over <see cref="ChannelReader{T}.ReadAllAsync"/> does it for you. Nothing
-    /// for an element type without such fields.
+    /// for an element type without such fields, and nothing for a serialized channel (its records are freed
+    /// as they are read).
     /// </summary>
     /// <remarks>
     /// The storage of an element is owned by the segment from the write on (the channel holds it), by the
@@ -101,151 +109,27 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// <exception cref="InvalidOperationException">
     /// The element's storage is not this process's: it was released already (or freed), is still queued, or was never read here.
     /// </exception>
-    public void Release(in T item) => (_core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);
+    public void Release(in T item) => _backend.Release(in item);
 
     /// <inheritdoc />
-    public override string ToString() => IsUnbounded
-        ? $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (unbounded, chunks of {_core.Options.ChunkCapacity})"
-        : $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' (capacity {Capacity}, {FullMode})";
-
-    /// <summary>The reading end.</summary>
-    private sealed class SharedChannelReader(ChannelCore<T> core) : ChannelReader<T>
+    public override string ToString()
     {
-        public override Task Completion => core.Completion;
-
-        public override bool CanCount => true;
-
-        public override bool CanPeek => true;
-
-        public override int Count
-        {
-            get
-            {
-                core.ThrowIfDetached();
-                return core.Count;
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public override bool TryRead(out T item) => core.TryRead(out item);
-
-        public override bool TryPeek(out T item) => core.TryPeek(out item);
-
-        /// <summary>
-        /// The BCL's enumeration; for elements that own heap storage (<see cref="ShmString"/> /
-        /// <see cref="ShmVector{T}"/> fields), each element is released when the enumeration moves past it or
-        /// is disposed, so <c>await foreach</c> cannot leak: copy out what must outlive the loop body.
-        /// </summary>
-        public override IAsyncEnumerable<T> ReadAllAsync(CancellationToken cancellationToken = default) =>
-            core.Ownership is OwnedFieldsOwnership<T> owned ? ReadAllReleasingAsync(owned, cancellationToken) : base.ReadAllAsync(cancellationToken);
-
-        private async IAsyncEnumerable<T> ReadAllReleasingAsync(OwnedFieldsOwnership<T> owned, [EnumeratorCancellation] CancellationToken cancellationToken)
-        {
-            while (await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                while (TryRead(out T item))
-                {
-                    try
-                    {
-                        yield return item;
-                    }
-                    finally
-                    {
-                        owned.ReleaseIfHeld(in item);
-                    }
-                }
-            }
-        }
-
-        public override ValueTask<T> ReadAsync(CancellationToken cancellationToken = default)
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return ValueTask.FromCanceled<T>(cancellationToken);
-            }
-
-            if (core.TryRead(out T item))
-            {
-                return new ValueTask<T>(item);
-            }
-
-            return core.IsCompleted && core.Count == 0
-                ? ValueTask.FromException<T>(core.ClosedException())
-                : core.ReadAsync(cancellationToken);
-        }
-
-        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return ValueTask.FromCanceled<bool>(cancellationToken);
-            }
-
-            core.EnsureReader();
-            if (core.Count > 0)
-            {
-                return new ValueTask<bool>(true);
-            }
-
-            if (core.IsCompleted)
-            {
-                return CompletedWait();
-            }
-
-            return core.WaitAsync(forData: true, cancellationToken);
-        }
-
-        /// <summary>WaitToReadAsync on a completed, empty channel: false, or the completion's error itself.</summary>
-        private ValueTask<bool> CompletedWait()
-        {
-            if (core.Count > 0)
-            {
-                return new ValueTask<bool>(true);
-            }
-
-            Exception? error = core.CompletionError();
-            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-        }
+        string shape = IsUnbounded
+            ? $"unbounded, chunks of {_backend.Options.ChunkCapacity}"
+            : $"capacity {Capacity}, {FullMode}";
+        return SerializerIdentity is { } identity
+            ? $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' ({shape}, serialized by {identity})"
+            : $"SharedChannel<{typeof(T).Name}> '{Name}' in '{_segment.Name}' ({shape})";
     }
+}
 
-    /// <summary>The writing end.</summary>
-    private sealed class SharedChannelWriter(ChannelCore<T> core) : ChannelWriter<T>
+/// <summary>Internal access to the unmanaged core under a <see cref="SharedChannel{T}"/> (tests and diagnostics).</summary>
+internal static class SharedChannelInternals
+{
+    extension<T>(SharedChannel<T> channel)
+        where T : unmanaged
     {
-        public override bool TryComplete(Exception? error = null) => core.TryComplete(error);
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public override bool TryWrite(T item) => core.TryWrite(item);
-
-        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return ValueTask.FromCanceled<bool>(cancellationToken);
-            }
-
-            core.EnsureWriter();
-            if (core.IsCompleted)
-            {
-                Exception? error = core.CompletionError();
-                return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-            }
-
-            return core.HasSpace ? new ValueTask<bool>(true) : core.WaitAsync(forData: false, cancellationToken);
-        }
-
-        public override ValueTask WriteAsync(T item, CancellationToken cancellationToken = default)
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return ValueTask.FromCanceled(cancellationToken);
-            }
-
-            if (core.TryWrite(item))
-            {
-                return default;
-            }
-
-            return core.IsCompleted ? ValueTask.FromException(core.ClosedException()) : core.WriteAsync(item, cancellationToken);
-        }
+        /// <summary>This process's hold on the channel; an <see cref="InvalidCastException"/> for a serialized channel.</summary>
+        internal ChannelCore<T> Core => ((UnmanagedChannelBackend<T>)channel.Backend).Core;
     }
 }

@@ -201,7 +201,12 @@ internal static class Commands
             void ChannelRow(string field, string value) => channel.AddRow(Output.Text(field), Output.Text(value));
             ChannelRow("name", ch.Name);
             ChannelRow("state", ch.State);
-            ChannelRow("element", $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)");
+            ChannelRow("element", ch.ElementKind switch
+            {
+                "serialized" => $"{ch.ElementTypeName}, serialized by {ch.SerializerIdentity} (records up to {Format.Bytes(ch.MaxRecordSize)})",
+                "records" => $"records up to {Format.Bytes(ch.MaxRecordSize)}",
+                _ => $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)",
+            });
             string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}";
             ChannelRow("capacity", ch.IsUnbounded
                 ? $"unbounded, chunks of {Format.Number(ch.ChunkCapacity)}{flags}"

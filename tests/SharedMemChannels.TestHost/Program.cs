@@ -44,7 +44,8 @@ internal static class Program
         ChannelRoles.Register,
         SyncRoles.Register,
         UnboundedRoles.Register,
-        RecordRoles.Register);
+        RecordRoles.Register,
+        SerializedRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

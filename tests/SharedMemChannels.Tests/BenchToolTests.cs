@@ -24,6 +24,7 @@ public class BenchToolTests : SegmentTest
         ("stream-spsc", "naive-mmap-ring"),
         ("stream-spsc", "bcl-channel"),
         ("stream-mpmc", "bcl-channel-mpmc"),
+        ("serialized-trade", "bcl-channel-trade"),
     ];
 
     /// <summary>The measured rows: SharedChannel&lt;T&gt; in every scenario, after that scenario's references.</summary>
@@ -34,6 +35,8 @@ public class BenchToolTests : SegmentTest
         ("latency-async", "shared-channel"),
         ("stream-spsc", "shared-channel"),
         ("stream-mpmc", "shared-channel"),
+        ("serialized-trade", "shared-memorypack"),
+        ("serialized-trade", "shared-stj"),
     ];
 
     private static readonly string[] NativeIds = ["c-spsc-ring", "c-futex-pingpong"];

@@ -260,9 +260,15 @@ internal sealed class ChannelCore<T>
         c.RingLength = length;
         c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         ChannelNotifiers.Create(_segment.Name, ref c, options.Notifier);
+        Serialization.SerializedElementIdentity? serialized = _ownership?.Serialized;
         Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
-        System.Text.Unicode.Utf8.FromUtf16(element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
+        System.Text.Unicode.Utf8.FromUtf16(serialized?.TypeName ?? element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
         c.ElementTypeNameLength = typeNameLength;
+        Span<byte> identity = _segment.Memory.Span(_control + ChannelControl.SerializerIdentityOffset, ChannelControl.SerializerIdentityCapacity);
+        identity.Clear();
+        System.Text.Unicode.Utf8.FromUtf16(serialized?.SerializerIdentity ?? string.Empty, identity, out _, out int identityLength, replaceInvalidSequences: true, isFinalBlock: true);
+        c.SerializerIdentityLength = identityLength;
+        c.SerializerFingerprint = serialized?.Fingerprint ?? 0;
         c.ElementKind = _ownership?.Kind ?? ChannelControl.ElementKindPlain;
         c.MaxRecordSize = c.ElementKind == ChannelControl.ElementKindPlain ? 0 : options.MaxRecordSize;
         int[] owned = _ownership?.OwnedOffsets ?? [];
@@ -408,10 +414,32 @@ internal sealed class ChannelCore<T>
             Options.MaxRecordSize = c.MaxRecordSize;
         }
 
+        CheckSerializer();
         if (c.ChannelId == 0)
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (no channel id).");
         }
+    }
+
+    /// <summary>
+    /// A serialized channel: the stored fingerprint of the serializer identity and element type name must
+    /// be this process's (<see cref="InvalidCastException"/> otherwise, naming both sides).
+    /// </summary>
+    private void CheckSerializer()
+    {
+        ref ChannelControl c = ref Control;
+        Serialization.SerializedElementIdentity? serialized = _ownership?.Serialized;
+        if (serialized is null || c.SerializerFingerprint == serialized.Fingerprint)
+        {
+            return;
+        }
+
+        int identityLength = Math.Clamp(c.SerializerIdentityLength, 0, ChannelControl.SerializerIdentityCapacity);
+        int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);
+        string storedIdentity = System.Text.Encoding.UTF8.GetString(_segment.Memory.Span(_control + ChannelControl.SerializerIdentityOffset, identityLength));
+        string storedType = System.Text.Encoding.UTF8.GetString(_segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, typeNameLength));
+        throw new InvalidCastException(
+            $"Channel '{Name}' carries {storedType} serialized by '{storedIdentity}'; it was opened for {serialized.TypeName} serialized by '{serialized.SerializerIdentity}'. Writer and reader must use the same serializer and element type.");
     }
 
     private static string KindName(int kind) => kind switch

@@ -53,6 +53,9 @@ internal static class ChannelInspector
                 ChannelControl.ElementKindSerialized => "serialized",
                 _ => "unknown",
             },
+            SerializerIdentity = c.ElementKind == ChannelControl.ElementKindSerialized
+                ? Encoding.UTF8.GetString(memory.Span(control + ChannelControl.SerializerIdentityOffset, Math.Clamp(c.SerializerIdentityLength, 0, ChannelControl.SerializerIdentityCapacity)))
+                : string.Empty,
             MaxRecordSize = c.MaxRecordSize,
             OwnedHandles = Math.Clamp(c.OwnedHandleCount, 0, ChannelControl.MaxOwnedHandles),
             ElementSize = c.ElementSize,

@@ -13,12 +13,15 @@ namespace SharedMemChannels.Channels;
 /// <code>
 /// line 0     identity and shape, written by the initializer before State is published
 ///            (version 2 adds the element kind, the largest record, the channel's random id and
-///            the number of owned heap handles in an element)
+///            the number of owned heap handles in an element; a serialized channel adds the
+///            fingerprint of its serializer identity and element type name)
 /// line 1     the reader and writer leases (single reader / writer), written on first use;
 ///            bytes 192..255: the offsets inside an element of its owned heap handles (version 2)
-/// line 2     the completion event count: bumped when the channel is completed and when it drains
+/// line 2     the completion event count: bumped when the channel is completed and when it drains;
+///            bytes 264..383: a serialized channel's serializer identity (UTF-8), written before ready
 /// lines 3..6 the endpoint table: 64 entries of { owner id, roles }
 /// line 7     the element type's name (UTF-8), for people and tools; identity is the fingerprint
+///            (a serialized channel: the name of the .NET type it carries, not of its record slot)
 /// </code>
 /// </remarks>
 [StructLayout(LayoutKind.Explicit, Size = Size)]
@@ -69,6 +72,15 @@ internal struct ChannelControl
     public const int ElementKindRecords = 1;
     public const int ElementKindSerialized = 2;
 
+    /// <summary>
+    /// A serialized channel's serializer identity (<see cref="ISharedSerializer{T}.Identity"/>, UTF-8, cut at
+    /// <see cref="SerializerIdentityCapacity"/> bytes), for messages and tools; the check is the fingerprint.
+    /// Written once before the channel is ready, beside the completion event count that it never disturbs.
+    /// </summary>
+    public const int SerializerIdentityOffset = 264;
+
+    public const int SerializerIdentityCapacity = 120;
+
     public const int ElementTypeNameOffset = 896;
     public const int ElementTypeNameCapacity = 128;
 
@@ -92,6 +104,8 @@ internal struct ChannelControl
     [FieldOffset(88)] public int MaxRecordSize;     // records: the largest payload a writer may allocate
     [FieldOffset(92)] public int OwnedHandleCount;  // entries of the owned-handle table, 0..MaxOwnedHandles
     [FieldOffset(96)] public ulong ChannelId;       // random, never 0: stamped into the records of this channel
+    [FieldOffset(104)] public ulong SerializerFingerprint; // serialized elements: FNV-1a 64 of the serializer identity and the element type name; 0 otherwise
+    [FieldOffset(112)] public int SerializerIdentityLength; // bytes of the identity text at SerializerIdentityOffset
 
     // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
     [FieldOffset(128)] public uint ReaderLease;

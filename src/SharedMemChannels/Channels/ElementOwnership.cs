@@ -27,6 +27,12 @@ internal abstract class ElementOwnership<T>
     /// <summary>The offsets inside <typeparamref name="T"/> of the handles an element owns.</summary>
     public abstract int[] OwnedOffsets { get; }
 
+    /// <summary>
+    /// For serialized elements: the serializer identity and the element type's name, stored with the
+    /// channel when it is made and checked when it is opened; null for every other kind.
+    /// </summary>
+    public virtual Serialization.SerializedElementIdentity? Serialized => null;
+
     /// <summary>Called once the channel is attached, before any other call.</summary>
     public virtual void Bind(ChannelCore<T> core)
     {

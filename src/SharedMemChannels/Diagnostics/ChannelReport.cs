@@ -26,6 +26,12 @@ public sealed record ChannelReport
     /// </summary>
     public string ElementKind { get; init; } = string.Empty;
 
+    /// <summary>
+    /// Serialized channels: the identity of the serializer the channel was made with
+    /// (<see cref="ISharedSerializer{T}.Identity"/>, as stored: at most 120 UTF-8 bytes); empty for other channels.
+    /// </summary>
+    public string SerializerIdentity { get; init; } = string.Empty;
+
     /// <summary>Record channels: the largest record a writer may allocate; 0 for other channels.</summary>
     public int MaxRecordSize { get; init; }
 

@@ -43,7 +43,16 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
 
     public RecordOwnership(int kind) => _kind = kind;
 
+    /// <summary>The ownership of a serialized channel's records: they carry items of a serializer stored with the channel.</summary>
+    public RecordOwnership(Serialization.SerializedElementIdentity serialized)
+    {
+        _kind = ChannelControl.ElementKindSerialized;
+        Serialized = serialized;
+    }
+
     public override int Kind => _kind;
+
+    public override Serialization.SerializedElementIdentity? Serialized { get; }
 
     public override int[] OwnedOffsets { get; } = [RecordSlot.HandleOffset];
 
@@ -167,6 +176,20 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     {
         long payload = Resolve(in record);
         return _memory.Span(payload + RecordHeader.Size, record.Length);
+    }
+
+    /// <summary>Where the payload of a record its holder still owns starts (for layers that fill it without a span per call).</summary>
+    public long PayloadOffset(in ShmRecord record) => Resolve(in record) + RecordHeader.Size;
+
+    /// <summary>
+    /// The payload of a record a drop mode just took out of the ring and has not discarded yet (the
+    /// <c>itemDropped</c> callback of a serialized channel reads it); checked as a holder's record in the
+    /// queued state with the slot's ticket.
+    /// </summary>
+    public ReadOnlySpan<byte> QueuedSpan(in RecordSlot slot)
+    {
+        var record = new ShmRecord(this, slot.Handle, RecordHeader.Word(slot.Ticket, RecordHeader.StateQueued), slot.Length);
+        return GetSpan(record);
     }
 
     /// <summary>

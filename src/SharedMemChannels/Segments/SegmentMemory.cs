@@ -55,6 +55,16 @@ internal sealed unsafe class SegmentMemory
         return new Span<byte>(_base + offset, length);
     }
 
+    /// <summary>
+    /// A pin of byte <paramref name="offset"/> of the segment (already fixed in memory: nothing to undo), for a
+    /// <see cref="System.Buffers.MemoryManager{T}"/> over a range of the segment (a serialized channel's records).
+    /// </summary>
+    public System.Buffers.MemoryHandle Pin(long offset, int length)
+    {
+        Check(offset, length);
+        return new System.Buffers.MemoryHandle(_base + offset);
+    }
+
     /// <summary>A reference to a <typeparamref name="T"/> at <paramref name="offset"/>, which must be aligned as T's fields need.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref T Ref<T>(long offset)

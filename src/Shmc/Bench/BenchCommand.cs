@@ -145,6 +145,19 @@ internal static class BenchCommand
             }
         }
 
+        if (args is [SerializedRows.PeerKind, string serialSegment, string format, string serialBound])
+        {
+            try
+            {
+                return SerializedRows.Peer(serialSegment, format, serialBound);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException or InvalidCastException
+                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException or InvalidDataException)
+            {
+                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
+            }
+        }
+
         return Program.Fail("bench-peer: unknown arguments", Program.ExitUsage);
     }
 }

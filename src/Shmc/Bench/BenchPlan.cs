@@ -30,8 +30,11 @@ internal sealed record BenchScenario(string Id, string Title, BenchKind Kind)
     /// <summary>1 MiB records streamed from one process to another.</summary>
     public static readonly BenchScenario Records1M = new("records-1mib", "records of 1 MiB, 1 writer 1 reader", BenchKind.Throughput);
 
+    /// <summary>A small record type (a few fields and a string) streamed from one process to another, serialized.</summary>
+    public static readonly BenchScenario SerializedTrade = new("serialized-trade", "a record type (4 fields and a string), 1 writer 1 reader", BenchKind.Throughput);
+
     /// <summary>Every scenario, in the order of the report.</summary>
-    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M];
+    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M, SerializedTrade];
 }
 
 /// <summary>One row to measure: what it is and how to measure it.</summary>
@@ -109,5 +112,12 @@ internal static class BenchPlan
             (e, c) => RecordRows.Run(e, c.Options, 1 << 20, copy: true)),
         new(BenchScenario.Records1M, RecordRows.ZeroCopyId, "SharedRecordChannel, 2 processes, records filled and read in place (zero copy)", false,
             (e, c) => RecordRows.Run(e, c.Options, 1 << 20, copy: false)),
+
+        new(BenchScenario.SerializedTrade, SerializedRows.BclId, "BCL bounded Channel<T> of a record type, 2 tasks of 1 process (no serialization)", true,
+            (e, c) => SerializedRows.RunBcl(e, c.Options)),
+        new(BenchScenario.SerializedTrade, SerializedRows.MemoryPackId, "SharedChannel<T> with MemoryPackSharedSerializer, writer here, reader in a 2nd process", false,
+            (e, c) => SerializedRows.RunShared(e, c.Options, "memorypack")),
+        new(BenchScenario.SerializedTrade, SerializedRows.JsonId, "SharedChannel<T> with SystemTextJsonSharedSerializer (source-generated), writer here, reader in a 2nd process", false,
+            (e, c) => SerializedRows.RunShared(e, c.Options, "stj")),
     ];
 }
