@@ -65,6 +65,11 @@ internal sealed class SerializedReadOperation<T> : IValueTaskSource<T>
 
     public T GetResult(short token)
     {
+        if (token != _source.Version)
+        {
+            throw new InvalidOperationException("This operation's result was taken already: a ValueTask may be awaited once.");
+        }
+
         if (_source.GetStatus(token) == ValueTaskSourceStatus.Pending)
         {
             throw new InvalidOperationException("The read is still pending: await it instead of asking for its result.");
@@ -146,6 +151,11 @@ internal sealed class SerializedWriteOperation<T> : IValueTaskSource
 
     public void GetResult(short token)
     {
+        if (token != _source.Version)
+        {
+            throw new InvalidOperationException("This operation's result was taken already: a ValueTask may be awaited once.");
+        }
+
         if (_source.GetStatus(token) == ValueTaskSourceStatus.Pending)
         {
             throw new InvalidOperationException("The write is still pending: await it instead of asking for its result.");

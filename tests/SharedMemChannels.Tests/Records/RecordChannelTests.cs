@@ -465,4 +465,22 @@ public sealed class RecordChannelTests : SegmentTest
 
         return sum;
     }
+
+    [Fact]
+    public async Task A_pending_record_read_may_be_awaited_once_and_its_operation_serves_the_next()
+    {
+        SharedSegment segment = NewSegment("pending");
+        SharedRecordChannel channel = NewRecords(segment);
+        for (int round = 0; round < 3; round++)
+        {
+            ValueTask<ShmRecord> read = channel.Reader.ReadAsync();
+            Assert.False(read.IsCompleted);
+            Assert.Throws<InvalidOperationException>(() => read.GetAwaiter().GetResult());
+            Assert.True(channel.Writer.TryWrite(Filled(channel, 10 + round, (byte)round)));
+            ShmRecord record = await read;
+            Assert.Equal(10 + round, record.Length);
+            Assert.Throws<InvalidOperationException>(() => read.GetAwaiter().GetResult());
+            record.Dispose();
+        }
+    }
 }
