@@ -11,27 +11,28 @@ namespace SharedMemChannels;
 /// Waiting spins a little, then sleeps in the kernel; an asynchronous wait is served by the process's
 /// waiter thread, so no thread blocks per pending wait. A process that dies leaves the event as it was.
 /// </remarks>
-public sealed class SharedEvent : IDisposable
+public sealed class SharedEvent : SharedSyncObject
 {
     private static readonly Func<SyncCore, bool, TakeResult> s_take = Take;
-    private readonly SyncCore _core;
 
-    private SharedEvent(SyncCore core) => _core = core;
+    private SharedEvent(SyncCore core)
+        : base(core)
+    {
+    }
 
-    /// <summary>The event's name in its segment.</summary>
-    public string Name => _core.Name;
+    private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>Whether the event resets itself when a wait succeeds (as stored with it).</summary>
-    public bool AutoReset => (_core.Control.Flags & SyncControl.FlagAutoReset) != 0;
+    public bool AutoReset => (Core.Control.Flags & SyncControl.FlagAutoReset) != 0;
 
     /// <summary>Whether the event is set now.</summary>
     public bool IsSet
     {
         get
         {
-            _core.ThrowIfDisposed();
-            _core.CheckIdentity();
-            return Volatile.Read(ref _core.State) != 0;
+            Core.ThrowIfDisposed();
+            Core.CheckIdentity();
+            return Volatile.Read(ref Core.State) != 0;
         }
     }
 
@@ -75,70 +76,25 @@ public sealed class SharedEvent : IDisposable
     /// <summary>Sets the event: waiters in every process pass (one of them, for auto reset). True if it was not set.</summary>
     public bool Set()
     {
-        _core.ThrowIfDisposed();
-        _core.CheckIdentity();
-        bool changed = Interlocked.Exchange(ref _core.State, 1) == 0;
-        _core.Signal();
+        Core.ThrowIfDisposed();
+        Core.CheckIdentity();
+        bool changed = Interlocked.Exchange(ref Core.State, 1) == 0;
+        Core.Signal();
         return changed;
     }
 
     /// <summary>Resets the event. True if it was set.</summary>
     public bool Reset()
     {
-        _core.ThrowIfDisposed();
-        _core.CheckIdentity();
-        return Interlocked.Exchange(ref _core.State, 0) != 0;
-    }
-
-    /// <summary>Waits until the event is set (and resets it, for auto reset).</summary>
-    public void Wait() => Wait(Timeout.InfiniteTimeSpan, CancellationToken.None);
-
-    /// <summary>Waits until the event is set or the wait is canceled.</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled.</exception>
-    public void Wait(CancellationToken cancellationToken) => Wait(Timeout.InfiniteTimeSpan, cancellationToken);
-
-    /// <summary>Waits at most <paramref name="timeout"/>; false when the event was not set in time.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to test once.</param>
-    public bool Wait(TimeSpan timeout) => Wait(timeout, CancellationToken.None);
-
-    /// <summary>Waits at most <paramref name="timeout"/> unless canceled; false when the event was not set in time.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to test once.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled.</exception>
-    public bool Wait(TimeSpan timeout, CancellationToken cancellationToken) =>
-        _core.Wait(s_take, SyncCore.CheckTimeout(timeout, nameof(timeout)), cancellationToken) == TakeResult.Taken;
-
-    /// <summary>As <see cref="WaitAsync(CancellationToken)"/>, without cancellation.</summary>
-    public ValueTask WaitAsync() => WaitAsync(CancellationToken.None);
-
-    /// <summary>Waits asynchronously until the event is set (no thread blocks while it waits).</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled.</exception>
-    public async ValueTask WaitAsync(CancellationToken cancellationToken) =>
-        await _core.WaitAsync(s_take, null, cancellationToken).ConfigureAwait(false);
-
-    /// <summary>As <see cref="WaitAsync(TimeSpan, CancellationToken)"/>, without cancellation.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    public ValueTask<bool> WaitAsync(TimeSpan timeout) => WaitAsync(timeout, CancellationToken.None);
-
-    /// <summary>Waits asynchronously at most <paramref name="timeout"/>; false when the event was not set in time.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled.</exception>
-    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        TimeSpan? limit = SyncCore.CheckTimeout(timeout, nameof(timeout));
-        return await _core.WaitAsync(s_take, limit, cancellationToken).ConfigureAwait(false) == TakeResult.Taken;
+        Core.ThrowIfDisposed();
+        Core.CheckIdentity();
+        return Interlocked.Exchange(ref Core.State, 0) != 0;
     }
 
     /// <summary>Removes the event <paramref name="name"/> from <paramref name="segment"/>: its waiters fail. False when there is none.</summary>
     /// <param name="segment">The segment that holds it.</param>
     /// <param name="name">Its name.</param>
     public static bool Remove(SharedSegment segment, string name) => SyncCore.Remove(segment, name);
-
-    /// <summary>Lets go of this process's view of the event (the event stays in the segment).</summary>
-    public void Dispose() => _core.Dispose();
 
     private static SyncControl Initial(bool autoReset, bool initialState) => new()
     {

@@ -11,7 +11,7 @@ namespace SharedMemChannels;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Ownership belongs to the process, not to a thread (so that <see cref="WaitAsync(CancellationToken)"/>
+/// Ownership belongs to the process, not to a thread (so that <see cref="SharedSyncObject.WaitAsync(CancellationToken)"/>
 /// can resume on any thread): any thread of the holding process may <see cref="Release"/> it. It is not
 /// recursive: a second wait in the holding process waits for a release, like
 /// <c>SemaphoreSlim(1, 1)</c>; a thread that waits again before releasing waits for ever.
@@ -22,18 +22,19 @@ namespace SharedMemChannels;
 /// Disposing does not release the mutex: a process that ends (or detaches) holding it abandons it.
 /// </para>
 /// </remarks>
-public sealed class SharedMutex : IDisposable
+public sealed class SharedMutex : SharedSyncObject
 {
     private static readonly Func<SyncCore, bool, TakeResult> s_take = Take;
-    private readonly SyncCore _core;
 
-    private SharedMutex(SyncCore core) => _core = core;
+    private SharedMutex(SyncCore core)
+        : base(core)
+    {
+    }
 
-    /// <summary>The mutex's name in its segment.</summary>
-    public string Name => _core.Name;
+    private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>Whether a thread of this process holds the mutex now.</summary>
-    public bool IsHeldByThisProcess => Volatile.Read(ref _core.State) == (int)_core.Owner.Value;
+    public bool IsHeldByThisProcess => Volatile.Read(ref Core.State) == (int)Core.Owner.Value;
 
     /// <summary>Creates the mutex <paramref name="name"/> in <paramref name="segment"/>, free.</summary>
     /// <param name="segment">The segment that holds it.</param>
@@ -55,76 +56,25 @@ public sealed class SharedMutex : IDisposable
     /// <exception cref="InvalidCastException">The object is another kind of synchronization object.</exception>
     public static SharedMutex OpenOrCreate(SharedSegment segment, string name) => new(SyncCore.Open(segment, name, SyncControl.KindMutex, Initial(), SyncCore.OpenMode.OpenOrCreate));
 
-    /// <summary>Takes the mutex, waiting as long as it takes.</summary>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    public void Wait() => Wait(Timeout.InfiniteTimeSpan, CancellationToken.None);
-
-    /// <summary>Takes the mutex, waiting as long as it takes or until canceled.</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    /// <exception cref="OperationCanceledException">The wait was canceled (the mutex is not taken).</exception>
-    public void Wait(CancellationToken cancellationToken) => Wait(Timeout.InfiniteTimeSpan, cancellationToken);
-
-    /// <summary>Takes the mutex within <paramref name="timeout"/>; false when it did not.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to try once.</param>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    public bool Wait(TimeSpan timeout) => Wait(timeout, CancellationToken.None);
-
-    /// <summary>Takes the mutex within <paramref name="timeout"/> unless canceled; false when it did not.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to try once.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    /// <exception cref="OperationCanceledException">The wait was canceled (the mutex is not taken).</exception>
-    public bool Wait(TimeSpan timeout, CancellationToken cancellationToken) =>
-        Finish(_core.Wait(s_take, SyncCore.CheckTimeout(timeout, nameof(timeout)), cancellationToken));
-
-    /// <summary>As <see cref="WaitAsync(CancellationToken)"/>, without cancellation.</summary>
-    public ValueTask WaitAsync() => WaitAsync(CancellationToken.None);
-
-    /// <summary>Takes the mutex asynchronously (no thread blocks while it waits).</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    /// <exception cref="OperationCanceledException">The wait was canceled (the mutex is not taken).</exception>
-    public async ValueTask WaitAsync(CancellationToken cancellationToken) =>
-        Finish(await _core.WaitAsync(s_take, null, cancellationToken).ConfigureAwait(false));
-
-    /// <summary>As <see cref="WaitAsync(TimeSpan, CancellationToken)"/>, without cancellation.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    public ValueTask<bool> WaitAsync(TimeSpan timeout) => WaitAsync(timeout, CancellationToken.None);
-
-    /// <summary>Takes the mutex asynchronously within <paramref name="timeout"/>; false when it did not.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="AbandonedMutexException">The previous holder died holding it; the caller now holds it.</exception>
-    /// <exception cref="OperationCanceledException">The wait was canceled (the mutex is not taken).</exception>
-    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        TimeSpan? limit = SyncCore.CheckTimeout(timeout, nameof(timeout));
-        return Finish(await _core.WaitAsync(s_take, limit, cancellationToken).ConfigureAwait(false));
-    }
-
     /// <summary>Releases the mutex (any thread of the holding process may).</summary>
     /// <exception cref="SynchronizationLockException">This process does not hold the mutex.</exception>
     public void Release()
     {
-        _core.ThrowIfDisposed();
-        _core.CheckIdentity();
-        int me = (int)_core.Owner.Value;
-        if (Interlocked.CompareExchange(ref _core.State, 0, me) != me)
+        Core.ThrowIfDisposed();
+        Core.CheckIdentity();
+        int me = (int)Core.Owner.Value;
+        if (Interlocked.CompareExchange(ref Core.State, 0, me) != me)
         {
             throw new SynchronizationLockException($"Mutex '{Name}' is not held by this process.");
         }
 
-        _core.Signal();
+        Core.Signal();
     }
 
     /// <summary>Removes the mutex <paramref name="name"/> from <paramref name="segment"/>: its waiters fail. False when there is none.</summary>
     /// <param name="segment">The segment that holds it.</param>
     /// <param name="name">Its name.</param>
     public static bool Remove(SharedSegment segment, string name) => SyncCore.Remove(segment, name);
-
-    /// <summary>Lets go of this process's view of the mutex (it is not released; see the remarks).</summary>
-    public void Dispose() => _core.Dispose();
 
     private static SyncControl Initial() => new()
     {
@@ -135,7 +85,7 @@ public sealed class SharedMutex : IDisposable
         CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
     };
 
-    private bool Finish(TakeResult result)
+    private protected override bool Finish(TakeResult result)
     {
         if (result == TakeResult.Abandoned)
         {

@@ -183,7 +183,7 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
 /// process still holds when it dies are reclaimed. <see cref="ChannelReader{T}.TryPeek"/> is not
 /// supported (a peeked record would be nobody's): <see cref="CanPeek"/> is false.
 /// </remarks>
-public sealed class SharedRecordReader : ChannelReader<ShmRecord>
+public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<ShmRecord>
 {
     private readonly RecordOwnership _records;
     private readonly ChannelCore<RecordSlot> _core;
@@ -250,7 +250,7 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>
 
     /// <summary>
     /// A read that must wait: the core's pending read, followed by a pooled operation of this reader
-    /// (<see cref="RecordReadOperation"/>) rather than a pooling async method, whose pool a
+    /// (<see cref="SlotReadOperation{T}"/>) rather than a pooling async method, whose pool a
     /// <c>GetResult</c> before completion would corrupt.
     /// </summary>
     private ValueTask<ShmRecord> ReadPendingAsync(CancellationToken cancellationToken)
@@ -261,17 +261,17 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>
             return new ValueTask<ShmRecord>(_records.ReaderRecord(inner.Result));
         }
 
-        RecordReadOperation operation = Interlocked.Exchange(ref _cachedRead, null) ?? new RecordReadOperation(this);
+        SlotReadOperation<ShmRecord> operation = Interlocked.Exchange(ref _cachedRead, null) ?? new SlotReadOperation<ShmRecord>(this);
         return operation.Start(inner);
     }
 
-    private RecordReadOperation? _cachedRead;
+    private SlotReadOperation<ShmRecord>? _cachedRead;
 
-    /// <summary>Turns a slot just read into the reader's record (ownership taken).</summary>
-    internal ShmRecord Take(in RecordSlot slot) => _records.ReaderRecord(in slot);
+    /// <inheritdoc />
+    ShmRecord ISlotTaker<ShmRecord>.Take(in RecordSlot slot) => _records.ReaderRecord(in slot);
 
-    /// <summary>A pending read is done: its operation serves the next one (one kept; more at once are made and dropped).</summary>
-    internal void Return(RecordReadOperation operation) => Volatile.Write(ref _cachedRead, operation);
+    /// <inheritdoc />
+    void ISlotTaker<ShmRecord>.Return(SlotReadOperation<ShmRecord> operation) => Volatile.Write(ref _cachedRead, operation);
 
     /// <inheritdoc />
     public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
@@ -300,85 +300,4 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>
 
         return _core.WaitAsync(forData: true, cancellationToken);
     }
-}
-
-/// <summary>
-/// A pending <c>ReadAsync</c> of a record channel: follows the core's pending read and turns its slot into
-/// the reader's record. Pooled by its reader; its result may be taken once, and only when complete.
-/// </summary>
-internal sealed class RecordReadOperation : System.Threading.Tasks.Sources.IValueTaskSource<ShmRecord>
-{
-    private readonly SharedRecordReader _reader;
-    private readonly Action _onInnerCompleted;
-    private System.Threading.Tasks.Sources.ManualResetValueTaskSourceCore<ShmRecord> _source; // a mutable struct: never copied
-    private ConfiguredValueTaskAwaitable<RecordSlot>.ConfiguredValueTaskAwaiter _inner;
-
-    public RecordReadOperation(SharedRecordReader reader)
-    {
-        _reader = reader;
-        _onInnerCompleted = OnInnerCompleted;
-    }
-
-    public ValueTask<ShmRecord> Start(ValueTask<RecordSlot> inner)
-    {
-        short token = _source.Version;
-        _inner = inner.ConfigureAwait(false).GetAwaiter();
-        if (_inner.IsCompleted)
-        {
-            OnInnerCompleted();
-        }
-        else
-        {
-            _inner.UnsafeOnCompleted(_onInnerCompleted);
-        }
-
-        return new ValueTask<ShmRecord>(this, token);
-    }
-
-    private void OnInnerCompleted()
-    {
-        ConfiguredValueTaskAwaitable<RecordSlot>.ConfiguredValueTaskAwaiter inner = _inner;
-        _inner = default;
-        ShmRecord record;
-        try
-        {
-            RecordSlot slot = inner.GetResult();
-            record = _reader.Take(in slot);
-        }
-        catch (Exception e)
-        {
-            _source.SetException(e);
-            return;
-        }
-
-        _source.SetResult(record);
-    }
-
-    public ShmRecord GetResult(short token)
-    {
-        if (token != _source.Version)
-        {
-            throw new InvalidOperationException("This operation's result was taken already: a ValueTask may be awaited once.");
-        }
-
-        if (_source.GetStatus(token) == System.Threading.Tasks.Sources.ValueTaskSourceStatus.Pending)
-        {
-            throw new InvalidOperationException("The read is still pending: await it instead of asking for its result.");
-        }
-
-        try
-        {
-            return _source.GetResult(token);
-        }
-        finally
-        {
-            _source.Reset();
-            _reader.Return(this);
-        }
-    }
-
-    public System.Threading.Tasks.Sources.ValueTaskSourceStatus GetStatus(short token) => _source.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, System.Threading.Tasks.Sources.ValueTaskSourceOnCompletedFlags flags) =>
-        _source.OnCompleted(continuation, state, token, flags);
 }

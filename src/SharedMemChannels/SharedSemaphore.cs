@@ -4,7 +4,7 @@ namespace SharedMemChannels;
 
 /// <summary>
 /// A named counting semaphore in a segment, shared by processes, with the surface of
-/// <see cref="SemaphoreSlim"/>: <see cref="Wait()"/> takes one unit (waiting while there is none),
+/// <see cref="SemaphoreSlim"/>: <see cref="SharedSyncObject.Wait()"/> takes one unit (waiting while there is none),
 /// <see cref="Release(int)"/> returns units, up to the maximum it was made with.
 /// </summary>
 /// <remarks>
@@ -12,27 +12,28 @@ namespace SharedMemChannels;
 /// waiter thread, so no thread blocks per pending wait. As with any counting semaphore, units taken by
 /// a process that dies are not given back for it: the count is not an ownership record.
 /// </remarks>
-public sealed class SharedSemaphore : IDisposable
+public sealed class SharedSemaphore : SharedSyncObject
 {
     private static readonly Func<SyncCore, bool, TakeResult> s_take = Take;
-    private readonly SyncCore _core;
 
-    private SharedSemaphore(SyncCore core) => _core = core;
+    private SharedSemaphore(SyncCore core)
+        : base(core)
+    {
+    }
 
-    /// <summary>The semaphore's name in its segment.</summary>
-    public string Name => _core.Name;
+    private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>The most units the semaphore holds (as stored with it).</summary>
-    public int MaximumCount => _core.Control.Maximum;
+    public int MaximumCount => Core.Control.Maximum;
 
     /// <summary>The units available now.</summary>
     public int CurrentCount
     {
         get
         {
-            _core.ThrowIfDisposed();
-            _core.CheckIdentity();
-            return Volatile.Read(ref _core.State);
+            Core.ThrowIfDisposed();
+            Core.CheckIdentity();
+            return Volatile.Read(ref Core.State);
         }
     }
 
@@ -75,48 +76,6 @@ public sealed class SharedSemaphore : IDisposable
         return made;
     }
 
-    /// <summary>Takes a unit, waiting as long as it takes.</summary>
-    public void Wait() => Wait(Timeout.InfiniteTimeSpan, CancellationToken.None);
-
-    /// <summary>Takes a unit, waiting until one is available or the wait is canceled.</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled (nothing is taken).</exception>
-    public void Wait(CancellationToken cancellationToken) => Wait(Timeout.InfiniteTimeSpan, cancellationToken);
-
-    /// <summary>Takes a unit within <paramref name="timeout"/>; false when none became available.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to try once.</param>
-    public bool Wait(TimeSpan timeout) => Wait(timeout, CancellationToken.None);
-
-    /// <summary>Takes a unit within <paramref name="timeout"/> unless canceled; false when none became available.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit, zero to try once.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled (nothing is taken).</exception>
-    public bool Wait(TimeSpan timeout, CancellationToken cancellationToken) =>
-        _core.Wait(s_take, SyncCore.CheckTimeout(timeout, nameof(timeout)), cancellationToken) == TakeResult.Taken;
-
-    /// <summary>As <see cref="WaitAsync(CancellationToken)"/>, without cancellation.</summary>
-    public ValueTask WaitAsync() => WaitAsync(CancellationToken.None);
-
-    /// <summary>Takes a unit asynchronously (no thread blocks while it waits).</summary>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled (nothing is taken).</exception>
-    public async ValueTask WaitAsync(CancellationToken cancellationToken) =>
-        await _core.WaitAsync(s_take, null, cancellationToken).ConfigureAwait(false);
-
-    /// <summary>As <see cref="WaitAsync(TimeSpan, CancellationToken)"/>, without cancellation.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    public ValueTask<bool> WaitAsync(TimeSpan timeout) => WaitAsync(timeout, CancellationToken.None);
-
-    /// <summary>Takes a unit asynchronously within <paramref name="timeout"/>; false when none became available.</summary>
-    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
-    /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="OperationCanceledException">The wait was canceled (nothing is taken).</exception>
-    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        TimeSpan? limit = SyncCore.CheckTimeout(timeout, nameof(timeout));
-        return await _core.WaitAsync(s_take, limit, cancellationToken).ConfigureAwait(false) == TakeResult.Taken;
-    }
-
     /// <summary>Returns one unit; returns the count before.</summary>
     /// <exception cref="SemaphoreFullException">The semaphore holds its maximum already.</exception>
     public int Release() => Release(1);
@@ -128,16 +87,16 @@ public sealed class SharedSemaphore : IDisposable
     public int Release(int releaseCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(releaseCount, 1);
-        _core.ThrowIfDisposed();
-        _core.CheckIdentity();
-        int maximum = _core.Control.Maximum;
-        ref int state = ref _core.State;
+        Core.ThrowIfDisposed();
+        Core.CheckIdentity();
+        int maximum = Core.Control.Maximum;
+        ref int state = ref Core.State;
         while (true)
         {
             int count = Volatile.Read(ref state);
             if (count < 0 || count > maximum)
             {
-                Common.ThrowHelper.ThrowDamaged(_core.Segment.Name, $"semaphore '{Name}' has a count {count} outside 0..{maximum}.");
+                Common.ThrowHelper.ThrowDamaged(Core.Segment.Name, $"semaphore '{Name}' has a count {count} outside 0..{maximum}.");
             }
 
             if (releaseCount > maximum - count)
@@ -147,7 +106,7 @@ public sealed class SharedSemaphore : IDisposable
 
             if (Interlocked.CompareExchange(ref state, count + releaseCount, count) == count)
             {
-                _core.Signal();
+                Core.Signal();
                 return count;
             }
         }
@@ -157,9 +116,6 @@ public sealed class SharedSemaphore : IDisposable
     /// <param name="segment">The segment that holds it.</param>
     /// <param name="name">Its name.</param>
     public static bool Remove(SharedSegment segment, string name) => SyncCore.Remove(segment, name);
-
-    /// <summary>Lets go of this process's view of the semaphore (it stays in the segment).</summary>
-    public void Dispose() => _core.Dispose();
 
     private static SyncControl Initial(int initialCount, int maximumCount)
     {

@@ -52,10 +52,10 @@ internal sealed class SerializedChannelBackend<T> : SharedChannelBackend<T>
 }
 
 /// <summary>The reading end of a serialized channel: each record read is deserialized and freed at once.</summary>
-internal sealed class SerializedChannelReader<T>(RecordOwnership records, ISharedSerializer<T> serializer) : ChannelReader<T>
+internal sealed class SerializedChannelReader<T>(RecordOwnership records, ISharedSerializer<T> serializer) : ChannelReader<T>, ISlotTaker<T>
 {
     private readonly ChannelCore<RecordSlot> _core = records.Core;
-    private SerializedReadOperation<T>? _cachedRead;
+    private SlotReadOperation<T>? _cachedRead;
 
     public override Task Completion => _core.Completion;
 
@@ -108,12 +108,12 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
             return new ValueTask<T>(Take(inner.Result));
         }
 
-        SerializedReadOperation<T> operation = Interlocked.Exchange(ref _cachedRead, null) ?? new SerializedReadOperation<T>(this);
+        SlotReadOperation<T> operation = Interlocked.Exchange(ref _cachedRead, null) ?? new SlotReadOperation<T>(this);
         return operation.Start(inner);
     }
 
     /// <summary>A pending read is done: its operation serves the next one (one kept; more at once are made and dropped).</summary>
-    internal void Return(SerializedReadOperation<T> operation) => Volatile.Write(ref _cachedRead, operation);
+    public void Return(SlotReadOperation<T> operation) => Volatile.Write(ref _cachedRead, operation);
 
     public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
     {
@@ -143,7 +143,7 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     }
 
     /// <summary>The record just read, now this process's: deserialized from its bytes, then freed whatever happens.</summary>
-    internal T Take(in RecordSlot slot)
+    public T Take(in RecordSlot slot)
     {
         ShmRecord record = records.ReaderRecord(in slot);
         try

@@ -127,28 +127,9 @@ internal sealed class AsyncWaiter
     /// </summary>
     public ValueTask<bool> WaitAsync(EventCount events, int token, TimeSpan? timeout, bool runContinuationsAsynchronously, CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested)
+        if (events.TryCompleteAtOnce(token, timeout, cancellationToken, out ValueTask<bool> done, out long deadline))
         {
-            events.CancelWait();
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        if (Volatile.Read(ref events.Sequence) != token)
-        {
-            events.CancelWait();
-            return new ValueTask<bool>(true);
-        }
-
-        long deadline = long.MaxValue;
-        if (timeout is { } limit)
-        {
-            if (limit <= TimeSpan.Zero)
-            {
-                events.CancelWait();
-                return new ValueTask<bool>(false);
-            }
-
-            deadline = Environment.TickCount64 + (long)Math.Ceiling(Math.Min(limit.TotalMilliseconds, int.MaxValue));
+            return done;
         }
 
         nint address = SegmentMemory.AddressOf(ref events.Sequence);

@@ -114,6 +114,45 @@ internal sealed class EventCount
         WaitAsync(token, null, runContinuationsAsynchronously, cancellationToken);
 
     /// <summary>
+    /// The start every asynchronous wait on an event count shares: completes it at once (withdrawing the
+    /// announcement) when it is canceled, when the sequence moved past <paramref name="token"/>, or when
+    /// <paramref name="timeout"/> is not positive; otherwise gives the deadline (a TickCount64, or
+    /// <see cref="long.MaxValue"/> for none) and returns false.
+    /// </summary>
+    public bool TryCompleteAtOnce(int token, TimeSpan? timeout, CancellationToken cancellationToken, out ValueTask<bool> result, out long deadline)
+    {
+        deadline = long.MaxValue;
+        if (cancellationToken.IsCancellationRequested)
+        {
+            CancelWait();
+            result = ValueTask.FromCanceled<bool>(cancellationToken);
+            return true;
+        }
+
+        if (Volatile.Read(ref Sequence) != token)
+        {
+            CancelWait();
+            result = new ValueTask<bool>(true);
+            return true;
+        }
+
+        if (timeout is { } limit)
+        {
+            if (limit <= TimeSpan.Zero)
+            {
+                CancelWait();
+                result = new ValueTask<bool>(false);
+                return true;
+            }
+
+            deadline = Environment.TickCount64 + (long)Math.Ceiling(Math.Min(limit.TotalMilliseconds, int.MaxValue));
+        }
+
+        result = default;
+        return false;
+    }
+
+    /// <summary>
     /// Wakes every waiter without bumping the sequence, for an event count whose futex word is itself the
     /// state that changed (the caller has just changed it). Same fence-then-count protocol as <see cref="Signal"/>.
     /// </summary>
