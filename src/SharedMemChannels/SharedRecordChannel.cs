@@ -137,22 +137,8 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
     public override bool TryWrite(ShmRecord item) => _core.TryWrite(_records.SlotFor(in item));
 
     /// <inheritdoc />
-    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        _core.EnsureWriter();
-        if (_core.IsCompleted)
-        {
-            Exception? error = _core.CompletionError();
-            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-        }
-
-        return _core.HasSpace ? new ValueTask<bool>(true) : _core.WaitAsync(forData: false, cancellationToken);
-    }
+    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) =>
+        _core.WaitToWriteAsync(cancellationToken);
 
     /// <summary>Writes the record, waiting for room; ownership passes to the channel when it is written.</summary>
     /// <param name="item">A record this writer allocated and still owns.</param>
@@ -274,30 +260,6 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
     void ISlotTaker<ShmRecord>.Return(SlotReadOperation<ShmRecord> operation) => Volatile.Write(ref _cachedRead, operation);
 
     /// <inheritdoc />
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        _core.EnsureReader();
-        if (_core.Count > 0)
-        {
-            return new ValueTask<bool>(true);
-        }
-
-        if (_core.IsCompleted)
-        {
-            if (_core.Count > 0)
-            {
-                return new ValueTask<bool>(true);
-            }
-
-            Exception? error = _core.CompletionError();
-            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-        }
-
-        return _core.WaitAsync(forData: true, cancellationToken);
-    }
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+        _core.WaitToReadAsync(cancellationToken);
 }

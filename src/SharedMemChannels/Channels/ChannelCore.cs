@@ -928,6 +928,56 @@ internal sealed class ChannelCore<T>
         return (op ?? new WriteOperation<T>(this)).Start(item, cancellationToken);
     }
 
+    /// <summary>
+    /// The BCL's <c>WaitToReadAsync</c> for readers that hand out something else than <typeparamref name="T"/>
+    /// (record and serialized channels): true at once when an item is there, false (or the completion's
+    /// error) once completed and drained, a pending wait otherwise.
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        EnsureReader();
+        if (Count > 0)
+        {
+            return new ValueTask<bool>(true);
+        }
+
+        if (IsCompleted)
+        {
+            if (Count > 0)
+            {
+                return new ValueTask<bool>(true);
+            }
+
+            Exception? error = CompletionError();
+            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
+        }
+
+        return WaitAsync(forData: true, cancellationToken);
+    }
+
+    /// <summary>The BCL's <c>WaitToWriteAsync</c>, for the same writers: false (or the error) once completed, true when there is room.</summary>
+    public ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<bool>(cancellationToken);
+        }
+
+        EnsureWriter();
+        if (IsCompleted)
+        {
+            Exception? error = CompletionError();
+            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
+        }
+
+        return HasSpace ? new ValueTask<bool>(true) : WaitAsync(forData: false, cancellationToken);
+    }
+
     /// <summary>A pending WaitToReadAsync (<paramref name="forData"/>) or WaitToWriteAsync.</summary>
     public ValueTask<bool> WaitAsync(bool forData, CancellationToken cancellationToken)
     {

@@ -115,32 +115,8 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     /// <summary>A pending read is done: its operation serves the next one (one kept; more at once are made and dropped).</summary>
     public void Return(SlotReadOperation<T> operation) => Volatile.Write(ref _cachedRead, operation);
 
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        _core.EnsureReader();
-        if (_core.Count > 0)
-        {
-            return new ValueTask<bool>(true);
-        }
-
-        if (_core.IsCompleted)
-        {
-            if (_core.Count > 0)
-            {
-                return new ValueTask<bool>(true);
-            }
-
-            Exception? error = _core.CompletionError();
-            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-        }
-
-        return _core.WaitAsync(forData: true, cancellationToken);
-    }
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
+        _core.WaitToReadAsync(cancellationToken);
 
     /// <summary>The record just read, now this process's: deserialized from its bytes, then freed whatever happens.</summary>
     public T Take(in RecordSlot slot)
@@ -220,22 +196,8 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
         return written;
     }
 
-    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
-    {
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled<bool>(cancellationToken);
-        }
-
-        _core.EnsureWriter();
-        if (_core.IsCompleted)
-        {
-            Exception? error = _core.CompletionError();
-            return error is null ? new ValueTask<bool>(false) : ValueTask.FromException<bool>(error);
-        }
-
-        return _core.HasSpace ? new ValueTask<bool>(true) : _core.WaitAsync(forData: false, cancellationToken);
-    }
+    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) =>
+        _core.WaitToWriteAsync(cancellationToken);
 
     public override ValueTask WriteAsync(T item, CancellationToken cancellationToken = default)
     {
