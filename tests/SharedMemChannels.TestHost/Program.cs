@@ -59,16 +59,21 @@ internal static class Program
             return;
         }
 
+        System.Diagnostics.Process watched;
+        try
+        {
+            watched = System.Diagnostics.Process.GetProcessById(parent);
+        }
+        catch (ArgumentException)
+        {
+            Environment.Exit(99); // gone already
+            return;
+        }
+
         var watcher = new Thread(() =>
         {
-            while (true)
-            {
-                Thread.Sleep(500);
-                if (ParentPid() != parent)
-                {
-                    Environment.Exit(99);
-                }
-            }
+            watched.WaitForExit();
+            Environment.Exit(99);
         })
         { IsBackground = true, Name = "parent watcher" };
         watcher.Start();

@@ -31,7 +31,6 @@ internal static class RecordRows
 
     private const string ChannelName = "records";
     private const string ReadyLine = "ready";
-    private const string DonePrefix = "done ";
 
     private static int s_rows;
 
@@ -54,7 +53,7 @@ internal static class RecordRows
             Task<string> peerErrors = peer.StandardError.ReadToEndAsync();
             try
             {
-                ExpectLine(peer, peerErrors, ReadyLine);
+                PeerProcess.ExpectLine(peer, peerErrors, ReadyLine);
                 SharedSegment.Remove(name);
                 long requested = Math.Min(options.StreamMessages, MaxMessages);
                 byte[] source = new byte[size];
@@ -65,18 +64,9 @@ internal static class RecordRows
                 long start = Stopwatch.GetTimestamp();
                 long sent = Write(channel.Writer, warm, requested, size, copy ? source : null, start + cap);
                 channel.Writer.TryComplete();
-                string done = ExpectLine(peer, peerErrors, DonePrefix);
+                long received = PeerProcess.ReadDone(peer, peerErrors);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                long received = long.Parse(done.AsSpan(DonePrefix.Length), CultureInfo.InvariantCulture);
-                if (received != warm + sent)
-                {
-                    throw new InvalidOperationException($"{warm + sent} records written but {received} read by the peer");
-                }
-
-                if (!peer.WaitForExit(TimeSpan.FromSeconds(10)) || peer.ExitCode != 0)
-                {
-                    throw new InvalidOperationException($"the peer process failed: {peerErrors.Result.Trim()}");
-                }
+                PeerProcess.CheckDone(peer, peerErrors, received, warm + sent, "records");
 
                 string how = copy
                     ? $"{Format(size)} payload copied into each record from the writer's buffer and out into the reader's"
@@ -235,22 +225,9 @@ internal static class RecordRows
             expected++;
         }
 
-        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DonePrefix}{expected}"));
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{PeerProcess.DonePrefix}{expected}"));
         Console.Out.Flush();
         return 0;
     }
 
-    private static string ExpectLine(Process peer, Task<string> peerErrors, string expected)
-    {
-        Task<string?> line = peer.StandardOutput.ReadLineAsync();
-        if (!line.Wait(TimeSpan.FromSeconds(120)) || line.Result is null || !line.Result.StartsWith(expected, StringComparison.Ordinal))
-        {
-            bool exited = peer.WaitForExit(TimeSpan.FromSeconds(1));
-            throw new InvalidOperationException(exited && peerErrors.Wait(TimeSpan.FromSeconds(5))
-                ? $"the peer process exited early (exit {peer.ExitCode}): {peerErrors.Result.Trim()}"
-                : line.IsCompleted ? $"the peer process said '{line.Result}', not '{expected}'" : "the peer process did not answer");
-        }
-
-        return line.Result;
-    }
 }

@@ -49,7 +49,6 @@ internal static class SerializedRows
 
     private const string ChannelName = "trades";
     private const string ReadyLine = "ready";
-    private const string DonePrefix = "done ";
 
     private static int s_rows;
 
@@ -123,7 +122,7 @@ internal static class SerializedRows
             Task<string> peerErrors = peer.StandardError.ReadToEndAsync();
             try
             {
-                ExpectLine(peer, peerErrors, ReadyLine);
+                PeerProcess.ExpectLine(peer, peerErrors, ReadyLine);
                 SharedSegment.Remove(name);
                 long requested = options.StreamMessages;
                 long cap = PingPong.Ticks(options.Seconds);
@@ -131,18 +130,9 @@ internal static class SerializedRows
                 long start = Stopwatch.GetTimestamp();
                 long sent = ProduceAsync(channel.Writer, warm, requested, start + cap).GetAwaiter().GetResult();
                 channel.Writer.TryComplete();
-                string done = ExpectLine(peer, peerErrors, DonePrefix);
+                long received = PeerProcess.ReadDone(peer, peerErrors);
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                long received = long.Parse(done.AsSpan(DonePrefix.Length), CultureInfo.InvariantCulture);
-                if (received != warm + sent)
-                {
-                    throw new InvalidOperationException($"{warm + sent} trades written but {received} read by the peer");
-                }
-
-                if (!peer.WaitForExit(TimeSpan.FromSeconds(10)) || peer.ExitCode != 0)
-                {
-                    throw new InvalidOperationException($"the peer process failed: {peerErrors.Result.Trim()}");
-                }
+                PeerProcess.CheckDone(peer, peerErrors, received, warm + sent, "trades");
 
                 string how = $"{(format == "memorypack" ? "MemoryPack" : "System.Text.Json (source-generated)")} into a heap record per trade, deserialized and checked in the 2nd process";
                 return BenchRow.FromThroughput(entry, sent, seconds, requested, PingPong.CountNote(sent, requested, "trades") + "; " + how + "; " + WarmUpNote);
@@ -240,7 +230,7 @@ internal static class SerializedRows
         try
         {
             long received = ConsumeAsync(channel.Reader, Stopwatch.GetTimestamp() + PingPong.Ticks(bound)).GetAwaiter().GetResult();
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DonePrefix}{received}"));
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{PeerProcess.DonePrefix}{received}"));
             Console.Out.Flush();
             return 0;
         }
@@ -254,17 +244,4 @@ internal static class SerializedRows
         }
     }
 
-    private static string ExpectLine(Process peer, Task<string> peerErrors, string expected)
-    {
-        Task<string?> line = peer.StandardOutput.ReadLineAsync();
-        if (!line.Wait(TimeSpan.FromSeconds(120)) || line.Result is null || !line.Result.StartsWith(expected, StringComparison.Ordinal))
-        {
-            bool exited = peer.WaitForExit(TimeSpan.FromSeconds(1));
-            throw new InvalidOperationException(exited && peerErrors.Wait(TimeSpan.FromSeconds(5))
-                ? $"the peer process exited early (exit {peer.ExitCode}): {peerErrors.Result.Trim()}"
-                : line.IsCompleted ? $"the peer process said '{line.Result}', not '{expected}'" : "the peer process did not answer");
-        }
-
-        return line.Result;
-    }
 }

@@ -30,7 +30,6 @@ internal static class SharedChannelRows
     private const string Pong = "pong";
     private const string Data = "data";
     private const string ReadyLine = "ready";
-    private const string DonePrefix = "done ";
 
     private static int s_rows;
 
@@ -138,7 +137,7 @@ internal static class SharedChannelRows
             Task<string> peerErrors = peer.StandardError.ReadToEndAsync();
             try
             {
-                WaitForLine(peer, peerErrors, ReadyLine);
+                PeerProcess.ExpectLine(peer, peerErrors, ReadyLine, seconds: 60);
                 SharedSegment.Remove(name); // both processes have it mapped: nothing is left behind, even if we are killed
                 BenchRow row = mode switch
                 {
@@ -182,21 +181,6 @@ internal static class SharedChannelRows
         }
     }
 
-    /// <summary>Reads the peer's standard output up to <paramref name="expected"/> (a line starting with it), bounded.</summary>
-    private static string WaitForLine(Process peer, Task<string> peerErrors, string expected)
-    {
-        // A cold `dotnet shmc.dll` start on a loaded 2-core machine can take seconds.
-        Task<string?> line = peer.StandardOutput.ReadLineAsync();
-        if (!line.Wait(TimeSpan.FromSeconds(60)) || line.Result is null || !line.Result.StartsWith(expected, StringComparison.Ordinal))
-        {
-            bool exited = peer.WaitForExit(TimeSpan.FromSeconds(1));
-            throw new InvalidOperationException(exited && peerErrors.Wait(TimeSpan.FromSeconds(5))
-                ? $"the peer process exited early (exit {peer.ExitCode}): {peerErrors.Result.Trim()}"
-                : line.IsCompleted ? $"the peer process said '{line.Result}', not '{expected}'" : "the peer process did not answer");
-        }
-
-        return line.Result;
-    }
 
     private static BenchRow Spin(BenchEntry entry, BenchOptions options, SharedChannel<BenchMessage> ping, SharedChannel<BenchMessage> pong)
     {
@@ -229,8 +213,8 @@ internal static class SharedChannelRows
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
 
         channel.Writer.TryComplete();
-        string done = WaitForLine(peer, peerErrors, DonePrefix);
-        long received = long.Parse(done.AsSpan(DonePrefix.Length), CultureInfo.InvariantCulture);
+        string done = PeerProcess.ExpectLine(peer, peerErrors, PeerProcess.DonePrefix, seconds: 60);
+        long received = long.Parse(done.AsSpan(PeerProcess.DonePrefix.Length), CultureInfo.InvariantCulture);
         if (received != warmSent + sent)
         {
             throw new InvalidOperationException($"{warmSent + sent} messages written but {received} read by the peer");
@@ -322,7 +306,7 @@ internal static class SharedChannelRows
                         return 3;
                     }
 
-                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DonePrefix}{consumers.Sum(c => c.Result)}"));
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{PeerProcess.DonePrefix}{consumers.Sum(c => c.Result)}"));
                     Console.Out.Flush();
                     return 0;
             }
