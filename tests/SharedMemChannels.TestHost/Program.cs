@@ -45,7 +45,8 @@ internal static class Program
         SyncRoles.Register,
         UnboundedRoles.Register,
         RecordRoles.Register,
-        SerializedRoles.Register);
+        SerializedRoles.Register,
+        TopicRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

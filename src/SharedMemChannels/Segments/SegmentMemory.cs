@@ -1,6 +1,7 @@
 using SharedMemChannels.Common;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SharedMemChannels.Platform;
 
 namespace SharedMemChannels.Segments;
@@ -231,4 +232,12 @@ internal sealed unsafe class SegmentMemory
     [DoesNotReturn]
     private void ThrowMisaligned(long offset, Type type) =>
         ThrowHelper.ThrowDamaged(Name, $"offset {offset} read from shared memory is not aligned for {type.Name}.");
+
+    /// <summary>The bytes of an unmanaged value of the caller's (a topic message made of a struct), without copying.</summary>
+    public static ReadOnlySpan<byte> BytesOf<T>(in T value)
+        where T : unmanaged => MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in value));
+
+    /// <summary>The writable bytes of an unmanaged value of the caller's, without copying.</summary>
+    public static Span<byte> WritableBytesOf<T>(ref T value)
+        where T : unmanaged => MemoryMarshal.AsBytes(new Span<T>(ref value));
 }

@@ -1,0 +1,242 @@
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using SharedMemChannels.Topics;
+
+namespace SharedMemChannels;
+
+/// <summary>
+/// A publish/subscribe topic in a segment (eCAL's shared-memory transport, iceoryx2's publish-subscribe):
+/// every message goes to every subscriber. One publisher process at a time; any number of subscriber
+/// processes joining and leaving at any time. Each message carries eCAL's header (size, id, clock, time,
+/// optional xxHash64, zero-copy flag). The publisher cycles through <see cref="SharedTopicOptions.BufferCount"/>
+/// buffers and never waits for a slow subscriber (unless an acknowledgement timeout asks it to, for at
+/// most that long): a subscriber that falls behind by more than the buffers loses the oldest messages and
+/// sees the gap (<see cref="TopicMessageInfo.Dropped"/>, <see cref="TopicSubscriber.Drops"/>).
+/// </summary>
+public sealed class SharedTopic : IDisposable
+{
+    private readonly TopicCore _core;
+    private int _disposed;
+
+    private SharedTopic(TopicCore core) => _core = core;
+
+    /// <summary>The topic's name in its segment.</summary>
+    public string Name => _core.Name;
+
+    /// <summary>The buffers the publisher cycles through.</summary>
+    public int BufferCount => _core.BufferCount;
+
+    /// <summary>The payload bytes one message may have (MinSize + Reserve).</summary>
+    public int MaxMessageSize => _core.BufferSize;
+
+    /// <summary>Whether a live process holds the publisher end (a dead publisher is observable here).</summary>
+    public bool IsPublisherAlive => _core.IsPublisherAlive;
+
+    /// <summary>Messages published so far (the next message's id).</summary>
+    public long MessageCount => Volatile.Read(ref _core.Control.NextSequence);
+
+    /// <summary>Creates the topic <paramref name="name"/> in <paramref name="segment"/>; fails if it exists.</summary>
+    /// <param name="segment">The segment that holds it.</param>
+    /// <param name="name">Letters, digits, '.', '_' and '-'.</param>
+    /// <param name="options">Buffers, sizes, history, acknowledgement, hashing.</param>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="InvalidOperationException">A topic of that name exists.</exception>
+    /// <exception cref="OutOfSharedMemoryException">The segment has no room for the buffers.</exception>
+    public static SharedTopic Create(SharedSegment segment, string name, SharedTopicOptions options) =>
+        new(TopicCore.Open(segment, name, options, TopicCore.OpenMode.Create));
+
+    /// <summary>Opens the existing topic <paramref name="name"/>, with the options it was made with.</summary>
+    /// <param name="segment">The segment that holds it.</param>
+    /// <param name="name">Its name.</param>
+    /// <exception cref="KeyNotFoundException">There is no such topic.</exception>
+    public static SharedTopic Open(SharedSegment segment, string name) =>
+        new(TopicCore.Open(segment, name, null, TopicCore.OpenMode.Open));
+
+    /// <summary>Opens the topic <paramref name="name"/>, or creates it: exactly one process creates; other options than the topic's are an <see cref="ArgumentException"/>.</summary>
+    /// <param name="segment">The segment that holds it.</param>
+    /// <param name="name">Its name.</param>
+    /// <param name="options">The options to create with, and to check an existing topic against.</param>
+    public static SharedTopic OpenOrCreate(SharedSegment segment, string name, SharedTopicOptions options) =>
+        new(TopicCore.Open(segment, name, options, TopicCore.OpenMode.OpenOrCreate));
+
+    /// <summary>Becomes the topic's publisher: refused while another live process publishes; taken over from a dead or disposed one.</summary>
+    /// <exception cref="InvalidOperationException">Another live process (or this one) holds the publisher end.</exception>
+    public TopicPublisher CreatePublisher()
+    {
+        ThrowIfDisposed();
+        _core.TakePublisherLease();
+        return new TopicPublisher(_core);
+    }
+
+    /// <summary>Subscribes to the topic's byte messages: the subscriber first receives the last <see cref="SharedTopicOptions.HistoryDepth"/> messages.</summary>
+    public TopicSubscriber Subscribe()
+    {
+        ThrowIfDisposed();
+        return new TopicSubscriber(_core, _core.AddSubscriber());
+    }
+
+    /// <summary>Subscribes to messages of unmanaged <typeparamref name="T"/> (published with <see cref="TopicPublisher.Publish{T}(in T)"/>).</summary>
+    /// <typeparam name="T">The messages' type.</typeparam>
+    public TopicSubscriber<T> Subscribe<T>()
+        where T : unmanaged
+    {
+        ThrowIfDisposed();
+        if (Marshal.SizeOf<T>() > _core.BufferSize)
+        {
+            throw new ArgumentException($"{typeof(T).Name} ({Marshal.SizeOf<T>()} bytes) does not fit topic '{Name}''s buffers of {_core.BufferSize} bytes.");
+        }
+
+        return new TopicSubscriber<T>(_core, _core.AddSubscriber());
+    }
+
+    /// <summary>Lets go of this process's view of the topic (it stays in the segment).</summary>
+    public void Dispose() => Interlocked.Exchange(ref _disposed, 1);
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0 || _core.Segment.IsDetached, this);
+}
+
+/// <summary>The publisher end of a <see cref="SharedTopic"/> (one live process at a time).</summary>
+public sealed class TopicPublisher : IDisposable
+{
+    private readonly TopicCore _core;
+    private int _disposed;
+
+    internal TopicPublisher(TopicCore core) => _core = core;
+
+    /// <summary>Publishes a message to every subscriber; returns its id.</summary>
+    /// <param name="payload">At most the topic's <see cref="SharedTopic.MaxMessageSize"/> bytes.</param>
+    /// <exception cref="ArgumentException">The payload does not fit a buffer.</exception>
+    /// <exception cref="ObjectDisposedException">The publisher was disposed.</exception>
+    public long Publish(ReadOnlySpan<byte> payload)
+    {
+        ThrowIfDisposed();
+        return _core.Publish(payload, zeroCopy: false);
+    }
+
+    /// <summary>Publishes an unmanaged value as a message; returns its id.</summary>
+    /// <typeparam name="T">An unmanaged type.</typeparam>
+    /// <param name="value">The value.</param>
+    public long Publish<T>(in T value)
+        where T : unmanaged
+    {
+        ThrowIfDisposed();
+        return _core.Publish(Segments.SegmentMemory.BytesOf(in value), zeroCopy: false);
+    }
+
+    /// <summary>Gives the publisher end back (a new publisher may take it).</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && !_core.Segment.IsDetached)
+        {
+            _core.ReleasePublisherLease();
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0 || _core.Segment.IsDetached, this);
+}
+
+/// <summary>
+/// A subscriber of a <see cref="SharedTopic"/>'s byte messages, and a <see cref="ChannelReader{T}"/> of
+/// them (<c>await foreach</c>, each message a new array). <see cref="TryReceive"/> copies into a span of
+/// yours without allocating.
+/// </summary>
+public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
+{
+    private readonly TopicSubscription _subscription;
+
+    internal TopicSubscriber(TopicCore core, int row) => _subscription = new TopicSubscription(core, row);
+
+    /// <summary>Messages this subscriber missed (overwritten before it read them).</summary>
+    public long Drops => _subscription.Drops;
+
+    /// <summary>The header of the last message received.</summary>
+    public TopicMessageInfo LastMessage { get; private set; }
+
+    /// <inheritdoc />
+    public override bool CanCount => true;
+
+    /// <inheritdoc />
+    public override int Count => _subscription.Count;
+
+    /// <inheritdoc />
+    public override Task Completion => _subscription.Completion;
+
+    /// <summary>Copies the next message into <paramref name="destination"/>; false when there is none yet.</summary>
+    /// <param name="destination">Room for the message (the topic's <see cref="SharedTopic.MaxMessageSize"/> always suffices).</param>
+    /// <param name="info">The message's header, and the messages missed just before it.</param>
+    /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
+    public bool TryReceive(Span<byte> destination, out TopicMessageInfo info) => _subscription.TryReceive(destination, out info);
+
+    /// <inheritdoc />
+    public override bool TryRead(out byte[] item)
+    {
+        byte[] buffer = _subscription.Scratch;
+        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        {
+            item = [];
+            return false;
+        }
+
+        LastMessage = info;
+        item = buffer.AsSpan(0, info.Size).ToArray();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _subscription.WaitAsync(cancellationToken);
+
+    /// <summary>Leaves the topic (the publisher no longer waits for this subscriber).</summary>
+    public void Dispose() => _subscription.Dispose();
+}
+
+/// <summary>A subscriber of a <see cref="SharedTopic"/>'s messages of unmanaged <typeparamref name="T"/>, and a <see cref="ChannelReader{T}"/> of them.</summary>
+/// <typeparam name="T">The messages' type.</typeparam>
+public sealed class TopicSubscriber<T> : ChannelReader<T>, IDisposable
+    where T : unmanaged
+{
+    private readonly TopicSubscription _subscription;
+
+    internal TopicSubscriber(TopicCore core, int row) => _subscription = new TopicSubscription(core, row);
+
+    /// <summary>Messages this subscriber missed (overwritten before it read them).</summary>
+    public long Drops => _subscription.Drops;
+
+    /// <summary>The header of the last message received.</summary>
+    public TopicMessageInfo LastMessage { get; private set; }
+
+    /// <inheritdoc />
+    public override bool CanCount => true;
+
+    /// <inheritdoc />
+    public override int Count => _subscription.Count;
+
+    /// <inheritdoc />
+    public override Task Completion => _subscription.Completion;
+
+    /// <inheritdoc />
+    public override bool TryRead(out T item)
+    {
+        item = default;
+        Span<byte> bytes = Segments.SegmentMemory.WritableBytesOf(ref item);
+        byte[] buffer = _subscription.Scratch;
+        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        {
+            return false;
+        }
+
+        if (info.Size != bytes.Length)
+        {
+            throw new InvalidCastException($"Message {info.Id} has {info.Size} bytes; {typeof(T).Name} has {bytes.Length}.");
+        }
+
+        buffer.AsSpan(0, info.Size).CopyTo(bytes);
+        LastMessage = info;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _subscription.WaitAsync(cancellationToken);
+
+    /// <summary>Leaves the topic (the publisher no longer waits for this subscriber).</summary>
+    public void Dispose() => _subscription.Dispose();
+}

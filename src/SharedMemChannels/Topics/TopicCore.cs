@@ -1,0 +1,441 @@
+using System.IO.Hashing;
+using SharedMemChannels.Common;
+using SharedMemChannels.Heap;
+using SharedMemChannels.Objects;
+using SharedMemChannels.Segments;
+using SharedMemChannels.Synchronization;
+
+namespace SharedMemChannels.Topics;
+
+/// <summary>
+/// One process's hold on a topic: its control block and buffer area in the segment, read with every
+/// value checked. <see cref="SharedTopic"/>, <see cref="TopicPublisher"/> and <see cref="TopicSubscriber"/>
+/// are its views.
+/// </summary>
+internal sealed class TopicCore
+{
+    /// <summary>The heap tag of a topic's buffer area ("TOP1").</summary>
+    public const uint BufferAreaTag = 0x544F_5031;
+
+    private readonly SegmentAttachment _segment;
+    private readonly long _control;
+    private readonly long _area;
+
+    private TopicCore(SegmentAttachment segment, string name, long control, long area, int bufferCount, int bufferSize)
+    {
+        _segment = segment;
+        Name = name;
+        _control = control;
+        _area = area;
+        BufferCount = bufferCount;
+        BufferSize = bufferSize;
+        MessageEvent = new EventCount(segment.Memory, control + TopicControl.MessageSequenceOffset, control + TopicControl.MessageWaitersOffset);
+        AckEvent = new EventCount(segment.Memory, control + TopicControl.AckSequenceOffset, control + TopicControl.AckWaitersOffset);
+    }
+
+    public string Name { get; }
+
+    public SegmentAttachment Segment => _segment;
+
+    public int BufferCount { get; }
+
+    public int BufferSize { get; }
+
+    public EventCount MessageEvent { get; }
+
+    public EventCount AckEvent { get; }
+
+    public ref TopicControl Control => ref _segment.Memory.Ref<TopicControl>(_control);
+
+    public int HistoryDepth => Math.Clamp(Control.HistoryDepth, 0, BufferCount);
+
+    public TimeSpan AckTimeout => TimeSpan.FromMilliseconds(Math.Clamp(Control.AckTimeoutMs, 0, 60_000));
+
+    public bool HashPayloads => (Control.Flags & TopicControl.FlagHashPayloads) != 0;
+
+    internal enum OpenMode
+    {
+        Create,
+        Open,
+        OpenOrCreate,
+    }
+
+    /// <summary>
+    /// Creates or opens the topic. A creator allocates the buffer area first (its own until the topic is
+    /// published whole by the directory's atomic find-or-construct), so no half-made topic is ever seen.
+    /// </summary>
+    public static TopicCore Open(SharedSegment segment, string name, SharedTopicOptions? options, OpenMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        SharedName.Validate(name, nameof(name));
+        if (name.Length > TopicLayout.MaxNameLength)
+        {
+            throw new ArgumentException($"A topic name has at most {TopicLayout.MaxNameLength} characters.", nameof(name));
+        }
+
+        if (mode != OpenMode.Open)
+        {
+            ArgumentNullException.ThrowIfNull(options);
+            if (options.HistoryDepth > options.BufferCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), options.HistoryDepth, $"The history depth ({options.HistoryDepth}) cannot exceed the buffer count ({options.BufferCount}).");
+            }
+        }
+
+        segment.ThrowIfDisposed();
+        SegmentAttachment attachment = segment.Attachment;
+        SharedHeap heap = attachment.Heap;
+        ShmHandle area = default;
+        TopicControl initial = default;
+        if (options is not null && mode != OpenMode.Open)
+        {
+            long bytes = TopicLayout.AreaBytes(options.BufferCount, options.BufferSize);
+            if (bytes > SharedSegment.MaxAllocationSize)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), bytes, "The topic's buffers exceed the largest allocation.");
+            }
+
+            if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, BufferAreaTag, out area))
+            {
+                throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the buffers of topic '{name}' in segment '{attachment.Name}'.");
+            }
+
+            attachment.Memory.Span(heap.GetPayloadOffset(area, out _, out _), (int)bytes).Clear();
+            initial = new TopicControl
+            {
+                Magic = TopicControl.MagicValue,
+                Version = TopicControl.CurrentVersion,
+                BufferCount = options.BufferCount,
+                BufferSize = options.BufferSize,
+                HistoryDepth = options.HistoryDepth,
+                AckTimeoutMs = (int)options.AckTimeout.TotalMilliseconds,
+                Flags = options.HashPayloads ? TopicControl.FlagHashPayloads : 0,
+                BuffersBlock = area.Value,
+                CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                State = 1,
+            };
+        }
+
+        ObjectRef found;
+        bool created = false;
+        try
+        {
+            found = attachment.Directory.FindOrConstruct(TopicLayout.ObjectName(name), initial, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out created);
+        }
+        catch (InvalidOperationException) when (mode == OpenMode.Create)
+        {
+            FreeQuietly(heap, area);
+            throw new InvalidOperationException($"Segment '{attachment.Name}' already has a topic '{name}'.");
+        }
+        catch (InvalidCastException e)
+        {
+            FreeQuietly(heap, area);
+            throw new InvalidSegmentException(attachment.Name, $"the object for topic '{name}' is not a topic control block ({e.Message})");
+        }
+
+        if (created)
+        {
+            heap.SetOwnership(area, ShmOwnership.Segment);
+        }
+        else
+        {
+            FreeQuietly(heap, area);
+        }
+
+        if (found.IsNull)
+        {
+            throw new KeyNotFoundException($"Segment '{attachment.Name}' has no topic '{name}'.");
+        }
+
+        TopicCore core = Attach(attachment, name, found.ValueOffset);
+        if (!created && options is not null)
+        {
+            ref TopicControl c = ref core.Control;
+            if (c.BufferCount != options.BufferCount || c.BufferSize != options.BufferSize || c.HistoryDepth != options.HistoryDepth ||
+                c.AckTimeoutMs != (int)options.AckTimeout.TotalMilliseconds || ((c.Flags & TopicControl.FlagHashPayloads) != 0) != options.HashPayloads)
+            {
+                throw new ArgumentException(
+                    $"Topic '{name}' exists with {c.BufferCount} buffers of {c.BufferSize} bytes, history {c.HistoryDepth}, ack timeout {c.AckTimeoutMs} ms; the options ask otherwise.",
+                    nameof(options));
+            }
+        }
+
+        return core;
+    }
+
+    /// <summary>Checks a control block found in the directory and locates its buffer area.</summary>
+    private static TopicCore Attach(SegmentAttachment segment, string name, long control)
+    {
+        TopicControl c = segment.Memory.Ref<TopicControl>(control);
+        if (c.Magic != TopicControl.MagicValue || c.Version != TopicControl.CurrentVersion || c.State != 1 ||
+            c.BufferCount is < 1 or > SharedTopicOptions.MaxBufferCount || c.BufferSize is < 1 or > (128 << 20))
+        {
+            ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged control block.");
+        }
+
+        long payload = segment.Heap.GetPayloadOffset(ShmHandle.FromValue(c.BuffersBlock), out int length, out uint tag);
+        long area = (payload + TopicLayout.LineSize - 1) & ~(long)(TopicLayout.LineSize - 1);
+        if (tag != BufferAreaTag || area + (c.BufferCount * TopicLayout.BufferStride(c.BufferSize)) > payload + length)
+        {
+            ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged buffer area.");
+        }
+
+        return new TopicCore(segment, name, control, area, c.BufferCount, c.BufferSize);
+    }
+
+    private static void FreeQuietly(SharedHeap heap, ShmHandle block)
+    {
+        if (!block.IsNull)
+        {
+            heap.Free(block);
+        }
+    }
+
+    // ---------------------------------------------------------------- publisher
+
+    /// <summary>Takes the publisher lease: refused while another live process holds it, taken over from a dead one.</summary>
+    public void TakePublisherLease()
+    {
+        uint me = _segment.Owner.Value;
+        ref uint lease = ref Control.PublisherLease;
+        while (true)
+        {
+            uint holder = Volatile.Read(ref lease);
+            if (holder == me)
+            {
+                throw new InvalidOperationException($"This process publishes on topic '{Name}' already: one publisher per process.");
+            }
+
+            if (holder != 0 && _segment.Processes.IsAlive(new OwnerId(holder)))
+            {
+                throw new InvalidOperationException($"Topic '{Name}' has a publisher in another live process ({new OwnerId(holder)}); a new one can take over once it is disposed or dead.");
+            }
+
+            if (Interlocked.CompareExchange(ref lease, me, holder) == holder)
+            {
+                return;
+            }
+        }
+    }
+
+    public void ReleasePublisherLease() => Interlocked.CompareExchange(ref Control.PublisherLease, 0, _segment.Owner.Value);
+
+    /// <summary>Whether a live process holds the publisher lease.</summary>
+    public bool IsPublisherAlive
+    {
+        get
+        {
+            uint holder = Volatile.Read(ref Control.PublisherLease);
+            return holder != 0 && _segment.Processes.IsAlive(new OwnerId(holder));
+        }
+    }
+
+    /// <summary>Writes message <c>NextSequence</c> into its buffer (a seqlock: odd version while written) and publishes it.</summary>
+    public long Publish(ReadOnlySpan<byte> payload, bool zeroCopy)
+    {
+        if (payload.Length > BufferSize)
+        {
+            throw new ArgumentException($"A message of {payload.Length} bytes does not fit topic '{Name}''s buffers of {BufferSize} bytes (MinSize + Reserve).", nameof(payload));
+        }
+
+        ref TopicControl c = ref Control;
+        long sequence = Volatile.Read(ref c.NextSequence);
+        if (sequence < 0)
+        {
+            ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative sequence.");
+        }
+
+        WaitForAcknowledgements(sequence);
+        long buffer = TopicLayout.BufferOffset(_area, (int)(sequence % BufferCount), BufferSize);
+        ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
+        Volatile.Write(ref header.Version, (2 * sequence) + 1);
+        Interlocked.MemoryBarrier();
+        header.Id = sequence;
+        header.Clock = ++c.Clock;
+        header.TimeUtcTicks = DateTime.UtcNow.Ticks;
+        header.Size = payload.Length;
+        bool hash = HashPayloads;
+        header.Flags = (hash ? TopicBufferHeader.FlagHashed : 0) | (zeroCopy ? TopicBufferHeader.FlagZeroCopy : 0);
+        header.Hash = hash ? XxHash64.HashToUInt64(payload) : 0;
+        payload.CopyTo(_segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, payload.Length));
+        Volatile.Write(ref header.Version, (2 * sequence) + 2);
+        Volatile.Write(ref c.NextSequence, sequence + 1);
+        MessageEvent.Signal();
+        return sequence;
+    }
+
+    /// <summary>With an ack timeout: waits until every live subscriber has read message <paramref name="sequence"/> - 1, or the timeout.</summary>
+    private void WaitForAcknowledgements(long sequence)
+    {
+        TimeSpan timeout = AckTimeout;
+        if (timeout <= TimeSpan.Zero || sequence == 0)
+        {
+            return;
+        }
+
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            int token = AckEvent.PrepareWait();
+            if (AllAcknowledged(sequence - 1))
+            {
+                AckEvent.CancelWait();
+                return;
+            }
+
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                AckEvent.CancelWait();
+                return; // eCAL: past the timeout the publisher goes on, and the slow subscriber sees a gap
+            }
+
+            AckEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, 50)));
+        }
+    }
+
+    private bool AllAcknowledged(long sequence)
+    {
+        for (int i = 0; i < TopicControl.SubscriberCount; i++)
+        {
+            ref TopicSubscriberRow row = ref Row(i);
+            uint owner = Volatile.Read(ref row.Owner);
+            if (owner != 0 && Volatile.Read(ref row.Acknowledged) < sequence && _segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // ---------------------------------------------------------------- subscribers
+
+    public ref TopicSubscriberRow Row(int index) => ref _segment.Memory.Ref<TopicSubscriberRow>(TopicLayout.SubscriberOffset(_control, index));
+
+    /// <summary>Takes a subscriber row (reusing a dead process's); the subscriber starts with the last <see cref="HistoryDepth"/> messages.</summary>
+    public int AddSubscriber()
+    {
+        uint me = _segment.Owner.Value;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < TopicControl.SubscriberCount; i++)
+            {
+                ref TopicSubscriberRow row = ref Row(i);
+                uint owner = Volatile.Read(ref row.Owner);
+                bool free = owner == 0 || (pass == 1 && !_segment.Processes.IsAlive(new OwnerId(owner)));
+                if (free && Interlocked.CompareExchange(ref row.Owner, me, owner) == owner)
+                {
+                    long next = Math.Max(0, Volatile.Read(ref Control.NextSequence));
+                    long start = Math.Max(0, next - HistoryDepth);
+                    row.Drops = 0;
+                    row.Acknowledged = next - 1; // nothing owed for what was sent before it joined
+                    Volatile.Write(ref row.Position, start);
+                    return i;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"Topic '{Name}' already has {TopicControl.SubscriberCount} subscribers, the most it records.");
+    }
+
+    public void RemoveSubscriber(int index)
+    {
+        ref TopicSubscriberRow row = ref Row(index);
+        Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
+        AckEvent.Signal(); // a publisher waiting for this subscriber's acknowledgement goes on
+    }
+
+    /// <summary>
+    /// Copies the subscriber's next message into <paramref name="destination"/> (which must hold
+    /// <see cref="BufferSize"/> bytes, or the message); false when there is none yet. Messages overwritten
+    /// before they were read are counted as drops and skipped.
+    /// </summary>
+    public bool TryReceive(int index, Span<byte> destination, out TopicMessageInfo info)
+    {
+        ref TopicSubscriberRow row = ref Row(index);
+        long dropped = 0;
+        for (int attempt = 0; attempt < 1_000; attempt++)
+        {
+            long next = Volatile.Read(ref Control.NextSequence);
+            long position = Volatile.Read(ref row.Position);
+            if (position < 0 || next < 0)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative position or sequence.");
+            }
+
+            if (position >= next)
+            {
+                info = default;
+                if (dropped != 0)
+                {
+                    Interlocked.Add(ref row.Drops, dropped);
+                }
+
+                return false;
+            }
+
+            if (next - position > BufferCount)
+            {
+                // Overwritten before it was read: the slow subscriber jumps to the oldest buffer still whole.
+                dropped += next - BufferCount - position;
+                position = next - BufferCount;
+                Volatile.Write(ref row.Position, position);
+            }
+
+            long buffer = TopicLayout.BufferOffset(_area, (int)(position % BufferCount), BufferSize);
+            ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
+            long version = Volatile.Read(ref header.Version);
+            if (version != (2 * position) + 2)
+            {
+                if (version > (2 * position) + 2)
+                {
+                    dropped++; // a newer message is in it already
+                    Volatile.Write(ref row.Position, position + 1);
+                }
+
+                continue; // still being written: look again
+            }
+
+            TopicBufferHeader copy = header;
+            if (copy.Size < 0 || copy.Size > BufferSize || copy.Id != position)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
+            }
+
+            if (destination.Length < copy.Size)
+            {
+                throw new ArgumentException($"The destination holds {destination.Length} bytes; the message has {copy.Size}.", nameof(destination));
+            }
+
+            _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, copy.Size).CopyTo(destination);
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref header.Version) != version)
+            {
+                dropped++; // overwritten while we copied: not a torn message, a lost one
+                Volatile.Write(ref row.Position, position + 1);
+                continue;
+            }
+
+            Volatile.Write(ref row.Position, position + 1);
+            Interlocked.Add(ref row.Drops, dropped);
+            Volatile.Write(ref row.Acknowledged, position);
+            AckEvent.Signal();
+            if ((copy.Flags & TopicBufferHeader.FlagHashed) != 0 && XxHash64.HashToUInt64(destination[..copy.Size]) != copy.Hash)
+            {
+                throw new InvalidDataException($"Message {position} of topic '{Name}' does not match its hash: its payload was damaged.");
+            }
+
+            info = new TopicMessageInfo(copy.Id, copy.Clock, new DateTime(Math.Clamp(copy.TimeUtcTicks, 0, DateTime.MaxValue.Ticks), DateTimeKind.Utc),
+                copy.Size, copy.Hash, (copy.Flags & TopicBufferHeader.FlagZeroCopy) != 0, dropped);
+            return true;
+        }
+
+        info = default;
+        return false; // a publisher rewriting faster than we can copy: try again later
+    }
+
+    /// <summary>Messages waiting for subscriber <paramref name="index"/> (at most the buffer count).</summary>
+    public long Pending(int index) =>
+        Math.Clamp(Volatile.Read(ref Control.NextSequence) - Volatile.Read(ref Row(index).Position), 0, BufferCount);
+}

@@ -1,0 +1,81 @@
+namespace SharedMemChannels.Topics;
+
+/// <summary>What the subscriber views share: the row, the receive, and the wait for the next message.</summary>
+internal sealed class TopicSubscription : IDisposable
+{
+    /// <summary>How long a wait sleeps before it looks whether the publisher still lives.</summary>
+    private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(500);
+
+    private readonly TopicCore _core;
+    private readonly int _row;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposed;
+
+    public TopicSubscription(TopicCore core, int row)
+    {
+        _core = core;
+        _row = row;
+        Scratch = new byte[core.BufferSize];
+    }
+
+    /// <summary>A buffer of the topic's message size, reused by the convenience reads.</summary>
+    public byte[] Scratch { get; }
+
+    public long Drops => Volatile.Read(ref _core.Row(_row).Drops);
+
+    public int Count
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return (int)_core.Pending(_row);
+        }
+    }
+
+    /// <summary>Topics are not completed: this completes (canceled) when the subscriber is disposed.</summary>
+    public Task Completion => _completion.Task;
+
+    public bool TryReceive(Span<byte> destination, out TopicMessageInfo info)
+    {
+        ThrowIfDisposed();
+        return _core.TryReceive(_row, destination, out info);
+    }
+
+    /// <summary>True once a message is there; after a slice with none and a dead publisher, <see cref="ChannelAbandonedException"/>.</summary>
+    public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        while (true)
+        {
+            int token = _core.MessageEvent.PrepareWait();
+            if (_core.Pending(_row) > 0)
+            {
+                _core.MessageEvent.CancelWait();
+                return true;
+            }
+
+            if (!await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false) &&
+                _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
+            {
+                throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
+            }
+
+            ThrowIfDisposed();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            if (!_core.Segment.IsDetached)
+            {
+                _core.RemoveSubscriber(_row);
+            }
+
+            _completion.TrySetCanceled();
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0 || _core.Segment.IsDetached, this);
+}

@@ -1,0 +1,291 @@
+using System.Buffers.Binary;
+using System.Threading.Channels;
+using SharedMemChannels.Tests.Infrastructure;
+
+namespace SharedMemChannels.Tests;
+
+/// <summary>Publish/subscribe topics: headers, history, multi-buffering and drops, acknowledgement, leases, damage, and fan-out to child processes.</summary>
+public sealed class TopicTests : SegmentTest
+{
+    private static byte[] Message(long id, int size = 64)
+    {
+        byte[] payload = new byte[size];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, id);
+        return payload;
+    }
+
+    [Fact]
+    public void Every_subscriber_gets_every_message_with_its_header()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 8, MinSize = 128, HashPayloads = true });
+        using TopicSubscriber a = topic.Subscribe();
+        using TopicSubscriber b = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        DateTime before = DateTime.UtcNow;
+        for (long i = 0; i < 5; i++)
+        {
+            Assert.Equal(i, publisher.Publish(Message(i, 10 + (int)i)));
+        }
+
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        foreach (TopicSubscriber s in new[] { a, b })
+        {
+            for (long i = 0; i < 5; i++)
+            {
+                Assert.True(s.TryReceive(buffer, out TopicMessageInfo info));
+                Assert.Equal(i, info.Id);
+                Assert.Equal(i + 1, info.Clock);
+                Assert.Equal(10 + (int)i, info.Size);
+                Assert.NotEqual(0UL, info.Hash);
+                Assert.Equal(0, info.Dropped);
+                Assert.Equal(DateTimeKind.Utc, info.TimeUtc.Kind);
+                Assert.True(info.TimeUtc >= before.AddSeconds(-1));
+                Assert.Equal(i, BinaryPrimitives.ReadInt64LittleEndian(buffer));
+            }
+
+            Assert.False(s.TryReceive(buffer, out _));
+            Assert.Equal(0, s.Drops);
+        }
+    }
+
+    [Fact]
+    public void A_late_joiner_gets_the_last_messages_of_the_history()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 4, HistoryDepth = 3 });
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 6; i++)
+        {
+            publisher.Publish(Message(i));
+        }
+
+        using TopicSubscriber late = topic.Subscribe();
+        Assert.Equal(3, late.Count);
+        var ids = new List<long>();
+        while (late.TryRead(out byte[] message))
+        {
+            ids.Add(BinaryPrimitives.ReadInt64LittleEndian(message));
+        }
+
+        Assert.Equal([3L, 4L, 5L], ids);
+    }
+
+    [Fact]
+    public void A_slow_subscriber_never_holds_the_publisher_and_sees_the_gap()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2 });
+        using TopicSubscriber slow = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 7; i++)
+        {
+            publisher.Publish(Message(i)); // never waits: no acknowledgement timeout
+        }
+
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        Assert.True(slow.TryReceive(buffer, out TopicMessageInfo first));
+        Assert.Equal(5, first.Id);
+        Assert.Equal(5, first.Dropped);
+        Assert.True(slow.TryReceive(buffer, out TopicMessageInfo second));
+        Assert.Equal((6L, 0L), (second.Id, second.Dropped));
+        Assert.Equal(5, slow.Drops);
+    }
+
+    [Fact]
+    public void With_an_ack_timeout_a_subscriber_that_does_not_read_delays_the_publisher_at_most_that_long()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2, AckTimeout = TimeSpan.FromMilliseconds(20) });
+        using TopicSubscriber stuck = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 4; i++)
+        {
+            Assert.Equal(i, publisher.Publish(Message(i))); // each waits for the stuck one, then goes on
+        }
+
+        Assert.True(stuck.TryRead(out _));
+        Assert.Equal(2, stuck.Drops);
+    }
+
+    [Fact]
+    public async Task A_subscriber_is_a_ChannelReader()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 16, MinSize = 8, AckTimeout = TimeSpan.FromSeconds(30) });
+        using TopicSubscriber<long> subscriber = topic.Subscribe<long>();
+        ChannelReader<long> reader = subscriber;
+        Task publishing = Task.Run(() =>
+        {
+            using TopicPublisher publisher = topic.CreatePublisher();
+            for (long i = 0; i < 100; i++)
+            {
+                publisher.Publish(i * 3);
+            }
+        });
+
+        long expected = 0;
+        await foreach (long value in reader.ReadAllAsync())
+        {
+            Assert.Equal(expected * 3, value);
+            if (++expected == 100)
+            {
+                break;
+            }
+        }
+
+        await publishing;
+        Assert.Equal(0, subscriber.Drops);
+    }
+
+    [Fact]
+    public void One_publisher_at_a_time_and_a_new_one_takes_over()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions());
+        TopicPublisher first = topic.CreatePublisher();
+        Assert.Throws<InvalidOperationException>(() => topic.CreatePublisher());
+        first.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => first.Publish(Message(0)));
+        using (TopicPublisher second = topic.CreatePublisher())
+        {
+            second.Publish(Message(0));
+        }
+
+        using ChildProcess child = HostOnBackend("topic-pub", segment.Name, "--topic", "t", "--count", "1", "--park");
+        child.WaitForLine("published");
+        Assert.True(topic.IsPublisherAlive);
+        Assert.Throws<InvalidOperationException>(() => topic.CreatePublisher());
+        child.Kill();
+        WaitUntil(() => !topic.IsPublisherAlive, "the killed publisher seen dead");
+        using TopicPublisher successor = topic.CreatePublisher();
+        Assert.Equal(2, successor.Publish(Message(2)));
+    }
+
+    [Fact]
+    public async Task A_dead_publisher_is_observable_by_a_waiting_subscriber()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions());
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using ChildProcess child = HostOnBackend("topic-pub", segment.Name, "--topic", "t", "--count", "1", "--park");
+        child.WaitForLine("published");
+        Assert.True(subscriber.TryRead(out _));
+        ValueTask<bool> waiting = subscriber.WaitToReadAsync();
+        child.Kill();
+        await Assert.ThrowsAsync<ChannelAbandonedException>(async () => await waiting);
+    }
+
+    [Fact]
+    public async Task Fan_out_to_four_subscriber_processes_is_complete_and_in_order()
+    {
+        SharedSegment segment = NewSegment("topic", capacity: 4 << 20);
+        using SharedTopic topic = SharedTopic.Create(segment, "fan", new SharedTopicOptions { BufferCount = 8, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60) });
+        var children = new List<ChildProcess>();
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "fan", "--count", "2000");
+                children.Add(child);
+                child.WaitForLine("ready");
+            }
+
+            using (TopicPublisher publisher = topic.CreatePublisher())
+            {
+                await Task.Run(() =>
+                {
+                    for (long i = 0; i < 2000; i++)
+                    {
+                        publisher.Publish(Message(i));
+                    }
+                });
+            }
+
+            foreach (ChildProcess child in children)
+            {
+                Assert.Equal("got n=2000 drops=0 last=1999", child.WaitForLine("got"));
+                Assert.Equal(0, child.Finish());
+            }
+        }
+        finally
+        {
+            children.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public void A_killed_subscriber_never_stalls_the_publisher()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2, AckTimeout = TimeSpan.FromSeconds(60) });
+        using (ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "t", "--count", "1000000"))
+        {
+            child.WaitForLine("ready");
+            child.Kill();
+        }
+
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 10; i++)
+        {
+            Assert.Equal(i, publisher.Publish(Message(i))); // the dead subscriber's acknowledgement is not waited for
+        }
+    }
+
+    [Fact]
+    public void Bad_input_and_damage_are_clear_exceptions()
+    {
+        SharedSegment segment = NewSegment("topic");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SharedTopicOptions { BufferCount = 0 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SharedTopicOptions { AckTimeout = TimeSpan.FromMinutes(2) });
+        Assert.Throws<ArgumentOutOfRangeException>(() => SharedTopic.Create(segment, "h", new SharedTopicOptions { BufferCount = 2, HistoryDepth = 3 }));
+        Assert.Throws<ArgumentException>(() => SharedTopic.Create(segment, "../x", new SharedTopicOptions()));
+        Assert.Throws<KeyNotFoundException>(() => SharedTopic.Open(segment, "missing"));
+
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2, MinSize = 32, HashPayloads = true });
+        Assert.Throws<InvalidOperationException>(() => SharedTopic.Create(segment, "t", new SharedTopicOptions()));
+        Assert.Throws<ArgumentException>(() => SharedTopic.OpenOrCreate(segment, "t", new SharedTopicOptions()));
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        Assert.Throws<ArgumentException>(() => publisher.Publish(new byte[33]));
+        Assert.Throws<ArgumentException>(() => topic.Subscribe<Big>());
+
+        // A payload damaged after it was published fails its hash.
+        publisher.Publish(Message(0, 32));
+        Span<byte> area = BufferArea(segment);
+        area[64] ^= 0xFF; // buffer 0's first payload byte
+        Assert.Throws<InvalidDataException>(() => subscriber.TryReceive(new byte[32], out _));
+
+        // A header whose size is out of range is damage, not an access outside the buffer.
+        publisher.Publish(Message(1, 32));
+        BinaryPrimitives.WriteInt32LittleEndian(BufferArea(segment)[(int)(TopicStride(32) + 32)..], 1 << 30);
+        Assert.Throws<InvalidSegmentException>(() => subscriber.TryReceive(new byte[32], out _));
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Size = 40)]
+    private struct Big
+    {
+    }
+
+    private static long TopicStride(int size) => (64 + size + 127) / 128 * 128;
+
+    /// <summary>The topic's buffer area, from buffer 0's header (found by what message 0 wrote: version 2, id 0, clock 1, size 32).</summary>
+    private static Span<byte> BufferArea(SharedSegment segment)
+    {
+        NamedObjectInfo info = segment.GetNamedObjects().Single(o => o.Name == "shmc.topic.t");
+        Span<byte> control = segment.GetSpan(info.Handle);
+        int at = control.IndexOf("SHMCTOP1"u8);
+        var area = ShmHandle.FromValue(BinaryPrimitives.ReadUInt64LittleEndian(control[(at + 32)..]));
+        Span<byte> block = segment.GetSpan(area);
+        for (int p = 0; p + 64 <= block.Length; p += 8)
+        {
+            if (BinaryPrimitives.ReadInt64LittleEndian(block[p..]) == 2 && BinaryPrimitives.ReadInt64LittleEndian(block[(p + 8)..]) == 0 &&
+                BinaryPrimitives.ReadInt64LittleEndian(block[(p + 16)..]) == 1 && BinaryPrimitives.ReadInt32LittleEndian(block[(p + 32)..]) == 32)
+            {
+                return block[p..];
+            }
+        }
+
+        throw new InvalidOperationException("buffer 0's header was not found");
+    }
+}
