@@ -230,6 +230,25 @@ internal static class Commands
             console.Write(channel);
         }
 
+        foreach (TopicReport t in r.Topics)
+        {
+            console.WriteLine();
+            console.WriteLine($"Topic {t.Name} ({t.State}): {Format.Number(t.MessageCount)} messages, {t.BufferCount} buffers of {Format.Bytes(t.BufferSize)}, history {t.HistoryDepth}, ack timeout {t.AckTimeoutMs} ms");
+            string publisher = !t.HasPublisher ? "none" : $"process {(t.PublisherProcessId == 0 ? "?" : Format.Number(t.PublisherProcessId))}{(t.PublisherLiveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}";
+            console.WriteLine($"  publisher: {publisher}");
+            Table subscribers = Output.Table("SUBSCRIBER", "POSITION", "BEHIND", "DROPS");
+            foreach (TopicSubscriberReport s in t.Subscribers)
+            {
+                subscribers.AddRow(
+                    Output.Text($"process {(s.ProcessId == 0 ? "?" : Format.Number(s.ProcessId))}{(s.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}"),
+                    Output.Text(Format.Number(s.Position)),
+                    Output.Text(Format.Number(Math.Max(0, t.MessageCount - s.Position))),
+                    Output.Text(Format.Number(s.Drops)));
+            }
+
+            console.Write(subscribers);
+        }
+
         if (r.SyncObjects.Count > 0)
         {
             console.WriteLine();

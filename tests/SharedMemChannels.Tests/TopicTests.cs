@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Threading.Channels;
+using SharedMemChannels.Diagnostics;
 using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
@@ -90,6 +91,16 @@ public sealed class TopicTests : SegmentTest
         Assert.True(slow.TryReceive(buffer, out TopicMessageInfo second));
         Assert.Equal((6L, 0L), (second.Id, second.Dropped));
         Assert.Equal(5, slow.Drops);
+
+        // Inspection shows the topic, its live publisher and the subscriber's position and drops.
+        using TopicSubscriber idle = topic.Subscribe();
+        TopicReport report = Assert.Single(SegmentDiagnostics.Inspect(segment.Name, Backend).Topics);
+        Assert.Equal(("t", "ready", 7L, true, ProcessLiveness.Alive, Environment.ProcessId), (report.Name, report.State, report.MessageCount, report.HasPublisher, report.PublisherLiveness, report.PublisherProcessId));
+        Assert.Equal(2, report.Subscribers.Count);
+        Assert.Contains(report.Subscribers, s => s.Position == 7 && s.Drops == 5);
+        using ChildProcess shmc = ChildProcess.Shmc("inspect", segment.Name, "--backend", BackendArgument);
+        Assert.Equal(0, shmc.Finish());
+        Assert.Contains("Topic t (ready): 7 messages", shmc.Transcript, StringComparison.Ordinal);
     }
 
     [Fact]

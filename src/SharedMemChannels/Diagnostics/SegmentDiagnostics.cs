@@ -211,6 +211,10 @@ public static class SegmentDiagnostics
                 {
                     SyncObjects = Synchronization.SyncInspector.Read(memory, report.NamedObjects, table, handle => ObjectDirectory.ValueOffsetOf(memory, heap, handle, TypeLayout<Synchronization.SyncControl>.Info, "a synchronization control block")),
                 };
+                report = report with
+                {
+                    Topics = Topics.TopicInspector.Read(memory, report.NamedObjects, table, handle => ObjectDirectory.ValueOffsetOf(memory, heap, handle, TypeLayout<Topics.TopicControl>.Info, "a topic control block")),
+                };
             }
             catch (Exception e) when (e is InvalidSegmentException or ArgumentException or InvalidOperationException or InvalidCastException or OverflowException)
             {

@@ -88,4 +88,7 @@ public sealed record SegmentReport
 
     /// <summary>The named synchronization objects the segment holds (mutexes, events, semaphores).</summary>
     public IReadOnlyList<SyncObjectReport> SyncObjects { get; init; } = [];
+
+    /// <summary>The publish/subscribe topics the segment holds.</summary>
+    public IReadOnlyList<TopicReport> Topics { get; init; } = [];
 }

@@ -1,0 +1,54 @@
+namespace SharedMemChannels.Diagnostics;
+
+/// <summary>A publish/subscribe topic (<see cref="SharedTopic"/>) as inspection reads it.</summary>
+public sealed record TopicReport
+{
+    /// <summary>The topic's name.</summary>
+    public string Name { get; init; } = string.Empty;
+
+    /// <summary>"ready", or "damaged" when the control block is not one.</summary>
+    public string State { get; init; } = string.Empty;
+
+    /// <summary>The buffers the publisher cycles through.</summary>
+    public int BufferCount { get; init; }
+
+    /// <summary>The payload bytes of a buffer.</summary>
+    public int BufferSize { get; init; }
+
+    /// <summary>Messages a late joiner gets first.</summary>
+    public int HistoryDepth { get; init; }
+
+    /// <summary>The acknowledgement timeout in milliseconds (0: none).</summary>
+    public int AckTimeoutMs { get; init; }
+
+    /// <summary>Messages published so far.</summary>
+    public long MessageCount { get; init; }
+
+    /// <summary>The publisher's process id (0 when there is none, or its slot was reused).</summary>
+    public int PublisherProcessId { get; init; }
+
+    /// <summary>Whether a publisher holds the topic, and whether it lives.</summary>
+    public ProcessLiveness PublisherLiveness { get; init; }
+
+    /// <summary>Whether a process holds the publisher end.</summary>
+    public bool HasPublisher { get; init; }
+
+    /// <summary>The subscribers: their processes, positions and drops.</summary>
+    public IReadOnlyList<TopicSubscriberReport> Subscribers { get; init; } = [];
+}
+
+/// <summary>A subscriber of a topic.</summary>
+public sealed record TopicSubscriberReport
+{
+    /// <summary>The subscribed process (0 when its slot was reused).</summary>
+    public int ProcessId { get; init; }
+
+    /// <summary>Whether the process lives.</summary>
+    public ProcessLiveness Liveness { get; init; }
+
+    /// <summary>The next message id it reads.</summary>
+    public long Position { get; init; }
+
+    /// <summary>Messages it missed.</summary>
+    public long Drops { get; init; }
+}

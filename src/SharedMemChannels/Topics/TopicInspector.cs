@@ -1,0 +1,63 @@
+using SharedMemChannels.Diagnostics;
+using SharedMemChannels.Segments;
+
+namespace SharedMemChannels.Topics;
+
+/// <summary>Reads topics' control blocks for a report, on a mapping that may be read-only; nothing here writes or trusts what it reads.</summary>
+internal static class TopicInspector
+{
+    public static List<TopicReport> Read(SegmentMemory memory, IEnumerable<NamedObjectInfo> objects, ProcessTable processes, Func<ShmHandle, long> payloadOf)
+    {
+        var reports = new List<TopicReport>();
+        Dictionary<int, ProcessSlotInfo>? slots = null;
+        foreach (NamedObjectInfo info in objects)
+        {
+            if (!info.Name.StartsWith(TopicLayout.ObjectPrefix, StringComparison.Ordinal) || info.Size != TopicControl.Size)
+            {
+                continue;
+            }
+
+            long control = payloadOf(info.Handle);
+            TopicControl c = memory.Ref<TopicControl>(control);
+            slots ??= processes.Snapshot().ToDictionary(s => s.Index);
+            int PidOf(uint owner)
+            {
+                var id = new OwnerId(owner);
+                return slots.TryGetValue(id.Slot, out ProcessSlotInfo slot) && slot.Generation == id.Generation ? slot.Pid : 0;
+            }
+
+            var subscribers = new List<TopicSubscriberReport>();
+            for (int i = 0; i < TopicControl.SubscriberCount; i++)
+            {
+                TopicSubscriberRow row = memory.Ref<TopicSubscriberRow>(TopicLayout.SubscriberOffset(control, i));
+                if (row.Owner != 0)
+                {
+                    subscribers.Add(new TopicSubscriberReport
+                    {
+                        ProcessId = PidOf(row.Owner),
+                        Liveness = processes.IsAlive(new OwnerId(row.Owner)) ? ProcessLiveness.Alive : ProcessLiveness.Dead,
+                        Position = row.Position,
+                        Drops = row.Drops,
+                    });
+                }
+            }
+
+            reports.Add(new TopicReport
+            {
+                Name = info.Name[TopicLayout.ObjectPrefix.Length..],
+                State = c.Magic == TopicControl.MagicValue && c.Version == TopicControl.CurrentVersion && c.State == 1 ? "ready" : "damaged",
+                BufferCount = c.BufferCount,
+                BufferSize = c.BufferSize,
+                HistoryDepth = c.HistoryDepth,
+                AckTimeoutMs = c.AckTimeoutMs,
+                MessageCount = c.NextSequence,
+                HasPublisher = c.PublisherLease != 0,
+                PublisherProcessId = c.PublisherLease == 0 ? 0 : PidOf(c.PublisherLease),
+                PublisherLiveness = c.PublisherLease != 0 && processes.IsAlive(new OwnerId(c.PublisherLease)) ? ProcessLiveness.Alive : ProcessLiveness.Dead,
+                Subscribers = subscribers,
+            });
+        }
+
+        return reports;
+    }
+}
