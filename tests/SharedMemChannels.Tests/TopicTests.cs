@@ -104,6 +104,50 @@ public sealed class TopicTests : SegmentTest
     }
 
     [Fact]
+    public async Task A_reader_racing_a_fast_publisher_sees_whole_messages_in_order_or_drops_never_a_torn_one()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2, MinSize = 256 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using var stop = new CancellationTokenSource();
+        Task publishing = Task.Run(() =>
+        {
+            using TopicPublisher publisher = topic.CreatePublisher();
+            byte[] payload = new byte[256];
+            for (long i = 0; i < 200_000; i++)
+            {
+                payload.AsSpan().Fill((byte)i);
+                BinaryPrimitives.WriteInt64LittleEndian(payload, i);
+                publisher.Publish(payload.AsSpan(0, 8 + (int)(i % 248)));
+            }
+        });
+
+        byte[] buffer = new byte[256];
+        long last = -1;
+        long received = 0;
+        while (!publishing.IsCompleted || subscriber.Count > 0)
+        {
+            if (!subscriber.TryReceive(buffer, out TopicMessageInfo info))
+            {
+                continue;
+            }
+
+            long id = BinaryPrimitives.ReadInt64LittleEndian(buffer);
+            Assert.Equal(info.Id, id);
+            Assert.True(id > last);
+            Assert.Equal(8 + (int)(id % 248), info.Size);
+            Assert.True(buffer.AsSpan(8, info.Size - 8).IndexOfAnyExcept((byte)id) < 0, $"message {id} is torn");
+            Assert.Equal(id - last - 1, info.Dropped);
+            last = id;
+            received++;
+        }
+
+        await publishing;
+        Assert.True(received > 0);
+        Assert.Equal(199_999 + 1 - received, subscriber.Drops);
+    }
+
+    [Fact]
     public void With_an_ack_timeout_a_subscriber_that_does_not_read_delays_the_publisher_at_most_that_long()
     {
         SharedSegment segment = NewSegment("topic");

@@ -273,6 +273,18 @@ internal sealed class TopicCore
             return;
         }
 
+        // Subscribers usually acknowledge within microseconds: spin a little before sleeping.
+        var spinner = default(SpinWait);
+        for (int i = 0; i < 50; i++)
+        {
+            if (AllAcknowledged(sequence - 1))
+            {
+                return;
+            }
+
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         while (true)
         {
@@ -397,24 +409,31 @@ internal sealed class TopicCore
                 continue; // still being written: look again
             }
 
+            // The copy is optimistic: the publisher may start on this buffer's next message meanwhile, so what
+            // was read is judged only once the version is seen unchanged after it (a torn read is a drop).
             TopicBufferHeader copy = header;
-            if (copy.Size < 0 || copy.Size > BufferSize || copy.Id != position)
+            bool sizeValid = copy.Size >= 0 && copy.Size <= BufferSize;
+            if (sizeValid)
             {
-                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
+                if (destination.Length < copy.Size)
+                {
+                    throw new ArgumentException($"The destination holds {destination.Length} bytes; the message has {copy.Size}.", nameof(destination));
+                }
+
+                _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, copy.Size).CopyTo(destination);
             }
 
-            if (destination.Length < copy.Size)
-            {
-                throw new ArgumentException($"The destination holds {destination.Length} bytes; the message has {copy.Size}.", nameof(destination));
-            }
-
-            _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, copy.Size).CopyTo(destination);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref header.Version) != version)
             {
                 dropped++; // overwritten while we copied: not a torn message, a lost one
                 Volatile.Write(ref row.Position, position + 1);
                 continue;
+            }
+
+            if (!sizeValid || copy.Id != position)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
             }
 
             Volatile.Write(ref row.Position, position + 1);

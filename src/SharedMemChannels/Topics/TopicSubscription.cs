@@ -45,6 +45,17 @@ internal sealed class TopicSubscription : IDisposable
     public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        var spinner = default(SpinWait);
+        for (int i = 0; i < 50; i++)
+        {
+            if (_core.Pending(_row) > 0)
+            {
+                return true; // the common case of a busy topic: no sleep, no allocation
+            }
+
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+
         while (true)
         {
             int token = _core.MessageEvent.PrepareWait();

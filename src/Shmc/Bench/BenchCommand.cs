@@ -132,6 +132,19 @@ internal static class BenchCommand
             }
         }
 
+        if (args is [TopicRows.PeerKind, string topicSegment, string topicCount, string topicBound, string topicMode])
+        {
+            try
+            {
+                return TopicRows.Peer(topicSegment, topicCount, topicBound, topicMode);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
+                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or OperationCanceledException or AggregateException)
+            {
+                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
+            }
+        }
+
         if (args is [RecordRows.PeerKind, string recordSegment, string size, string recordMode, string recordBound])
         {
             try

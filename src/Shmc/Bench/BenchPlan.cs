@@ -33,8 +33,11 @@ internal sealed record BenchScenario(string Id, string Title, BenchKind Kind)
     /// <summary>A small record type (a few fields and a string) streamed from one process to another, serialized.</summary>
     public static readonly BenchScenario SerializedTrade = new("serialized-trade", "a record type (4 fields and a string), 1 writer 1 reader", BenchKind.Throughput);
 
+    /// <summary>One publisher, four subscribers, every message to every subscriber.</summary>
+    public static readonly BenchScenario FanOut = new("fanout-1x4", "fan-out, 1 publisher to 4 subscribers", BenchKind.Throughput);
+
     /// <summary>Every scenario, in the order of the report.</summary>
-    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M, SerializedTrade];
+    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M, SerializedTrade, FanOut];
 }
 
 /// <summary>One row to measure: what it is and how to measure it.</summary>
@@ -99,6 +102,13 @@ internal static class BenchPlan
             (e, c) => InProcessChannel.StreamMpmc(e, c.Options)),
         new(BenchScenario.StreamMpmc, SharedChannelRows.Id, "SharedChannel<T> (MPMC ring), 2 writer tasks here, 2 reader tasks in a 2nd process", false,
             (e, c) => SharedChannelRows.StreamMpmc(e, c.Options)),
+
+        new(BenchScenario.FanOut, TopicRows.BclId, "BCL bounded Channel<T> x4, 1 writer task + 4 reader tasks of 1 process", true,
+            (e, c) => TopicRows.Bcl(e, c.Options)),
+        new(BenchScenario.FanOut, TopicRows.TopicId, "SharedTopic, publisher here, 4 subscriber processes, ack timeout (lossless), 64 B", false,
+            (e, c) => TopicRows.Topic(e, c.Options)),
+        new(BenchScenario.FanOut, TopicRows.LossyId, "SharedTopic, publisher here, 4 subscriber processes, no ack (lossy), 64 buffers, 64 B", false,
+            (e, c) => TopicRows.Lossy(e, c.Options)),
 
         new(BenchScenario.Records64, RecordRows.CopyId, "SharedRecordChannel, 2 processes, payload copied in and out (a copying transport)", true,
             (e, c) => RecordRows.Run(e, c.Options, 64, copy: true)),

@@ -159,6 +159,11 @@ internal static class BenchReport
             return BenchRun.Ratio(row, baseline) is { } r ? $"{Format(r)} {baseline!.Id}" : "-";
         }
 
+        if (row.Figure is null)
+        {
+            return "-"; // a failed or unavailable row has no ratio
+        }
+
         // A measured row shows its ratio to every reference beside it: the goals are stated against several.
         string all = string.Join(", ", run.ReferencesBeside(row).Select(reference => $"{Format(BenchRun.Ratio(row, reference)!.Value)} {reference.Id}"));
         return all.Length == 0 ? "-" : all;
