@@ -167,6 +167,15 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
     public bool TryReceive(Span<byte> destination, out TopicMessageInfo info) => _subscription.TryReceive(destination, out info);
 
+    /// <summary>
+    /// Borrows the next message in place, without copying (see <see cref="TopicMessage"/>); false when there
+    /// is none yet. Dispose it before borrowing the next.
+    /// </summary>
+    /// <param name="message">The borrowed message.</param>
+    /// <exception cref="InvalidOperationException">A message borrowed before is still held.</exception>
+    /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
+    public bool TryBorrow(out TopicMessage message) => _subscription.TryBorrow(out message);
+
     /// <inheritdoc />
     public override bool TryRead(out byte[] item)
     {

@@ -148,6 +148,46 @@ public sealed class TopicTests : SegmentTest
     }
 
     [Fact]
+    public void A_borrowed_message_is_read_in_place_and_holds_its_buffer_until_released()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 1, AckTimeout = TimeSpan.FromMilliseconds(30), HashPayloads = true });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        publisher.Publish(Message(0, 100));
+
+        Assert.True(subscriber.TryBorrow(out TopicMessage message));
+        Assert.Equal((0L, 100), (message.Info.Id, message.Info.Size));
+        Assert.Equal(0, BinaryPrimitives.ReadInt64LittleEndian(message.Payload));
+        Assert.True(message.IsIntact);
+        Assert.Throws<InvalidOperationException>(() => subscriber.TryBorrow(out _));
+        Assert.False(subscriber.TryRead(out _)); // nothing more yet
+
+        // The only buffer is held: the publisher waits out its acknowledgement timeout, then overwrites it.
+        publisher.Publish(Message(1, 100));
+        Assert.False(message.IsIntact);
+        message.Dispose();
+        message.Dispose(); // harmless
+        try
+        {
+            _ = message.Payload.Length;
+            Assert.Fail("the released message's payload was readable");
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        Assert.True(subscriber.TryBorrow(out TopicMessage next));
+        using (next)
+        {
+            Assert.Equal(1, BinaryPrimitives.ReadInt64LittleEndian(next.Payload));
+            Assert.True(next.IsIntact);
+        }
+
+        Assert.False(default(TopicMessage).IsIntact);
+    }
+
+    [Fact]
     public void With_an_ack_timeout_a_subscriber_that_does_not_read_delays_the_publisher_at_most_that_long()
     {
         SharedSegment segment = NewSegment("topic");

@@ -246,7 +246,9 @@ internal sealed class TopicCore
         }
 
         WaitForAcknowledgements(sequence);
-        long buffer = TopicLayout.BufferOffset(_area, (int)(sequence % BufferCount), BufferSize);
+        int index = (int)(sequence % BufferCount);
+        WaitForBorrowers(index);
+        long buffer = TopicLayout.BufferOffset(_area, index, BufferSize);
         ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
         Volatile.Write(ref header.Version, (2 * sequence) + 1);
         Interlocked.MemoryBarrier();
@@ -306,6 +308,49 @@ internal sealed class TopicCore
         }
     }
 
+    /// <summary>
+    /// Before buffer <paramref name="index"/> is overwritten: waits while a live subscriber borrows it (a
+    /// zero-copy receive), at most the acknowledgement timeout (none without one), then overwrites
+    /// anyway; the borrower sees it on release (<see cref="TopicMessage.IsIntact"/> false).
+    /// </summary>
+    private void WaitForBorrowers(int index)
+    {
+        TimeSpan timeout = AckTimeout;
+        if (timeout <= TimeSpan.Zero || !IsBorrowed(index))
+        {
+            return;
+        }
+
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            int token = AckEvent.PrepareWait();
+            long left = deadline - Environment.TickCount64;
+            if (!IsBorrowed(index) || left <= 0)
+            {
+                AckEvent.CancelWait();
+                return;
+            }
+
+            AckEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, 50)));
+        }
+    }
+
+    private bool IsBorrowed(int index)
+    {
+        for (int i = 0; i < TopicControl.SubscriberCount; i++)
+        {
+            ref TopicSubscriberRow row = ref Row(i);
+            uint owner = Volatile.Read(ref row.Owner);
+            if (owner != 0 && Volatile.Read(ref row.HeldBuffer) == index + 1 && _segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private bool AllAcknowledged(long sequence)
     {
         for (int i = 0; i < TopicControl.SubscriberCount; i++)
@@ -341,6 +386,7 @@ internal sealed class TopicCore
                     long next = Math.Max(0, Volatile.Read(ref Control.NextSequence));
                     long start = Math.Max(0, next - HistoryDepth);
                     row.Drops = 0;
+                    row.HeldBuffer = 0;
                     row.Acknowledged = next - 1; // nothing owed for what was sent before it joined
                     Volatile.Write(ref row.Position, start);
                     return i;
@@ -453,6 +499,113 @@ internal sealed class TopicCore
         info = default;
         return false; // a publisher rewriting faster than we can copy: try again later
     }
+
+    /// <summary>
+    /// Borrows the subscriber's next message in place (zero copy): the buffer is marked held in the
+    /// subscriber's row, so the publisher waits (at most its acknowledgement timeout) before it overwrites
+    /// it. False when there is no message yet. One borrow at a time per subscriber.
+    /// </summary>
+    public bool TryBorrow(int index, out long payload, out long version, out TopicMessageInfo info)
+    {
+        ref TopicSubscriberRow row = ref Row(index);
+        if (Volatile.Read(ref row.HeldBuffer) != 0)
+        {
+            throw new InvalidOperationException("This subscriber still holds a borrowed message: dispose it first.");
+        }
+
+        long dropped = 0;
+        for (int attempt = 0; attempt < 1_000; attempt++)
+        {
+            long next = Volatile.Read(ref Control.NextSequence);
+            long position = Volatile.Read(ref row.Position);
+            if (position < 0 || next < 0)
+            {
+                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative position or sequence.");
+            }
+
+            if (position >= next)
+            {
+                break;
+            }
+
+            if (next - position > BufferCount)
+            {
+                dropped += next - BufferCount - position;
+                position = next - BufferCount;
+                Volatile.Write(ref row.Position, position);
+            }
+
+            int buffer = (int)(position % BufferCount);
+            long start = TopicLayout.BufferOffset(_area, buffer, BufferSize);
+            ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(start);
+            long expected = (2 * position) + 2;
+
+            // Hold first (a full fence), then check the version: the publisher looks at holds after it
+            // decides to write, so either it sees the hold or we see its new version.
+            Volatile.Write(ref row.HeldVersion, expected);
+            Interlocked.Exchange(ref row.HeldBuffer, buffer + 1);
+            long seen = Volatile.Read(ref header.Version);
+            if (seen != expected)
+            {
+                Volatile.Write(ref row.HeldBuffer, 0);
+                if (seen > expected)
+                {
+                    dropped++;
+                    Volatile.Write(ref row.Position, position + 1);
+                }
+
+                continue;
+            }
+
+            TopicBufferHeader copy = header;
+            if (copy.Size < 0 || copy.Size > BufferSize || copy.Id != position)
+            {
+                Volatile.Write(ref row.HeldBuffer, 0);
+                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
+            }
+
+            payload = start + TopicLayout.BufferHeaderSize;
+            version = expected;
+            if ((copy.Flags & TopicBufferHeader.FlagHashed) != 0 && XxHash64.HashToUInt64(_segment.Memory.Span(payload, copy.Size)) != copy.Hash)
+            {
+                Volatile.Write(ref row.HeldBuffer, 0);
+                Volatile.Write(ref row.Position, position + 1);
+                throw new InvalidDataException($"Message {position} of topic '{Name}' does not match its hash: its payload was damaged.");
+            }
+
+            Volatile.Write(ref row.Position, position + 1);
+            Interlocked.Add(ref row.Drops, dropped);
+            info = new TopicMessageInfo(copy.Id, copy.Clock, new DateTime(Math.Clamp(copy.TimeUtcTicks, 0, DateTime.MaxValue.Ticks), DateTimeKind.Utc),
+                copy.Size, copy.Hash, (copy.Flags & TopicBufferHeader.FlagZeroCopy) != 0, dropped);
+            return true;
+        }
+
+        if (dropped != 0)
+        {
+            Interlocked.Add(ref row.Drops, dropped);
+        }
+
+        payload = 0;
+        version = 0;
+        info = default;
+        return false;
+    }
+
+    /// <summary>Ends a borrow: acknowledges the message and frees the buffer for the publisher; false when it was overwritten meanwhile.</summary>
+    public bool ReleaseBorrow(int index, long id, long payload, long version)
+    {
+        ref TopicSubscriberRow row = ref Row(index);
+        ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(payload - TopicLayout.BufferHeaderSize);
+        bool intact = Volatile.Read(ref header.Version) == version;
+        Volatile.Write(ref row.HeldBuffer, 0);
+        Volatile.Write(ref row.Acknowledged, id);
+        AckEvent.Signal();
+        return intact;
+    }
+
+    /// <summary>Whether a borrowed buffer still holds the message it was borrowed for.</summary>
+    public bool IsIntact(long payload, long version) =>
+        Volatile.Read(ref _segment.Memory.Ref<TopicBufferHeader>(payload - TopicLayout.BufferHeaderSize).Version) == version;
 
     /// <summary>Messages waiting for subscriber <paramref name="index"/> (at most the buffer count).</summary>
     public long Pending(int index) =>

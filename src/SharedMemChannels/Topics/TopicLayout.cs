@@ -14,7 +14,7 @@ namespace SharedMemChannels.Topics;
 ///               the buffer area's heap block), written whole by the directory's find-or-construct
 ///   line 1      the publisher lease (OwnerId), the next sequence, the publisher's clock
 ///   line 2      the "new message" event count; line 3 the "acknowledged" event count
-///   lines 4..19 subscriber table: 64 rows of { owner, position, drops, acknowledged }
+///   lines 4..35 subscriber table: 64 rows of { owner, position, drops, acknowledged, held buffer and version }
 /// buffer area (one heap block): BufferCount buffers of a 64-byte header and BufferSize payload bytes
 ///   header: version (seqlock: odd while written), id (sequence), clock, time (UTC ticks), size, flags, hash
 /// </code>
@@ -25,7 +25,7 @@ namespace SharedMemChannels.Topics;
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal struct TopicControl
 {
-    public const int Size = 2560;
+    public const int Size = 4608;
 
     /// <summary>"SHMCTOP1", little-endian.</summary>
     public const ulong MagicValue = 0x3150_4F54_434D_4853;
@@ -41,7 +41,7 @@ internal struct TopicControl
     public const int AckWaitersOffset = 388;
     public const int SubscribersOffset = 512;
     public const int SubscriberCount = 64;
-    public const int SubscriberSize = 32;
+    public const int SubscriberSize = 64;
 
     // Line 0.
     [FieldOffset(0)] public ulong Magic;
@@ -82,6 +82,12 @@ internal struct TopicSubscriberRow
 
     /// <summary>The last sequence it acknowledged (read), -1 for none.</summary>
     [FieldOffset(24)] public long Acknowledged;
+
+    /// <summary>The buffer this subscriber borrows for a zero-copy receive (index + 1; 0 for none).</summary>
+    [FieldOffset(32)] public int HeldBuffer;
+
+    /// <summary>The version of the held buffer when it was borrowed.</summary>
+    [FieldOffset(40)] public long HeldVersion;
 }
 
 /// <summary>The header of one buffer: eCAL's message header, with the seqlock version in front.</summary>

@@ -41,6 +41,19 @@ internal sealed class TopicSubscription : IDisposable
         return _core.TryReceive(_row, destination, out info);
     }
 
+    public bool TryBorrow(out TopicMessage message)
+    {
+        ThrowIfDisposed();
+        if (!_core.TryBorrow(_row, out long payload, out long version, out TopicMessageInfo info))
+        {
+            message = default;
+            return false;
+        }
+
+        message = new TopicMessage(_core, _row, payload, version, info);
+        return true;
+    }
+
     /// <summary>True once a message is there; after a slice with none and a dead publisher, <see cref="ChannelAbandonedException"/>.</summary>
     public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
