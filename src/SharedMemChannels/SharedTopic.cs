@@ -89,6 +89,16 @@ public sealed class SharedTopic : IDisposable
         return new TopicSubscriber<T>(_core, _core.AddSubscriber());
     }
 
+    /// <summary>Subscribes to messages of any <typeparamref name="T"/> published with <see cref="TopicPublisher.Publish{T}(T, ISharedSerializer{T})"/> and a serializer of the same identity.</summary>
+    /// <typeparam name="T">The messages' type.</typeparam>
+    /// <param name="serializer">Reads each message's bytes back into a <typeparamref name="T"/>.</param>
+    public SerializedTopicSubscriber<T> Subscribe<T>(ISharedSerializer<T> serializer)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        ThrowIfDisposed();
+        return new SerializedTopicSubscriber<T>(_core, _core.AddSubscriber(), serializer);
+    }
+
     /// <summary>Lets go of this process's view of the topic (it stays in the segment).</summary>
     public void Dispose() => Interlocked.Exchange(ref _disposed, 1);
 
@@ -122,6 +132,23 @@ public sealed class TopicPublisher : IDisposable
         ThrowIfDisposed();
         return _core.Publish(Segments.SegmentMemory.BytesOf(in value), zeroCopy: false);
     }
+
+    /// <summary>Publishes any value, serialized (into a buffer of this publisher's, reused), as a message; returns its id.</summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="value">The value.</param>
+    /// <param name="serializer">Writes the value's bytes; subscribers read them with a serializer of the same identity.</param>
+    /// <exception cref="ArgumentException">The serialized value does not fit a buffer.</exception>
+    public long Publish<T>(T value, ISharedSerializer<T> serializer)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        ThrowIfDisposed();
+        _serialized ??= new System.Buffers.ArrayBufferWriter<byte>(_core.BufferSize);
+        _serialized.ResetWrittenCount();
+        serializer.Serialize(_serialized, in value);
+        return _core.Publish(_serialized.WrittenSpan, zeroCopy: false);
+    }
+
+    private System.Buffers.ArrayBufferWriter<byte>? _serialized;
 
     /// <summary>Gives the publisher end back (a new publisher may take it).</summary>
     public void Dispose()
@@ -240,6 +267,65 @@ public sealed class TopicSubscriber<T> : ChannelReader<T>, IDisposable
 
         buffer.AsSpan(0, info.Size).CopyTo(bytes);
         LastMessage = info;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _subscription.WaitAsync(cancellationToken);
+
+    /// <summary>Leaves the topic (the publisher no longer waits for this subscriber).</summary>
+    public void Dispose() => _subscription.Dispose();
+}
+
+/// <summary>A subscriber of a <see cref="SharedTopic"/>'s serialized messages, and a <see cref="ChannelReader{T}"/> of them.</summary>
+/// <typeparam name="T">The messages' type.</typeparam>
+public sealed class SerializedTopicSubscriber<T> : ChannelReader<T>, IDisposable
+{
+    private readonly TopicSubscription _subscription;
+    private readonly ISharedSerializer<T> _serializer;
+
+    internal SerializedTopicSubscriber(TopicCore core, int row, ISharedSerializer<T> serializer)
+    {
+        _subscription = new TopicSubscription(core, row);
+        _serializer = serializer;
+    }
+
+    /// <summary>Messages this subscriber missed (overwritten before it read them).</summary>
+    public long Drops => _subscription.Drops;
+
+    /// <summary>The header of the last message received.</summary>
+    public TopicMessageInfo LastMessage { get; private set; }
+
+    /// <inheritdoc />
+    public override bool CanCount => true;
+
+    /// <inheritdoc />
+    public override int Count => _subscription.Count;
+
+    /// <inheritdoc />
+    public override Task Completion => _subscription.Completion;
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidDataException">The message's bytes do not deserialize (or do not match their hash).</exception>
+    public override bool TryRead(out T item)
+    {
+        byte[] buffer = _subscription.Scratch;
+        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        {
+            item = default!;
+            return false;
+        }
+
+        LastMessage = info;
+        try
+        {
+            item = _serializer.Deserialize(buffer.AsSpan(0, info.Size));
+        }
+        catch (Exception e) when (e is not InvalidDataException and not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"Message {info.Id} does not deserialize with {_serializer.Identity}: {e.Message}", e);
+        }
+
         return true;
     }
 

@@ -187,6 +187,32 @@ public sealed class TopicTests : SegmentTest
         Assert.False(default(TopicMessage).IsIntact);
     }
 
+    public sealed record Quote(string Symbol, double Price, long Sequence);
+
+    [Fact]
+    public void Any_type_travels_through_a_topic_with_a_serializer()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 8, MinSize = 256 });
+        var serializer = new SystemTextJsonSharedSerializer<Quote>();
+        using SerializedTopicSubscriber<Quote> subscriber = topic.Subscribe(serializer);
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 3; i++)
+        {
+            publisher.Publish(new Quote("ABC", 10.5 + i, i), serializer);
+        }
+
+        for (long i = 0; i < 3; i++)
+        {
+            Assert.True(subscriber.TryRead(out Quote? quote));
+            Assert.Equal(new Quote("ABC", 10.5 + i, i), quote);
+        }
+
+        publisher.Publish("not json"u8);
+        Assert.Throws<InvalidDataException>(() => subscriber.TryRead(out _));
+        Assert.Throws<ArgumentException>(() => publisher.Publish(new Quote(new string('x', 300), 1, 1), serializer));
+    }
+
     [Fact]
     public void With_an_ack_timeout_a_subscriber_that_does_not_read_delays_the_publisher_at_most_that_long()
     {
