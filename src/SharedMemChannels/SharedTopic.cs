@@ -26,7 +26,11 @@ public sealed class SharedTopic : IDisposable
     /// <summary>The buffers the publisher cycles through.</summary>
     public int BufferCount => _core.BufferCount;
 
-    /// <summary>The payload bytes one message may have (MinSize + Reserve).</summary>
+    /// <summary>
+    /// The payload bytes a buffer holds now: MinSize + Reserve at first; a larger message makes the publisher
+    /// grow the buffers (subscribers follow), so a destination for <see cref="TopicSubscriber.TryReceive"/>
+    /// should be sized from this when the message is read.
+    /// </summary>
     public int MaxMessageSize => _core.BufferSize;
 
     /// <summary>Whether a live process holds the publisher end (a dead publisher is observable here).</summary>

@@ -19,16 +19,18 @@ internal sealed class TopicCore
 
     private readonly SegmentAttachment _segment;
     private readonly long _control;
-    private readonly long _area;
+    private Area _area;
 
-    private TopicCore(SegmentAttachment segment, string name, long control, long area, int bufferCount, int bufferSize)
+    /// <summary>A buffer area as this process located and checked it: its heap block, where its buffers start, their size.</summary>
+    private sealed record Area(ulong Block, long Start, int BufferSize);
+
+    private TopicCore(SegmentAttachment segment, string name, long control, Area area, int bufferCount)
     {
         _segment = segment;
         Name = name;
         _control = control;
         _area = area;
         BufferCount = bufferCount;
-        BufferSize = bufferSize;
         MessageEvent = new EventCount(segment.Memory, control + TopicControl.MessageSequenceOffset, control + TopicControl.MessageWaitersOffset);
         AckEvent = new EventCount(segment.Memory, control + TopicControl.AckSequenceOffset, control + TopicControl.AckWaitersOffset);
     }
@@ -39,7 +41,41 @@ internal sealed class TopicCore
 
     public int BufferCount { get; }
 
-    public int BufferSize { get; }
+    /// <summary>The payload bytes of a buffer now (the buffers grow for a larger message).</summary>
+    public int BufferSize => CurrentArea().BufferSize;
+
+    /// <summary>The area the control block names now: the cached one while it is the same block, else located and checked again.</summary>
+    private Area CurrentArea()
+    {
+        Area cached = Volatile.Read(ref _area);
+        ulong block = Volatile.Read(ref Control.BuffersBlock);
+        if (block == cached.Block)
+        {
+            return cached;
+        }
+
+        Area found = LocateArea(_segment, Name, block, BufferCount);
+        Volatile.Write(ref _area, found);
+        return found;
+    }
+
+    /// <summary>Checks an area block (tag, shape, bounds) and returns where its buffers are.</summary>
+    private static Area LocateArea(SegmentAttachment segment, string name, ulong block, int bufferCount)
+    {
+        long payload = segment.Heap.GetPayloadOffset(ShmHandle.FromValue(block), out int length, out uint tag);
+        long start = (payload + TopicLayout.LineSize - 1) & ~(long)(TopicLayout.LineSize - 1);
+        TopicAreaHeader header = tag == BufferAreaTag && start + TopicLayout.LineSize <= payload + length ? segment.Memory.Ref<TopicAreaHeader>(start) : default;
+        if (header.Magic != TopicAreaHeader.MagicValue || header.BufferCount != bufferCount || header.BufferSize is < 1 or > MaxBufferSize ||
+            start + TopicLayout.LineSize + (bufferCount * TopicLayout.BufferStride(header.BufferSize)) > payload + length)
+        {
+            ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged buffer area.");
+        }
+
+        return new Area(block, start, header.BufferSize);
+    }
+
+    /// <summary>The largest buffer (a message larger than this is refused): 128 MiB.</summary>
+    public const int MaxBufferSize = 128 << 20;
 
     public EventCount MessageEvent { get; }
 
@@ -100,7 +136,9 @@ internal sealed class TopicCore
                 throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the buffers of topic '{name}' in segment '{attachment.Name}'.");
             }
 
-            attachment.Memory.Span(heap.GetPayloadOffset(area, out _, out _), (int)bytes).Clear();
+            long areaPayload = heap.GetPayloadOffset(area, out _, out _);
+            attachment.Memory.Span(areaPayload, (int)bytes).Clear();
+            WriteAreaHeader(attachment, areaPayload, options.BufferCount, options.BufferSize);
             initial = new TopicControl
             {
                 Magic = TopicControl.MagicValue,
@@ -168,19 +206,75 @@ internal sealed class TopicCore
     {
         TopicControl c = segment.Memory.Ref<TopicControl>(control);
         if (c.Magic != TopicControl.MagicValue || c.Version != TopicControl.CurrentVersion || c.State != 1 ||
-            c.BufferCount is < 1 or > SharedTopicOptions.MaxBufferCount || c.BufferSize is < 1 or > (128 << 20))
+            c.BufferCount is < 1 or > SharedTopicOptions.MaxBufferCount)
         {
             ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged control block.");
         }
 
-        long payload = segment.Heap.GetPayloadOffset(ShmHandle.FromValue(c.BuffersBlock), out int length, out uint tag);
-        long area = (payload + TopicLayout.LineSize - 1) & ~(long)(TopicLayout.LineSize - 1);
-        if (tag != BufferAreaTag || area + (c.BufferCount * TopicLayout.BufferStride(c.BufferSize)) > payload + length)
+        return new TopicCore(segment, name, control, LocateArea(segment, name, c.BuffersBlock, c.BufferCount), c.BufferCount);
+    }
+
+    /// <summary>Writes an area's shape into its first (line-aligned) line.</summary>
+    private static void WriteAreaHeader(SegmentAttachment segment, long payload, int bufferCount, int bufferSize)
+    {
+        long start = (payload + TopicLayout.LineSize - 1) & ~(long)(TopicLayout.LineSize - 1);
+        ref TopicAreaHeader header = ref segment.Memory.Ref<TopicAreaHeader>(start);
+        header.BufferSize = bufferSize;
+        header.BufferCount = bufferCount;
+        Volatile.Write(ref header.Magic, TopicAreaHeader.MagicValue);
+    }
+
+    /// <summary>
+    /// The publisher's growth (eCAL: a message larger than the buffers): a new area of buffers at least
+    /// <paramref name="size"/> bytes (twice the old size if that is more), the current buffers copied in
+    /// (so nothing buffered is lost), published by one store of the block handle. The area before is kept
+    /// until the next growth (a reader may still be copying from it), then freed.
+    /// </summary>
+    private Area Grow(Area old, int size)
+    {
+        int newSize = (int)Math.Min(MaxBufferSize, Math.Max(size, 2L * old.BufferSize));
+        long bytes = TopicLayout.AreaBytes(BufferCount, newSize);
+        if (bytes > SharedSegment.MaxAllocationSize)
         {
-            ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged buffer area.");
+            throw new ArgumentException($"A message of {size} bytes would need buffers larger than the largest allocation.", nameof(size));
         }
 
-        return new TopicCore(segment, name, control, area, c.BufferCount, c.BufferSize);
+        SharedHeap heap = _segment.Heap;
+        if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, BufferAreaTag, out ShmHandle block))
+        {
+            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes to grow the buffers of topic '{Name}' in segment '{_segment.Name}'.");
+        }
+
+        long payload = heap.GetPayloadOffset(block, out _, out _);
+        _segment.Memory.Span(payload, (int)bytes).Clear();
+        WriteAreaHeader(_segment, payload, BufferCount, newSize);
+        Area grown = LocateArea(_segment, Name, block.Value, BufferCount);
+        for (int i = 0; i < BufferCount; i++)
+        {
+            long from = TopicLayout.BufferOffset(old.Start, i, old.BufferSize);
+            long to = TopicLayout.BufferOffset(grown.Start, i, newSize);
+            _segment.Memory.Span(from, TopicLayout.BufferHeaderSize + old.BufferSize).CopyTo(_segment.Memory.Span(to, TopicLayout.BufferHeaderSize + old.BufferSize));
+        }
+
+        heap.SetOwnership(block, ShmOwnership.Segment);
+        ref TopicControl c = ref Control;
+        ulong retired = Interlocked.Exchange(ref c.RetiredBlock, old.Block);
+        Volatile.Write(ref c.BufferSize, newSize);
+        Volatile.Write(ref c.BuffersBlock, block.Value);
+        Volatile.Write(ref _area, grown);
+        if (retired != 0)
+        {
+            try
+            {
+                heap.Free(ShmHandle.FromValue(retired));
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                // Freed already (a damaged record): nothing to give back.
+            }
+        }
+
+        return grown;
     }
 
     private static void FreeQuietly(SharedHeap heap, ShmHandle block)
@@ -233,9 +327,15 @@ internal sealed class TopicCore
     /// <summary>Writes message <c>NextSequence</c> into its buffer (a seqlock: odd version while written) and publishes it.</summary>
     public long Publish(ReadOnlySpan<byte> payload, bool zeroCopy)
     {
-        if (payload.Length > BufferSize)
+        if (payload.Length > MaxBufferSize)
         {
-            throw new ArgumentException($"A message of {payload.Length} bytes does not fit topic '{Name}''s buffers of {BufferSize} bytes (MinSize + Reserve).", nameof(payload));
+            throw new ArgumentException($"A message of {payload.Length} bytes exceeds the largest topic buffer ({MaxBufferSize} bytes).", nameof(payload));
+        }
+
+        Area area = CurrentArea();
+        if (payload.Length > area.BufferSize)
+        {
+            area = Grow(area, payload.Length);
         }
 
         ref TopicControl c = ref Control;
@@ -248,7 +348,7 @@ internal sealed class TopicCore
         WaitForAcknowledgements(sequence);
         int index = (int)(sequence % BufferCount);
         WaitForBorrowers(index);
-        long buffer = TopicLayout.BufferOffset(_area, index, BufferSize);
+        long buffer = TopicLayout.BufferOffset(area.Start, index, area.BufferSize);
         ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
         Volatile.Write(ref header.Version, (2 * sequence) + 1);
         Interlocked.MemoryBarrier();
@@ -441,7 +541,8 @@ internal sealed class TopicCore
                 Volatile.Write(ref row.Position, position);
             }
 
-            long buffer = TopicLayout.BufferOffset(_area, (int)(position % BufferCount), BufferSize);
+            Area area = CurrentArea();
+            long buffer = TopicLayout.BufferOffset(area.Start, (int)(position % BufferCount), area.BufferSize);
             ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
             long version = Volatile.Read(ref header.Version);
             if (version != (2 * position) + 2)
@@ -458,7 +559,7 @@ internal sealed class TopicCore
             // The copy is optimistic: the publisher may start on this buffer's next message meanwhile, so what
             // was read is judged only once the version is seen unchanged after it (a torn read is a drop).
             TopicBufferHeader copy = header;
-            bool sizeValid = copy.Size >= 0 && copy.Size <= BufferSize;
+            bool sizeValid = copy.Size >= 0 && copy.Size <= area.BufferSize;
             if (sizeValid)
             {
                 if (destination.Length < copy.Size)
@@ -536,7 +637,8 @@ internal sealed class TopicCore
             }
 
             int buffer = (int)(position % BufferCount);
-            long start = TopicLayout.BufferOffset(_area, buffer, BufferSize);
+            Area area = CurrentArea();
+            long start = TopicLayout.BufferOffset(area.Start, buffer, area.BufferSize);
             ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(start);
             long expected = (2 * position) + 2;
 
@@ -558,7 +660,7 @@ internal sealed class TopicCore
             }
 
             TopicBufferHeader copy = header;
-            if (copy.Size < 0 || copy.Size > BufferSize || copy.Id != position)
+            if (copy.Size < 0 || copy.Size > area.BufferSize || copy.Id != position)
             {
                 Volatile.Write(ref row.HeldBuffer, 0);
                 ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");

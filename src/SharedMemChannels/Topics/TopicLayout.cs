@@ -15,8 +15,12 @@ namespace SharedMemChannels.Topics;
 ///   line 1      the publisher lease (OwnerId), the next sequence, the publisher's clock
 ///   line 2      the "new message" event count; line 3 the "acknowledged" event count
 ///   lines 4..35 subscriber table: 64 rows of { owner, position, drops, acknowledged, held buffer and version }
-/// buffer area (one heap block): BufferCount buffers of a 64-byte header and BufferSize payload bytes
+/// buffer area (one heap block): a line of its own shape (magic, buffer size, buffer count), then
+///   BufferCount buffers of a 64-byte header and BufferSize payload bytes
 ///   header: version (seqlock: odd while written), id (sequence), clock, time (UTC ticks), size, flags, hash
+/// A message larger than the buffers makes the publisher grow them: a new area (twice as large, or the
+/// message's size) with the current buffers copied in, published by one store of BuffersBlock; the old
+/// area is kept until the next growth, so a reader still copying from it reads what was there.
 /// </code>
 /// A message of sequence s lives in buffer s % BufferCount. The publisher never waits for readers of an
 /// older buffer (multi-buffering); a reader copies optimistically and checks the version afterwards, so a
@@ -54,6 +58,7 @@ internal struct TopicControl
     [FieldOffset(32)] public ulong BuffersBlock;  // heap handle of the buffer area
     [FieldOffset(40)] public long CreatedUnixMs;
     [FieldOffset(48)] public int State;           // 0 laying out, 1 ready
+    [FieldOffset(56)] public ulong RetiredBlock;  // the area before the last growth, freed at the next one
 
     // Line 1.
     [FieldOffset(128)] public uint PublisherLease;
@@ -107,6 +112,18 @@ internal struct TopicBufferHeader
     [FieldOffset(40)] public ulong Hash;
 }
 
+/// <summary>The first line of a buffer area: its shape, fixed for the area's life (readers take it from here, not from the control block).</summary>
+[StructLayout(LayoutKind.Explicit, Size = TopicLayout.LineSize)]
+internal struct TopicAreaHeader
+{
+    /// <summary>"SHMCTBA1", little-endian.</summary>
+    public const ulong MagicValue = 0x3141_4254_434D_4853;
+
+    [FieldOffset(0)] public ulong Magic;
+    [FieldOffset(8)] public int BufferSize;
+    [FieldOffset(12)] public int BufferCount;
+}
+
 /// <summary>Offsets of a topic's layout, computed here only.</summary>
 internal static class TopicLayout
 {
@@ -123,11 +140,11 @@ internal static class TopicLayout
     /// <summary>Bytes of one buffer (header and payload, line-aligned).</summary>
     public static long BufferStride(int bufferSize) => (BufferHeaderSize + (long)bufferSize + LineSize - 1) / LineSize * LineSize;
 
-    /// <summary>Bytes of the buffer area (plus a line for alignment).</summary>
-    public static long AreaBytes(int bufferCount, int bufferSize) => (bufferCount * BufferStride(bufferSize)) + LineSize;
+    /// <summary>Bytes of a buffer area: its header line, the buffers, and a line for alignment.</summary>
+    public static long AreaBytes(int bufferCount, int bufferSize) => LineSize + (bufferCount * BufferStride(bufferSize)) + LineSize;
 
     /// <summary>Where buffer <paramref name="index"/> starts, from the area's aligned start.</summary>
-    public static long BufferOffset(long area, int index, int bufferSize) => area + (index * BufferStride(bufferSize));
+    public static long BufferOffset(long area, int index, int bufferSize) => area + LineSize + (index * BufferStride(bufferSize));
 
     /// <summary>Where subscriber row <paramref name="index"/> is, from the control block's start.</summary>
     public static long SubscriberOffset(long control, int index) => control + TopicControl.SubscribersOffset + ((long)index * TopicControl.SubscriberSize);

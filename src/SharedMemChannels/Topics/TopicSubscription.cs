@@ -15,11 +15,13 @@ internal sealed class TopicSubscription : IDisposable
     {
         _core = core;
         _row = row;
-        Scratch = new byte[core.BufferSize];
+        _scratch = new byte[core.BufferSize];
     }
 
-    /// <summary>A buffer of the topic's message size, reused by the convenience reads.</summary>
-    public byte[] Scratch { get; }
+    private byte[] _scratch;
+
+    /// <summary>A buffer of the topic's message size (made again when the topic's buffers grew), reused by the convenience reads.</summary>
+    public byte[] Scratch => _scratch.Length >= _core.BufferSize ? _scratch : (_scratch = new byte[_core.BufferSize]);
 
     public long Drops => Volatile.Read(ref _core.Row(_row).Drops);
 

@@ -30,6 +30,11 @@ internal static class TopicRoles
         int received = 0;
         while (received < count)
         {
+            if (buffer.Length < topic.MaxMessageSize)
+            {
+                buffer = new byte[topic.MaxMessageSize]; // the publisher grew the buffers
+            }
+
             if (!subscriber.TryReceive(buffer, out TopicMessageInfo info))
             {
                 if (!subscriber.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
