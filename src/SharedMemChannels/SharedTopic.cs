@@ -124,6 +124,7 @@ public sealed class TopicPublisher : IDisposable
     public long Publish(ReadOnlySpan<byte> payload)
     {
         ThrowIfDisposed();
+        ThrowIfLoanOpen();
         return _core.Publish(payload, zeroCopy: false);
     }
 
@@ -134,6 +135,7 @@ public sealed class TopicPublisher : IDisposable
         where T : unmanaged
     {
         ThrowIfDisposed();
+        ThrowIfLoanOpen();
         return _core.Publish(Segments.SegmentMemory.BytesOf(in value), zeroCopy: false);
     }
 
@@ -146,6 +148,7 @@ public sealed class TopicPublisher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(serializer);
         ThrowIfDisposed();
+        ThrowIfLoanOpen();
         _serialized ??= new System.Buffers.ArrayBufferWriter<byte>(_core.BufferSize);
         _serialized.ResetWrittenCount();
         serializer.Serialize(_serialized, in value);
@@ -153,6 +156,51 @@ public sealed class TopicPublisher : IDisposable
     }
 
     private System.Buffers.ArrayBufferWriter<byte>? _serialized;
+
+    /// <summary>
+    /// Loans the next message's buffer (zero copy): fill <see cref="TopicLoan.Span"/> in place, then
+    /// <see cref="TopicLoan.Send(int)"/> it; the message carries the zero-copy flag. Subscribers do not see
+    /// it until it is sent; one loan at a time.
+    /// </summary>
+    /// <param name="size">The most bytes the message will have (the buffers grow if needed).</param>
+    /// <exception cref="InvalidOperationException">A loan is open already.</exception>
+    public TopicLoan Loan(int size)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        if (_loanOpen)
+        {
+            throw new InvalidOperationException("A loaned message is open: send it first.");
+        }
+
+        long buffer = _core.BeginMessage(size, out long sequence);
+        _loanOpen = true;
+        return new TopicLoan(this, buffer, sequence, size);
+    }
+
+    private bool _loanOpen;
+
+    private void ThrowIfLoanOpen()
+    {
+        if (_loanOpen)
+        {
+            throw new InvalidOperationException("A loaned message is open: send it before publishing another.");
+        }
+    }
+
+    internal Span<byte> LoanSpan(long buffer, int size) => _core.PayloadOf(buffer, size);
+
+    internal long SendLoan(long buffer, long sequence, int length)
+    {
+        ThrowIfDisposed();
+        if (!_loanOpen)
+        {
+            throw new InvalidOperationException("This loan was sent already.");
+        }
+
+        _loanOpen = false;
+        return _core.EndMessage(buffer, sequence, length, zeroCopy: true);
+    }
 
     /// <summary>Gives the publisher end back (a new publisher may take it).</summary>
     public void Dispose()
@@ -338,4 +386,47 @@ public sealed class SerializedTopicSubscriber<T> : ChannelReader<T>, IDisposable
 
     /// <summary>Leaves the topic (the publisher no longer waits for this subscriber).</summary>
     public void Dispose() => _subscription.Dispose();
+}
+
+/// <summary>A topic buffer loaned to the publisher (<see cref="TopicPublisher.Loan(int)"/>): written in place, then sent.</summary>
+public readonly struct TopicLoan
+{
+    private readonly TopicPublisher? _publisher;
+    private readonly long _buffer;
+    private readonly long _sequence;
+
+    internal TopicLoan(TopicPublisher publisher, long buffer, long sequence, int size)
+    {
+        _publisher = publisher;
+        _buffer = buffer;
+        _sequence = sequence;
+        Size = size;
+    }
+
+    /// <summary>The bytes asked for.</summary>
+    public int Size { get; }
+
+    /// <summary>The message's id once sent.</summary>
+    public long Id => _sequence;
+
+    /// <summary>The buffer to fill, in shared memory.</summary>
+    public Span<byte> Span => _publisher is null ? throw new InvalidOperationException("A default loan has no buffer.") : _publisher.LoanSpan(_buffer, Size);
+
+    /// <summary>Publishes the first <paramref name="length"/> bytes of the loan to every subscriber; returns the message's id.</summary>
+    /// <param name="length">At most <see cref="Size"/>.</param>
+    /// <exception cref="InvalidOperationException">The loan was sent already.</exception>
+    public long Send(int length)
+    {
+        if (_publisher is null)
+        {
+            throw new InvalidOperationException("A default loan cannot be sent.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Size);
+        return _publisher.SendLoan(_buffer, _sequence, length);
+    }
+
+    /// <summary>Publishes the whole loan.</summary>
+    public long Send() => Send(Size);
 }

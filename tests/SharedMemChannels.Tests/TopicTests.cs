@@ -245,6 +245,30 @@ public sealed class TopicTests : SegmentTest
     }
 
     [Fact]
+    public void A_loaned_buffer_is_written_in_place_and_sent_with_the_zero_copy_flag()
+    {
+        SharedSegment segment = NewSegment("topic");
+        using SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 4, MinSize = 64 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        TopicLoan loan = publisher.Loan(1000); // larger than the buffers: they grow first
+        Assert.Throws<InvalidOperationException>(() => publisher.Loan(10));
+        Assert.Throws<InvalidOperationException>(() => publisher.Publish(Message(9)));
+        Assert.False(subscriber.TryRead(out _)); // not sent yet
+        loan.Span.Fill(7);
+        BinaryPrimitives.WriteInt64LittleEndian(loan.Span, 0);
+        Assert.Equal(0, loan.Send(500));
+        Assert.Throws<InvalidOperationException>(() => loan.Send(500));
+        Assert.Throws<ArgumentOutOfRangeException>(() => publisher.Loan(10).Send(11));
+
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        Assert.True(subscriber.TryReceive(buffer, out TopicMessageInfo info));
+        Assert.Equal((0L, 500, true), (info.Id, info.Size, info.ZeroCopy));
+        Assert.True(buffer.AsSpan(8, 492).IndexOfAnyExcept((byte)7) < 0);
+        Assert.Throws<InvalidOperationException>(() => default(TopicLoan).Send());
+    }
+
+    [Fact]
     public void With_an_ack_timeout_a_subscriber_that_does_not_read_delays_the_publisher_at_most_that_long()
     {
         SharedSegment segment = NewSegment("topic");

@@ -327,19 +327,31 @@ internal sealed class TopicCore
     /// <summary>Writes message <c>NextSequence</c> into its buffer (a seqlock: odd version while written) and publishes it.</summary>
     public long Publish(ReadOnlySpan<byte> payload, bool zeroCopy)
     {
-        if (payload.Length > MaxBufferSize)
+        long buffer = BeginMessage(payload.Length, out long sequence);
+        payload.CopyTo(_segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, payload.Length));
+        return EndMessage(buffer, sequence, payload.Length, zeroCopy);
+    }
+
+    /// <summary>
+    /// Starts message <c>NextSequence</c>: waits for acknowledgements and borrowers as the options say, grows
+    /// the buffers if <paramref name="size"/> needs it, and marks the buffer as being written. Returns the
+    /// buffer's offset; the payload (up to the buffer's size) is written after its header.
+    /// </summary>
+    public long BeginMessage(int size, out long sequence)
+    {
+        if (size < 0 || size > MaxBufferSize)
         {
-            throw new ArgumentException($"A message of {payload.Length} bytes exceeds the largest topic buffer ({MaxBufferSize} bytes).", nameof(payload));
+            throw new ArgumentException($"A message of {size} bytes exceeds the largest topic buffer ({MaxBufferSize} bytes).", nameof(size));
         }
 
         Area area = CurrentArea();
-        if (payload.Length > area.BufferSize)
+        if (size > area.BufferSize)
         {
-            area = Grow(area, payload.Length);
+            area = Grow(area, size);
         }
 
         ref TopicControl c = ref Control;
-        long sequence = Volatile.Read(ref c.NextSequence);
+        sequence = Volatile.Read(ref c.NextSequence);
         if (sequence < 0)
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative sequence.");
@@ -349,22 +361,31 @@ internal sealed class TopicCore
         int index = (int)(sequence % BufferCount);
         WaitForBorrowers(index);
         long buffer = TopicLayout.BufferOffset(area.Start, index, area.BufferSize);
-        ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
-        Volatile.Write(ref header.Version, (2 * sequence) + 1);
+        Volatile.Write(ref _segment.Memory.Ref<TopicBufferHeader>(buffer).Version, (2 * sequence) + 1);
         Interlocked.MemoryBarrier();
+        return buffer;
+    }
+
+    /// <summary>Completes the message begun by <see cref="BeginMessage"/>: the header, then the even version, then the sequence.</summary>
+    public long EndMessage(long buffer, long sequence, int size, bool zeroCopy)
+    {
+        ref TopicControl c = ref Control;
+        ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
         header.Id = sequence;
         header.Clock = ++c.Clock;
         header.TimeUtcTicks = DateTime.UtcNow.Ticks;
-        header.Size = payload.Length;
+        header.Size = size;
         bool hash = HashPayloads;
         header.Flags = (hash ? TopicBufferHeader.FlagHashed : 0) | (zeroCopy ? TopicBufferHeader.FlagZeroCopy : 0);
-        header.Hash = hash ? XxHash64.HashToUInt64(payload) : 0;
-        payload.CopyTo(_segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, payload.Length));
+        header.Hash = hash ? XxHash64.HashToUInt64(_segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, size)) : 0;
         Volatile.Write(ref header.Version, (2 * sequence) + 2);
         Volatile.Write(ref c.NextSequence, sequence + 1);
         MessageEvent.Signal();
         return sequence;
     }
+
+    /// <summary>The payload bytes of a begun message's buffer.</summary>
+    public Span<byte> PayloadOf(long buffer, int size) => _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, size);
 
     /// <summary>With an ack timeout: waits until every live subscriber has read message <paramref name="sequence"/> - 1, or the timeout.</summary>
     private void WaitForAcknowledgements(long sequence)
