@@ -105,72 +105,28 @@ internal static class BenchCommand
     private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
     /// <summary>The hidden second process of a measurement.</summary>
-    private static int PeerCore(string[] args)
+    private static int PeerCore(string[] args) => args switch
     {
-        if (args is ["naive-ring", string path])
-        {
-            try
-            {
-                return NaiveMappedRing.Peer(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-            {
-                return Program.Fail(e.Message, Program.ExitFailed);
-            }
-        }
+        ["naive-ring", string path] => RunPeer(() => NaiveMappedRing.Peer(path)),
+        [SharedChannelRows.PeerKind, string segment, string mode, string bound] => RunPeer(() => SharedChannelRows.Peer(segment, mode, bound)),
+        [TopicRows.PeerKind, string segment, string count, string bound, string mode] => RunPeer(() => TopicRows.Peer(segment, count, bound, mode)),
+        [RecordRows.PeerKind, string segment, string size, string mode, string bound] => RunPeer(() => RecordRows.Peer(segment, size, mode, bound)),
+        [SerializedRows.PeerKind, string segment, string format, string bound] => RunPeer(() => SerializedRows.Peer(segment, format, bound)),
+        _ => Program.Fail("bench-peer: unknown arguments", Program.ExitUsage),
+    };
 
-        if (args is [SharedChannelRows.PeerKind, string segment, string mode, string bound])
+    /// <summary>Runs a peer; what it may throw (a failed open, a damaged or abandoned channel, a timeout) becomes one error line and exit 1.</summary>
+    private static int RunPeer(Func<int> peer)
+    {
+        try
         {
-            try
-            {
-                return SharedChannelRows.Peer(segment, mode, bound);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
-                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException)
-            {
-                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
-            }
+            return peer();
         }
-
-        if (args is [TopicRows.PeerKind, string topicSegment, string topicCount, string topicBound, string topicMode])
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
+            or InvalidCastException or InvalidDataException or TimeoutException or OperationCanceledException or AggregateException
+            or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException)
         {
-            try
-            {
-                return TopicRows.Peer(topicSegment, topicCount, topicBound, topicMode);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
-                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or OperationCanceledException or AggregateException)
-            {
-                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
-            }
+            return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
         }
-
-        if (args is [RecordRows.PeerKind, string recordSegment, string size, string recordMode, string recordBound])
-        {
-            try
-            {
-                return RecordRows.Peer(recordSegment, size, recordMode, recordBound);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException
-                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException)
-            {
-                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
-            }
-        }
-
-        if (args is [SerializedRows.PeerKind, string serialSegment, string format, string serialBound])
-        {
-            try
-            {
-                return SerializedRows.Peer(serialSegment, format, serialBound);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException or KeyNotFoundException or InvalidCastException
-                or SharedMemChannels.InvalidSegmentException or SharedMemChannels.ChannelAbandonedException or TimeoutException or AggregateException or InvalidDataException)
-            {
-                return Program.Fail(OneLine(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message), Program.ExitFailed);
-            }
-        }
-
-        return Program.Fail("bench-peer: unknown arguments", Program.ExitUsage);
     }
 }
