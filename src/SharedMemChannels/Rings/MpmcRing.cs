@@ -76,8 +76,6 @@ internal sealed class MpmcRing<T> : IRing<T>
     where T : unmanaged
 {
     private const int MaxAttempts = 1 << 20;
-    private const int SpinsBeforeProbe = 32;
-    private const long MaxIndex = 1L << 62;
 
     private readonly SegmentMemory _memory;
     private readonly RingHeader _header;
@@ -201,7 +199,7 @@ internal sealed class MpmcRing<T> : IRing<T>
             {
                 // Position pos - slots is still held by its reader (or a dropping writer): wait for the
                 // release, unless the holder is dead, in which case its item is lost and the cell is ours.
-                switch (AwaitClaim(ref word, seen))
+                switch (RingClaims.Await(ref word, seen, _processes))
                 {
                     case ClaimState.Alive:
                         return RingStatus.Full;
@@ -420,7 +418,7 @@ internal sealed class MpmcRing<T> : IRing<T>
                 }
 
                 // A DropNewest writer is replacing this item in place.
-                switch (AwaitClaim(ref word, seen))
+                switch (RingClaims.Await(ref word, seen, _processes))
                 {
                     case ClaimState.Alive:
                         item = default;
@@ -449,7 +447,7 @@ internal sealed class MpmcRing<T> : IRing<T>
                 }
 
                 // A writer claimed pos and has not published. Slow, or dead?
-                switch (AwaitClaim(ref word, seen))
+                switch (RingClaims.Await(ref word, seen, _processes))
                 {
                     case ClaimState.Alive:
                         item = default;
@@ -530,7 +528,7 @@ internal sealed class MpmcRing<T> : IRing<T>
             if (diff == -1 && claim != 0)
             {
                 // The newest position is claimed by a writer that has not published.
-                switch (AwaitClaim(ref word, seen))
+                switch (RingClaims.Await(ref word, seen, _processes))
                 {
                     case ClaimState.Alive:
                         return RingStatus.InFlight;
@@ -572,47 +570,13 @@ internal sealed class MpmcRing<T> : IRing<T>
         _header.ReadersEvent.Signal();
     }
 
-    private enum ClaimState
-    {
-        Changed,
-        Alive,
-        Dead,
-    }
 
-    /// <summary>
-    /// A claim stands in our way: spin briefly (a live claimant finishes in nanoseconds), then ask the
-    /// process table (a /proc read, so not on every pass).
-    /// </summary>
-    private ClaimState AwaitClaim(ref long word, long seen)
-    {
-        var spinner = default(SpinWait);
-        for (int i = 0; i < SpinsBeforeProbe; i++)
-        {
-            if (Volatile.Read(ref word) != seen)
-            {
-                return ClaimState.Changed;
-            }
-
-            spinner.SpinOnce(sleep1Threshold: -1);
-        }
-
-        return _processes.IsAlive(RingLayout.ClaimantOf(seen)) ? ClaimState.Alive : ClaimState.Dead;
-    }
 
     private void AdvanceTail(long pos) => Interlocked.CompareExchange(ref _memory.Int64(_tailOffset), pos + 1, pos);
 
     private void AdvanceHead(long pos) => Interlocked.CompareExchange(ref _memory.Int64(_headOffset), pos + 1, pos);
 
-    private long ReadIndex(long offset)
-    {
-        long value = Volatile.Read(ref _memory.Int64(offset));
-        if ((ulong)value >= MaxIndex)
-        {
-            _header.ThrowDamaged($"MPMC index {value} is out of range");
-        }
-
-        return value;
-    }
+    private long ReadIndex(long offset) => RingClaims.ReadIndex(_memory, offset, _header, "MPMC");
 
     /// <summary>
     /// Checks a cell word against the position we read it for. Behind by more than a lap is impossible

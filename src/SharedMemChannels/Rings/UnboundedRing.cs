@@ -57,8 +57,6 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
     where T : unmanaged
 {
     private const int MaxAttempts = 1 << 20;
-    private const int SpinsBeforeProbe = 32;
-    private const long MaxIndex = 1L << 62;
 
     private readonly SegmentAttachment _segment;
     private readonly SegmentMemory _memory;
@@ -208,7 +206,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
     private long ReadChainIndex(int offset)
     {
         long value = Volatile.Read(ref Word(offset));
-        if ((ulong)value >= MaxIndex)
+        if ((ulong)value >= RingClaims.MaxIndex)
         {
             _header.ThrowDamaged($"chain index {value} is out of range");
         }
@@ -459,7 +457,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
                     }
 
                     // A writer claimed pos and has not published. Slow, or dead?
-                    switch (AwaitClaim(ref word, seen))
+                    switch (RingClaims.Await(ref word, seen, _processes))
                     {
                         case ClaimState.Alive:
                             item = default;
@@ -1031,7 +1029,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
             ulong handle = (ulong)Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstChunkOffset));
             long index = Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstIndexOffset));
             long tail = Volatile.Read(ref memory.Int64(offset + ChainLayout.TailIndexOffset));
-            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < MaxIndex; step++)
+            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < RingClaims.MaxIndex; step++)
             {
                 long start = ChunkStartOf(memory, heap, handle, index + step, capacity, cellSize, (int)allocation);
                 long basePosition = (index + step) * capacity;
@@ -1083,7 +1081,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
             ulong handle = (ulong)Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstChunkOffset));
             long index = Volatile.Read(ref memory.Int64(offset + ChainLayout.FirstIndexOffset));
             long tail = Volatile.Read(ref memory.Int64(offset + ChainLayout.TailIndexOffset));
-            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < MaxIndex; step++)
+            for (long step = 0; handle != 0 && step <= tail - index + 1 && step < RingClaims.MaxIndex; step++)
             {
                 long start = ChunkStartOf(memory, heap, handle, index + step, capacity, cellSize, (int)allocation);
                 ulong next = (ulong)Volatile.Read(ref memory.Int64(start + ChainLayout.ChunkNextOffset));
@@ -1099,43 +1097,13 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
 
     // ---------------------------------------------------------------- helpers (as MpmcRing's)
 
-    private enum ClaimState
-    {
-        Changed,
-        Alive,
-        Dead,
-    }
 
-    private ClaimState AwaitClaim(ref long word, long seen)
-    {
-        var spinner = default(SpinWait);
-        for (int i = 0; i < SpinsBeforeProbe; i++)
-        {
-            if (Volatile.Read(ref word) != seen)
-            {
-                return ClaimState.Changed;
-            }
-
-            spinner.SpinOnce(sleep1Threshold: -1);
-        }
-
-        return _processes.IsAlive(RingLayout.ClaimantOf(seen)) ? ClaimState.Alive : ClaimState.Dead;
-    }
 
     private void AdvanceTail(long pos) => Interlocked.CompareExchange(ref _memory.Int64(_tailOffset), pos + 1, pos);
 
     private void AdvanceHead(long pos) => Interlocked.CompareExchange(ref _memory.Int64(_headOffset), pos + 1, pos);
 
-    private long ReadIndex(long offset)
-    {
-        long value = Volatile.Read(ref _memory.Int64(offset));
-        if ((ulong)value >= MaxIndex)
-        {
-            _header.ThrowDamaged($"unbounded ring index {value} is out of range");
-        }
-
-        return value;
-    }
+    private long ReadIndex(long offset) => RingClaims.ReadIndex(_memory, offset, _header, "unbounded ring");
 
     private void CellDamaged(long word, long expected) =>
         _header.ThrowDamaged($"cell word 0x{word:x} cannot belong to position {expected} of a one-shot chunk");
