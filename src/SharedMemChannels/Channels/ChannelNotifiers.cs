@@ -20,6 +20,9 @@ internal static class ChannelNotifiers
 
     private const int SystemVKeyMask = 0x00FF_FFFE;
 
+    /// <summary>The random part of a System V notifier key (for the tests' sweep of what a failed test left).</summary>
+    internal const int SystemVKeyMaskForTests = 0x00FF_FFFF;
+
     private static readonly Dictionary<(int Kind, ulong Id, string Segment), Shared> s_open = [];
 
     /// <summary>POSIX notifier semaphores are named with this prefix, then the segment's name (<c>/dev/shm/sem.shmc.n.SEGMENT.ID.r</c>).</summary>

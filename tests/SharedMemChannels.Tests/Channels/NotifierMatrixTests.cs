@@ -63,11 +63,6 @@ public sealed class NotifierSemaphoreTests : SegmentTest
     private static string[] PosixSemaphoresOf(SharedSegment segment) =>
         Directory.GetFiles("/dev/shm", "sem.shmc.n." + segment.Name + ".*");
 
-    private static int SystemVSemaphoresWithPrefix() =>
-        File.ReadLines("/proc/sysvipc/sem").Skip(1)
-            .Select(line => int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture))
-            .Count(key => (key & 0x7F00_0000) == 0x5C00_0000);
-
     [Fact]
     public void Posix_semaphores_are_made_with_the_channel_and_removed_with_it()
     {
@@ -90,16 +85,24 @@ public sealed class NotifierSemaphoreTests : SegmentTest
     public void System_V_semaphores_are_made_with_the_channel_and_removed_with_it()
     {
         SharedSegment segment = NewSegment("notify");
-        int before = SystemVSemaphoresWithPrefix();
         var options = new SharedChannelOptions(8) { Notifier = ChannelNotifier.SystemVSemaphore, Persistent = true };
+        int key;
         using (SharedChannel<int> channel = SharedChannel.CreateBounded<int>(segment, "c", options))
         {
-            Assert.True(SystemVSemaphoresWithPrefix() >= before + 2);
+            // This channel's own keys (other tests make semaphores of the same prefix at the same time).
+            key = segment.Attachment.Memory.Ref<SharedMemChannels.Channels.ChannelControl>(channel.Core.ControlOffset).NotifierKey;
+            Assert.Equal(0x5C00_0000, key & 0x7F00_0000);
+            Assert.True(SystemVSemaphoreExists(key) && SystemVSemaphoreExists(key + 1));
         }
 
+        Assert.True(SystemVSemaphoreExists(key)); // persistent: still there with no reference
         Assert.True(SharedChannel.Remove(segment, "c"));
-        WaitUntil(() => SystemVSemaphoresWithPrefix() <= before, "the channel's System V semaphores removed");
+        Assert.False(SystemVSemaphoreExists(key) || SystemVSemaphoreExists(key + 1));
     }
+
+    private static bool SystemVSemaphoreExists(int key) =>
+        File.ReadLines("/proc/sysvipc/sem").Skip(1)
+            .Any(line => int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture) == key);
 
     [Fact]
     public void The_notifier_is_part_of_the_channel_and_validated()

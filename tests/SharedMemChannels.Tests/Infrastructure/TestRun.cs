@@ -26,7 +26,41 @@ internal static partial class TestRun
     internal static void Arm()
     {
         RemoveLeftoversOfDeadRuns();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveAll(name => Unprefixed(name).StartsWith(Prefix, StringComparison.Ordinal));
+        long started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            RemoveAll(name => Unprefixed(name).StartsWith(Prefix, StringComparison.Ordinal));
+            RemoveNotifierSemaphoresSince(started);
+        };
+    }
+
+    /// <summary>
+    /// System V notifier semaphores (keys 0x5Cxxxxxx) of this user made since the run started and still
+    /// there at its end: a channel a failed test never destroyed. They carry no name to match, so the
+    /// creation time decides (runs of the suite do not overlap on the CI machine).
+    /// </summary>
+    private static void RemoveNotifierSemaphoresSince(long startedUnixSeconds)
+    {
+        try
+        {
+            uint me = SharedMemChannels.Platform.Linux.LibC.GetEuid();
+            foreach (string line in File.ReadLines("/proc/sysvipc/sem").Skip(1))
+            {
+                string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length < 10 || !int.TryParse(f[0], CultureInfo.InvariantCulture, out int key) ||
+                    (key & ~SharedMemChannels.Channels.ChannelNotifiers.SystemVKeyMaskForTests) != SharedMemChannels.Channels.ChannelNotifiers.SystemVKeyPrefix ||
+                    !uint.TryParse(f[6], CultureInfo.InvariantCulture, out uint creator) || creator != me ||
+                    !long.TryParse(f[9], CultureInfo.InvariantCulture, out long changed) || changed < startedUnixSeconds)
+                {
+                    continue;
+                }
+
+                SharedMemChannels.Platform.Linux.SystemVNotifierSemaphore.Remove(key);
+            }
+        }
+        catch (IOException)
+        {
+        }
     }
 
     /// <summary>Removes every segment (both backends) whose name matches.</summary>
