@@ -67,17 +67,22 @@ public sealed class SharedTopic : IDisposable
     /// <exception cref="InvalidOperationException">Another live process (or this one) holds the publisher end.</exception>
     public TopicPublisher CreatePublisher()
     {
-        ThrowIfDisposed();
-        _core.TakePublisherLease();
+        AddHolder();
+        try
+        {
+            _core.TakePublisherLease();
+        }
+        catch
+        {
+            _core.ReleaseHolder();
+            throw;
+        }
+
         return new TopicPublisher(_core);
     }
 
     /// <summary>Subscribes to the topic's byte messages: the subscriber first receives the last <see cref="SharedTopicOptions.HistoryDepth"/> messages.</summary>
-    public TopicSubscriber Subscribe()
-    {
-        ThrowIfDisposed();
-        return new TopicSubscriber(_core, _core.AddSubscriber());
-    }
+    public TopicSubscriber Subscribe() => new(_core, AddSubscriber());
 
     /// <summary>Subscribes to messages of unmanaged <typeparamref name="T"/> (published with <see cref="TopicPublisher.Publish{T}(in T)"/>).</summary>
     /// <typeparam name="T">The messages' type.</typeparam>
@@ -90,7 +95,8 @@ public sealed class SharedTopic : IDisposable
             throw new ArgumentException($"{typeof(T).Name} ({Marshal.SizeOf<T>()} bytes) does not fit topic '{Name}''s buffers of {_core.BufferSize} bytes.");
         }
 
-        return new TopicSubscriber<T>(_core, _core.AddSubscriber());
+        TopicMessageTypes.ClaimUnmanaged<T>(_core);
+        return new TopicSubscriber<T>(_core, AddSubscriber());
     }
 
     /// <summary>Subscribes to messages of any <typeparamref name="T"/> published with <see cref="TopicPublisher.Publish{T}(T, ISharedSerializer{T})"/> and a serializer of the same identity.</summary>
@@ -100,11 +106,81 @@ public sealed class SharedTopic : IDisposable
     {
         ArgumentNullException.ThrowIfNull(serializer);
         ThrowIfDisposed();
-        return new SerializedTopicSubscriber<T>(_core, _core.AddSubscriber(), serializer);
+        TopicMessageTypes.ClaimSerialized(_core, serializer);
+        return new SerializedTopicSubscriber<T>(_core, AddSubscriber(), serializer);
     }
 
-    /// <summary>Lets go of this process's view of the topic (it stays in the segment).</summary>
-    public void Dispose() => Interlocked.Exchange(ref _disposed, 1);
+    /// <summary>The description of the typed messages the topic carries (set by its first typed publisher or subscriber), or null while it carries bytes only.</summary>
+    public string? MessageType => _core.StoredMessageType();
+
+    /// <summary>Whether the topic was removed (<see cref="Remove(SharedSegment, string)"/>): nothing more is published; what is buffered can still be read.</summary>
+    public bool IsRemoved => _core.IsRemoved;
+
+    /// <summary>
+    /// Removes the topic <paramref name="name"/> (RaftLib's <c>remove_channel</c>): nothing more can be
+    /// published, subscribers read what is buffered and then see <see cref="ChannelRemovedException"/>, it
+    /// cannot be opened again, and its memory goes when the last process holding it lets go (at once if
+    /// none does). Works on persistent topics too.
+    /// </summary>
+    /// <param name="segment">The segment that holds it.</param>
+    /// <param name="name">Its name.</param>
+    /// <returns>False when there is no such topic (or it was removed already).</returns>
+    public static bool Remove(SharedSegment segment, string name)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        SharedName.Validate(name, nameof(name));
+        segment.ThrowIfDisposed();
+        return TopicCore.Remove(segment.Attachment, name);
+    }
+
+    /// <summary>Whether <paramref name="segment"/> has a topic <paramref name="name"/> that is not removed.</summary>
+    /// <param name="segment">The segment to look in.</param>
+    /// <param name="name">The topic's name.</param>
+    public static bool Exists(SharedSegment segment, string name)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        SharedName.Validate(name, nameof(name));
+        segment.ThrowIfDisposed();
+        return TopicCore.Exists(segment.Attachment, name);
+    }
+
+    /// <summary>
+    /// Lets go of this view of the topic. The topic's reference goes with the last of this view, its
+    /// publisher and its subscribers; a topic without references is removed from the segment unless it
+    /// persists.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _core.ReleaseHolder();
+        }
+    }
+
+    private int AddSubscriber()
+    {
+        AddHolder();
+        try
+        {
+            return _core.AddSubscriber();
+        }
+        catch
+        {
+            _core.ReleaseHolder();
+            throw;
+        }
+    }
+
+    private void AddHolder()
+    {
+        ThrowIfDisposed();
+        if (_core.IsRemoved)
+        {
+            throw new ChannelRemovedException($"Topic '{Name}' was removed.");
+        }
+
+        ObjectDisposedException.ThrowIf(!_core.TryAddHolder(), this);
+    }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0 || _core.Segment.IsDetached, this);
 }
@@ -136,6 +212,11 @@ public sealed class TopicPublisher : IDisposable
     {
         ThrowIfDisposed();
         ThrowIfLoanOpen();
+        if (_claimedFingerprint != TopicMessageTypes.UnmanagedFingerprint<T>())
+        {
+            _claimedFingerprint = TopicMessageTypes.ClaimUnmanaged<T>(_core);
+        }
+
         return _core.Publish(Segments.SegmentMemory.BytesOf(in value), zeroCopy: false);
     }
 
@@ -149,6 +230,12 @@ public sealed class TopicPublisher : IDisposable
         ArgumentNullException.ThrowIfNull(serializer);
         ThrowIfDisposed();
         ThrowIfLoanOpen();
+        if (!ReferenceEquals(serializer, _claimedSerializer))
+        {
+            _claimedFingerprint = TopicMessageTypes.ClaimSerialized(_core, serializer);
+            _claimedSerializer = serializer;
+        }
+
         _serialized ??= new System.Buffers.ArrayBufferWriter<byte>(_core.BufferSize);
         _serialized.ResetWrittenCount();
         serializer.Serialize(_serialized, in value);
@@ -156,6 +243,8 @@ public sealed class TopicPublisher : IDisposable
     }
 
     private System.Buffers.ArrayBufferWriter<byte>? _serialized;
+    private ulong _claimedFingerprint;
+    private object? _claimedSerializer;
 
     /// <summary>
     /// Loans the next message's buffer (zero copy): fill <see cref="TopicLoan.Span"/> in place, then
@@ -205,9 +294,14 @@ public sealed class TopicPublisher : IDisposable
     /// <summary>Gives the publisher end back (a new publisher may take it).</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0 && !_core.Segment.IsDetached)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _core.ReleasePublisherLease();
+            if (!_core.Segment.IsDetached)
+            {
+                _core.ReleasePublisherLease();
+            }
+
+            _core.ReleaseHolder();
         }
     }
 

@@ -91,6 +91,37 @@ public sealed class SharedTopicOptions
     /// <summary>Whether every message carries an xxHash64 of its payload, checked by every subscriber on receipt.</summary>
     public bool HashPayloads { get; set; }
 
+    /// <summary>
+    /// Whether the topic outlives its users. False by default: a topic is reference counted across
+    /// processes (every <see cref="SharedTopic"/> opened holds a reference until it, its publisher and its
+    /// subscribers are disposed, or its process dies) and is removed from its segment, with its buffered
+    /// messages, when the last reference goes. True keeps it until <see cref="SharedTopic.Remove(SharedSegment, string)"/>
+    /// or the segment goes: a publisher may then publish and exit before a late subscriber joins for the history.
+    /// </summary>
+    public bool Persistent { get; set; }
+
+    /// <summary>
+    /// What wakes a sleeping subscriber (and a publisher waiting for acknowledgements): a futex word in the
+    /// segment (the default), or a pair of POSIX or System V semaphores made with the topic and removed with
+    /// it (RaftLib's notifier matrix), as for channels.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined notifier.</exception>
+    public ChannelNotifier Notifier
+    {
+        get => _notifier;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined ChannelNotifier.");
+            }
+
+            _notifier = value;
+        }
+    }
+
+    private ChannelNotifier _notifier;
+
     /// <summary>The payload bytes of one buffer: <see cref="MinSize"/> + <see cref="Reserve"/>.</summary>
     public int BufferSize => checked(MinSize + Reserve);
 }

@@ -233,7 +233,12 @@ internal static class Commands
         foreach (TopicReport t in r.Topics)
         {
             console.WriteLine();
-            console.WriteLine($"Topic {t.Name} ({t.State}): {Format.Number(t.MessageCount)} messages, {t.BufferCount} buffers of {Format.Bytes(t.BufferSize)}, history {t.HistoryDepth}, ack timeout {t.AckTimeoutMs} ms");
+            console.WriteLine($"Topic {t.Name} ({t.State}{(t.Persistent ? ", persistent" : string.Empty)}): {Format.Number(t.MessageCount)} messages, {t.BufferCount} buffers of {Format.Bytes(t.BufferSize)}, history {t.HistoryDepth}, ack timeout {t.AckTimeoutMs} ms, notifier {t.Notifier}, {Format.Number(t.References)} references");
+            if (t.MessageType is not null)
+            {
+                console.WriteLine($"  messages: {t.MessageType}");
+            }
+
             string publisher = !t.HasPublisher ? "none" : $"process {(t.PublisherProcessId == 0 ? "?" : Format.Number(t.PublisherProcessId))}{(t.PublisherLiveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}";
             console.WriteLine($"  publisher: {publisher}");
             Table subscribers = Output.Table("SUBSCRIBER", "POSITION", "BEHIND", "DROPS");

@@ -259,7 +259,7 @@ internal sealed class ChannelCore<T>
         c.RingOffset = ring;
         c.RingLength = length;
         c.CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        ChannelNotifiers.Create(_segment.Name, ref c, options.Notifier);
+        NotifierSemaphores.Create(_segment.Name, ref c.Notifier, options.Notifier);
         Serialization.SerializedElementIdentity? serialized = _ownership?.Serialized;
         Span<byte> typeName = _segment.Memory.Span(_control + ChannelControl.ElementTypeNameOffset, ChannelControl.ElementTypeNameCapacity);
         System.Text.Unicode.Utf8.FromUtf16(serialized?.TypeName ?? element.DisplayName, typeName, out _, out int typeNameLength, replaceInvalidSequences: true, isFinalBlock: true);
@@ -316,7 +316,7 @@ internal sealed class ChannelCore<T>
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
         bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
         bool persistent = (c.Flags & ChannelControl.FlagPersistent) != 0;
-        var notifier = (ChannelNotifier)c.NotifierKind;
+        var notifier = (ChannelNotifier)c.Notifier.Kind;
         if (!Enum.IsDefined(notifier))
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (notifier {(int)notifier}).");
@@ -361,7 +361,7 @@ internal sealed class ChannelCore<T>
         _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
-        _notifierHold ??= ChannelNotifiers.Attach(_segment.Name, c, _header);
+        _notifierHold ??= NotifierSemaphores.Attach(_segment.Name, c.Notifier, _header.ReadersEvent, _header.WritersEvent);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);
         AddInstance();
     }
@@ -1128,7 +1128,7 @@ internal sealed class ChannelCore<T>
     /// </summary>
     private void ReleaseReference(bool lastInstanceHere)
     {
-        ChannelNotifiers.Release(_notifierHold);
+        NotifierSemaphores.Release(_notifierHold);
         _notifierHold = null;
         int endpoint = _endpoint;
         _endpoint = -1;
@@ -1232,7 +1232,7 @@ internal sealed class ChannelCore<T>
                     object? notifiers = null;
                     try
                     {
-                        notifiers = ChannelNotifiers.Attach(segment.Name, c, header);
+                        notifiers = NotifierSemaphores.Attach(segment.Name, c.Notifier, header.ReadersEvent, header.WritersEvent);
                     }
                     catch (Exception e) when (e is InvalidSegmentException or IOException or UnauthorizedAccessException)
                     {
@@ -1241,7 +1241,7 @@ internal sealed class ChannelCore<T>
 
                     header.ReadersEvent.Signal();
                     header.WritersEvent.Signal();
-                    ChannelNotifiers.Release(notifiers);
+                    NotifierSemaphores.Release(notifiers);
                 }
                 catch (InvalidSegmentException)
                 {
@@ -1310,7 +1310,7 @@ internal sealed class ChannelCore<T>
             }
         }
 
-        ChannelNotifiers.Destroy(segment.Name, ref last);
+        NotifierSemaphores.Destroy(segment.Name, ref last.Notifier);
         return segment.Directory.DestroyLocked(ChannelLayout.ObjectName(name), controlBlock);
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Channels;
 
@@ -112,9 +113,7 @@ internal struct ChannelControl
     [FieldOffset(132)] public uint WriterLease;
 
     // Line 1, continued: the notifier (what wakes sleepers), chosen when the channel is made.
-    [FieldOffset(136)] public int NotifierKind;   // ChannelNotifier
-    [FieldOffset(140)] public int NotifierKey;    // System V: the readers' semaphore key (the writers' is the next)
-    [FieldOffset(144)] public ulong NotifierId;   // POSIX: names the two semaphores
+    [FieldOffset(136)] public NotifierFields Notifier; // first semaphore: readers; second: writers
 
     // Line 2: processes waiting for Completion sleep here.
     [FieldOffset(256)] public int CompletionSequence;

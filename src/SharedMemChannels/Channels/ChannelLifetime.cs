@@ -4,7 +4,7 @@ using SharedMemChannels.Segments;
 namespace SharedMemChannels.Channels;
 
 /// <summary>
-/// The cross-process reference counting of channels (RaftLib's): every process that opens a channel holds
+/// The cross-process reference counting of channels (RaftLib's), and of topics alike: every process that opens a channel holds
 /// a reference (a row of its endpoint table) until it disposes the channel or dies. The process whose
 /// dispose drops the last reference destroys the channel itself (<see cref="ChannelCore{T}"/>'s detach);
 /// this sweep is for the last holder that died: run when a process attaches to the segment and when it
@@ -13,12 +13,29 @@ namespace SharedMemChannels.Channels;
 /// </summary>
 internal static class ChannelLifetime
 {
-    /// <summary>Destroys the channels of <paramref name="segment"/> held only by dead processes; returns how many.</summary>
+    /// <summary>Destroys the channels and topics of <paramref name="segment"/> held only by dead processes; returns how many.</summary>
     public static int ReleaseDeadReferences(SegmentAttachment segment)
     {
         int destroyed = 0;
         foreach (NamedObjectInfo info in segment.Directory.List())
         {
+            if (info.Name.StartsWith(Topics.TopicLayout.ObjectPrefix, StringComparison.Ordinal))
+            {
+                try
+                {
+                    using (segment.Directory.Lock())
+                    {
+                        destroyed += Topics.TopicCore.ReleaseDeadReferencesLocked(segment, info.Name) ? 1 : 0;
+                    }
+                }
+                catch (Exception e) when (e is InvalidCastException or InvalidSegmentException)
+                {
+                    // Not a topic control block after all, or a damaged one: opening it reports that.
+                }
+
+                continue;
+            }
+
             if (!info.Name.StartsWith(ChannelLayout.ObjectPrefix, StringComparison.Ordinal))
             {
                 continue;

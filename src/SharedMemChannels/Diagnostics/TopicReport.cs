@@ -6,8 +6,20 @@ public sealed record TopicReport
     /// <summary>The topic's name.</summary>
     public string Name { get; init; } = string.Empty;
 
-    /// <summary>"ready", or "damaged" when the control block is not one.</summary>
+    /// <summary>"ready"; "removed" (by <see cref="SharedTopic.Remove(SharedSegment, string)"/>, still held by a process); or "damaged" when the control block is not one.</summary>
     public string State { get; init; } = string.Empty;
+
+    /// <summary>Whether the topic outlives its users (<see cref="SharedTopicOptions.Persistent"/>).</summary>
+    public bool Persistent { get; init; }
+
+    /// <summary>What wakes its sleepers.</summary>
+    public ChannelNotifier Notifier { get; init; }
+
+    /// <summary>The typed messages it carries ("type serialized by identity", or an unmanaged type), or null while only bytes were used.</summary>
+    public string? MessageType { get; init; }
+
+    /// <summary>Open instances of the topic held by live processes (its references).</summary>
+    public int References { get; init; }
 
     /// <summary>The buffers the publisher cycles through.</summary>
     public int BufferCount { get; init; }

@@ -18,16 +18,21 @@ internal sealed class TopicCore
     public const uint BufferAreaTag = 0x544F_5031;
 
     private readonly SegmentAttachment _segment;
+    private readonly ShmHandle _controlBlock;
     private readonly long _control;
     private Area _area;
+    private int _reference = -1;   // this instance's row of the reference table
+    private int _holders = 1;      // the topic view, its publisher and subscribers: the reference goes with the last
+    private object? _notifierHold;
 
     /// <summary>A buffer area as this process located and checked it: its heap block, where its buffers start, their size.</summary>
     private sealed record Area(ulong Block, long Start, int BufferSize);
 
-    private TopicCore(SegmentAttachment segment, string name, long control, Area area, int bufferCount)
+    private TopicCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, Area area, int bufferCount)
     {
         _segment = segment;
         Name = name;
+        _controlBlock = controlBlock;
         _control = control;
         _area = area;
         BufferCount = bufferCount;
@@ -147,20 +152,46 @@ internal sealed class TopicCore
                 BufferSize = options.BufferSize,
                 HistoryDepth = options.HistoryDepth,
                 AckTimeoutMs = (int)options.AckTimeout.TotalMilliseconds,
-                Flags = options.HashPayloads ? TopicControl.FlagHashPayloads : 0,
+                Flags = (options.HashPayloads ? TopicControl.FlagHashPayloads : 0) | (options.Persistent ? TopicControl.FlagPersistent : 0),
                 BuffersBlock = area.Value,
                 CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                State = 1,
+                CreatedBufferSize = options.BufferSize,
+                State = TopicControl.StateReady,
             };
         }
 
+        // The lookup (or creation) and this instance's reference are one step under the directory's lock,
+        // as the last reference going and the destruction are: a topic is never freed between being found
+        // and being referenced. A creator makes its semaphores under the same lock, so nobody finds the
+        // topic before they exist.
+        ObjectDirectory directory = attachment.Directory;
         ObjectRef found;
         bool created = false;
+        int reference = -1;
         try
         {
-            found = attachment.Directory.FindOrConstruct(TopicLayout.ObjectName(name), initial, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out created);
+            using (directory.Lock())
+            {
+                found = directory.FindOrConstructLocked(TopicLayout.ObjectName(name), initial, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out created);
+                if (!found.IsNull)
+                {
+                    ref TopicControl c = ref attachment.Memory.Ref<TopicControl>(found.ValueOffset);
+                    if (created)
+                    {
+                        heap.SetOwnership(area, ShmOwnership.Segment);
+                        area = default;
+                        NotifierSemaphores.Create(attachment.Name, ref c.Notifier, options!.Notifier);
+                    }
+                    else if (Volatile.Read(ref c.State) == TopicControl.StateRemoved)
+                    {
+                        throw new InvalidOperationException($"Topic '{name}' was removed from segment '{attachment.Name}'; it goes when the last process holding it lets go.");
+                    }
+
+                    reference = ClaimReference(attachment, name, found.ValueOffset);
+                }
+            }
         }
-        catch (InvalidOperationException) when (mode == OpenMode.Create)
+        catch (InvalidOperationException) when (mode == OpenMode.Create && !created)
         {
             FreeQuietly(heap, area);
             throw new InvalidOperationException($"Segment '{attachment.Name}' already has a topic '{name}'.");
@@ -170,48 +201,67 @@ internal sealed class TopicCore
             FreeQuietly(heap, area);
             throw new InvalidSegmentException(attachment.Name, $"the object for topic '{name}' is not a topic control block ({e.Message})");
         }
-
-        if (created)
-        {
-            heap.SetOwnership(area, ShmOwnership.Segment);
-        }
-        else
+        catch
         {
             FreeQuietly(heap, area);
+            throw;
         }
 
+        FreeQuietly(heap, area);
         if (found.IsNull)
         {
             throw new KeyNotFoundException($"Segment '{attachment.Name}' has no topic '{name}'.");
         }
 
-        TopicCore core = Attach(attachment, name, found.ValueOffset);
-        if (!created && options is not null)
+        TopicCore? core = null;
+        try
         {
-            ref TopicControl c = ref core.Control;
-            if (c.BufferCount != options.BufferCount || c.BufferSize != options.BufferSize || c.HistoryDepth != options.HistoryDepth ||
-                c.AckTimeoutMs != (int)options.AckTimeout.TotalMilliseconds || ((c.Flags & TopicControl.FlagHashPayloads) != 0) != options.HashPayloads)
+            core = Attach(attachment, name, found.Block, found.ValueOffset, reference);
+            if (!created && options is not null)
             {
-                throw new ArgumentException(
-                    $"Topic '{name}' exists with {c.BufferCount} buffers of {c.BufferSize} bytes, history {c.HistoryDepth}, ack timeout {c.AckTimeoutMs} ms; the options ask otherwise.",
-                    nameof(options));
+                ref TopicControl c = ref core.Control;
+                if (c.BufferCount != options.BufferCount || c.CreatedBufferSize != options.BufferSize || c.HistoryDepth != options.HistoryDepth ||
+                    c.AckTimeoutMs != (int)options.AckTimeout.TotalMilliseconds || ((c.Flags & TopicControl.FlagHashPayloads) != 0) != options.HashPayloads ||
+                    ((c.Flags & TopicControl.FlagPersistent) != 0) != options.Persistent || c.Notifier.Kind != (int)options.Notifier)
+                {
+                    throw new ArgumentException(
+                        $"Topic '{name}' exists with {c.BufferCount} buffers of {c.CreatedBufferSize} bytes, history {c.HistoryDepth}, ack timeout {c.AckTimeoutMs} ms, " +
+                        $"hashing {((c.Flags & TopicControl.FlagHashPayloads) != 0 ? "on" : "off")}, persistent {((c.Flags & TopicControl.FlagPersistent) != 0 ? "yes" : "no")}, " +
+                        $"notifier {(ChannelNotifier)c.Notifier.Kind}; the options ask otherwise.",
+                        nameof(options));
+                }
             }
+        }
+        catch
+        {
+            if (core is not null)
+            {
+                core.ReleaseReference();
+            }
+            else
+            {
+                ReleaseReferenceRow(attachment, name, found.Block, found.ValueOffset, reference);
+            }
+
+            throw;
         }
 
         return core;
     }
 
     /// <summary>Checks a control block found in the directory and locates its buffer area.</summary>
-    private static TopicCore Attach(SegmentAttachment segment, string name, long control)
+    private static TopicCore Attach(SegmentAttachment segment, string name, ShmHandle block, long control, int reference)
     {
         TopicControl c = segment.Memory.Ref<TopicControl>(control);
-        if (c.Magic != TopicControl.MagicValue || c.Version != TopicControl.CurrentVersion || c.State != 1 ||
-            c.BufferCount is < 1 or > SharedTopicOptions.MaxBufferCount)
+        if (c.Magic != TopicControl.MagicValue || c.Version != TopicControl.CurrentVersion || c.State is not (TopicControl.StateReady or TopicControl.StateRemoved) ||
+            c.BufferCount is < 1 or > SharedTopicOptions.MaxBufferCount || !Enum.IsDefined((ChannelNotifier)c.Notifier.Kind))
         {
             ThrowHelper.ThrowDamaged(segment.Name, $"topic '{name}' has a damaged control block.");
         }
 
-        return new TopicCore(segment, name, control, LocateArea(segment, name, c.BuffersBlock, c.BufferCount), c.BufferCount);
+        var core = new TopicCore(segment, name, block, control, LocateArea(segment, name, c.BuffersBlock, c.BufferCount), c.BufferCount) { _reference = reference };
+        core._notifierHold = NotifierSemaphores.Attach(segment.Name, c.Notifier, core.MessageEvent, core.AckEvent);
+        return core;
     }
 
     /// <summary>Writes an area's shape into its first (line-aligned) line.</summary>
@@ -285,6 +335,279 @@ internal sealed class TopicCore
         }
     }
 
+    // ---------------------------------------------------------------- lifetime
+
+    /// <summary>Whether the segment has a topic <paramref name="name"/> that is not removed.</summary>
+    public static bool Exists(SegmentAttachment segment, string name)
+    {
+        using (segment.Directory.Lock())
+        {
+            try
+            {
+                ObjectRef found = segment.Directory.FindOrConstructLocked(TopicLayout.ObjectName(name), default(TopicControl), mayFind: true, mayCreate: false, out _);
+                return !found.IsNull && Volatile.Read(ref segment.Memory.Ref<TopicControl>(found.ValueOffset).State) == TopicControl.StateReady;
+            }
+            catch (InvalidCastException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Whether the topic was removed (<see cref="Remove"/>): its messages can still be read, no new one is published.</summary>
+    public bool IsRemoved => Volatile.Read(ref Control.State) == TopicControl.StateRemoved;
+
+    /// <summary>Another holder of this instance's reference (a publisher or subscriber made from it); false once the reference is gone.</summary>
+    public bool TryAddHolder()
+    {
+        int holders = Volatile.Read(ref _holders);
+        while (holders > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _holders, holders + 1, holders);
+            if (seen == holders)
+            {
+                return true;
+            }
+
+            holders = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>A holder lets go; the last gives the instance's reference back (and destroys the topic if nobody else holds it).</summary>
+    public void ReleaseHolder()
+    {
+        if (Interlocked.Decrement(ref _holders) == 0)
+        {
+            ReleaseReference();
+        }
+    }
+
+    /// <summary>Gives back this instance's reference, its notifier hold, and destroys the topic if that was the last live reference.</summary>
+    private void ReleaseReference()
+    {
+        Volatile.Write(ref _holders, 0);
+        NotifierSemaphores.Release(Interlocked.Exchange(ref _notifierHold, null));
+        int reference = Interlocked.Exchange(ref _reference, -1);
+        if (!_segment.IsDetached)
+        {
+            ReleaseReferenceRow(_segment, Name, _controlBlock, _control, reference);
+        }
+    }
+
+    private static void ReleaseReferenceRow(SegmentAttachment segment, string name, ShmHandle block, long control, int reference)
+    {
+        try
+        {
+            using (segment.Directory.Lock())
+            {
+                if (reference >= 0)
+                {
+                    Interlocked.CompareExchange(ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(control, reference)), 0, segment.Owner.Value);
+                }
+
+                DestroyIfUnreferencedLocked(segment, name, block, control);
+            }
+        }
+        catch (InvalidSegmentException)
+        {
+            // A damaged directory or topic: nothing more to give back.
+        }
+    }
+
+    /// <summary>Takes a row of the reference table for this instance (reusing a dead process's row); under the directory's lock.</summary>
+    private static int ClaimReference(SegmentAttachment segment, string name, long control)
+    {
+        uint me = segment.Owner.Value;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < TopicControl.ReferenceCount; i++)
+            {
+                ref uint row = ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(control, i));
+                uint owner = Volatile.Read(ref row);
+                bool free = owner == 0 || (pass == 1 && owner != me && !segment.Processes.IsAlive(new OwnerId(owner)));
+                if (free && Interlocked.CompareExchange(ref row, me, owner) == owner)
+                {
+                    return i;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"Topic '{name}' is open {TopicControl.ReferenceCount} times already, the most it records.");
+    }
+
+    /// <summary>
+    /// Removes the topic <paramref name="name"/>: no message is published any more, subscribers read what is
+    /// buffered and then see <see cref="ChannelRemovedException"/>, nobody can open it, and its memory goes
+    /// when the last process holding it lets go (now, if none does). False when there is no such topic.
+    /// </summary>
+    public static bool Remove(SegmentAttachment segment, string name)
+    {
+        ObjectDirectory directory = segment.Directory;
+        using (directory.Lock())
+        {
+            ObjectRef found;
+            try
+            {
+                found = directory.FindOrConstructLocked(TopicLayout.ObjectName(name), default(TopicControl), mayFind: true, mayCreate: false, out _);
+            }
+            catch (InvalidCastException)
+            {
+                return false; // not a topic control block under that name
+            }
+
+            if (found.IsNull)
+            {
+                return false;
+            }
+
+            long control = found.ValueOffset;
+            ref TopicControl c = ref segment.Memory.Ref<TopicControl>(control);
+            int state = Volatile.Read(ref c.State);
+            if (state == TopicControl.StateRemoved || Interlocked.CompareExchange(ref c.State, TopicControl.StateRemoved, state) != state)
+            {
+                return false;
+            }
+
+            // Wake every sleeper (publisher waiting for acknowledgements, subscribers waiting for messages) so
+            // that it looks at the state: the futex words always, the semaphores when it has them.
+            var messages = new EventCount(segment.Memory, control + TopicControl.MessageSequenceOffset, control + TopicControl.MessageWaitersOffset);
+            var acks = new EventCount(segment.Memory, control + TopicControl.AckSequenceOffset, control + TopicControl.AckWaitersOffset);
+            object? hold = null;
+            try
+            {
+                hold = NotifierSemaphores.Attach(segment.Name, c.Notifier, messages, acks);
+            }
+            catch (Exception e) when (e is InvalidSegmentException or IOException or UnauthorizedAccessException)
+            {
+                // Its semaphores are gone or foreign: the futex words still move, and sleepers look again after a slice.
+            }
+
+            messages.Signal();
+            acks.Signal();
+            NotifierSemaphores.Release(hold);
+            DestroyIfUnreferencedLocked(segment, name, found.Block, control);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The end of a topic, under the directory's lock: destroys it (its buffer areas, its semaphores, its
+    /// control block) when no live process holds a reference and it is removed, or ready and not
+    /// persistent. Returns whether it was destroyed.
+    /// </summary>
+    private static bool DestroyIfUnreferencedLocked(SegmentAttachment segment, string name, ShmHandle block, long control)
+    {
+        ref TopicControl c = ref segment.Memory.Ref<TopicControl>(control);
+        int state = Volatile.Read(ref c.State);
+        bool persistent = (Volatile.Read(ref c.Flags) & TopicControl.FlagPersistent) != 0;
+        if (state != TopicControl.StateRemoved && (state != TopicControl.StateReady || persistent))
+        {
+            return false;
+        }
+
+        for (int i = 0; i < TopicControl.ReferenceCount; i++)
+        {
+            uint owner = Volatile.Read(ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(control, i)));
+            if (owner != 0 && segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+        }
+
+        Volatile.Write(ref c.State, TopicControl.StateRemoved);
+        FreeBlock(segment.Heap, Interlocked.Exchange(ref c.BuffersBlock, 0));
+        FreeBlock(segment.Heap, Interlocked.Exchange(ref c.RetiredBlock, 0));
+        NotifierFields notifier = c.Notifier;
+        NotifierSemaphores.Destroy(segment.Name, ref notifier);
+        return segment.Directory.DestroyLocked(TopicLayout.ObjectName(name), block);
+    }
+
+    private static void FreeBlock(SharedHeap heap, ulong block)
+    {
+        if (block == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            heap.Free(ShmHandle.FromValue(block));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // Freed already, or not a block (a damaged record): nothing to give back.
+        }
+    }
+
+    /// <summary>
+    /// Destroys the topic behind directory entry <paramref name="objectName"/> if it has references and all
+    /// of them are dead processes' (the last holder died); for the segment's sweep at attach and when dead
+    /// processes are reclaimed. Under the directory's lock.
+    /// </summary>
+    internal static bool ReleaseDeadReferencesLocked(SegmentAttachment segment, string objectName)
+    {
+        ObjectRef found = segment.Directory.FindOrConstructLocked(objectName, default(TopicControl), mayFind: true, mayCreate: false, out _);
+        if (found.IsNull)
+        {
+            return false;
+        }
+
+        int dead = 0;
+        for (int i = 0; i < TopicControl.ReferenceCount; i++)
+        {
+            uint owner = Volatile.Read(ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(found.ValueOffset, i)));
+            if (owner == 0)
+            {
+                continue;
+            }
+
+            if (segment.Processes.IsAlive(new OwnerId(owner)))
+            {
+                return false;
+            }
+
+            dead++;
+        }
+
+        return dead > 0 && DestroyIfUnreferencedLocked(segment, objectName[TopicLayout.ObjectPrefix.Length..], found.Block, found.ValueOffset);
+    }
+
+    /// <summary>
+    /// Records which typed messages the topic carries (the first typed publisher or subscriber claims it),
+    /// or checks that <paramref name="fingerprint"/> is that type: writer and reader must agree, as on a
+    /// serialized channel. Byte messages are not typed and need no claim.
+    /// </summary>
+    /// <exception cref="InvalidCastException">The topic carries another type, or the same type with another serializer.</exception>
+    public void ClaimMessageType(ulong fingerprint, string description)
+    {
+        ref TopicControl c = ref Control;
+        ulong stored = Interlocked.CompareExchange(ref c.MessageTypeFingerprint, fingerprint, 0);
+        if (stored == 0)
+        {
+            Span<byte> text = _segment.Memory.Span(_control + TopicControl.MessageTypeOffset, TopicControl.MessageTypeCapacity);
+            text.Clear();
+            System.Text.Unicode.Utf8.FromUtf16(description, text, out _, out int length, replaceInvalidSequences: true, isFinalBlock: true);
+            Volatile.Write(ref c.MessageTypeLength, length);
+            return;
+        }
+
+        if (stored != fingerprint)
+        {
+            throw new InvalidCastException($"Topic '{Name}' carries {StoredMessageType() ?? "another message type"}; this end asks for {description}. Publisher and subscribers must use the same type and serializer.");
+        }
+    }
+
+    /// <summary>The description of the topic's typed messages, or null when none was claimed yet.</summary>
+    public string? StoredMessageType()
+    {
+        int length = Math.Clamp(Volatile.Read(ref Control.MessageTypeLength), 0, TopicControl.MessageTypeCapacity);
+        return Volatile.Read(ref Control.MessageTypeFingerprint) == 0 || length == 0
+            ? null
+            : System.Text.Encoding.UTF8.GetString(_segment.Memory.Span(_control + TopicControl.MessageTypeOffset, length));
+    }
+
     // ---------------------------------------------------------------- publisher
 
     /// <summary>Takes the publisher lease: refused while another live process holds it, taken over from a dead one.</summary>
@@ -344,6 +667,11 @@ internal sealed class TopicCore
             throw new ArgumentException($"A message of {size} bytes exceeds the largest topic buffer ({MaxBufferSize} bytes).", nameof(size));
         }
 
+        if (IsRemoved)
+        {
+            throw new ChannelRemovedException($"Topic '{Name}' was removed from segment '{_segment.Name}'.");
+        }
+
         Area area = CurrentArea();
         if (size > area.BufferSize)
         {
@@ -400,7 +728,7 @@ internal sealed class TopicCore
         var spinner = default(SpinWait);
         for (int i = 0; i < 50; i++)
         {
-            if (AllAcknowledged(sequence - 1))
+            if (AllAcknowledged(sequence - 1) || IsRemoved)
             {
                 return;
             }
@@ -412,7 +740,7 @@ internal sealed class TopicCore
         while (true)
         {
             int token = AckEvent.PrepareWait();
-            if (AllAcknowledged(sequence - 1))
+            if (AllAcknowledged(sequence - 1) || IsRemoved)
             {
                 AckEvent.CancelWait();
                 return;

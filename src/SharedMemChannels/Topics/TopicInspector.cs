@@ -42,10 +42,30 @@ internal static class TopicInspector
                 }
             }
 
+            int references = 0;
+            for (int i = 0; i < TopicControl.ReferenceCount; i++)
+            {
+                uint owner = memory.Ref<uint>(TopicLayout.ReferenceOffset(control, i));
+                references += owner != 0 && processes.IsAlive(new OwnerId(owner)) ? 1 : 0;
+            }
+
+            bool valid = c.Magic == TopicControl.MagicValue && c.Version == TopicControl.CurrentVersion && Enum.IsDefined((ChannelNotifier)c.Notifier.Kind);
+            int typeLength = Math.Clamp(c.MessageTypeLength, 0, TopicControl.MessageTypeCapacity);
             reports.Add(new TopicReport
             {
                 Name = info.Name[TopicLayout.ObjectPrefix.Length..],
-                State = c.Magic == TopicControl.MagicValue && c.Version == TopicControl.CurrentVersion && c.State == 1 ? "ready" : "damaged",
+                State = !valid ? "damaged" : c.State switch
+                {
+                    TopicControl.StateReady => "ready",
+                    TopicControl.StateRemoved => "removed",
+                    _ => "damaged",
+                },
+                Persistent = (c.Flags & TopicControl.FlagPersistent) != 0,
+                Notifier = valid ? (ChannelNotifier)c.Notifier.Kind : ChannelNotifier.Futex,
+                MessageType = c.MessageTypeFingerprint == 0 || typeLength == 0
+                    ? null
+                    : System.Text.Encoding.UTF8.GetString(memory.Span(control + TopicControl.MessageTypeOffset, typeLength)),
+                References = references,
                 BufferCount = c.BufferCount,
                 BufferSize = c.BufferSize,
                 HistoryDepth = c.HistoryDepth,

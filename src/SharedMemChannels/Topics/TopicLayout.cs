@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Topics;
 
@@ -11,10 +12,15 @@ namespace SharedMemChannels.Topics;
 /// <code>
 /// control block
 ///   line 0      identity and shape (magic, version, buffer count and size, history depth, ack timeout, flags,
-///               the buffer area's heap block), written whole by the directory's find-or-construct
+///               the buffer area's heap block, state), written whole by the directory's find-or-construct;
+///               the notifier (futex or two semaphores: messages, acknowledgements); the fingerprint of
+///               the serializer and type of the topic's typed messages (0 until a typed end claims it)
 ///   line 1      the publisher lease (OwnerId), the next sequence, the publisher's clock
 ///   line 2      the "new message" event count; line 3 the "acknowledged" event count
 ///   lines 4..35 subscriber table: 64 rows of { owner, position, drops, acknowledged, held buffer and version }
+///   lines 36,37 reference table: 64 OwnerIds, one per open instance (a topic without a live one goes,
+///               unless it persists: RaftLib's reference counting, as channels have it)
+///   line 38     the typed messages' description (UTF-8: "type serialized by identity")
 /// buffer area (one heap block): a line of its own shape (magic, buffer size, buffer count), then
 ///   BufferCount buffers of a 64-byte header and BufferSize payload bytes
 ///   header: version (seqlock: odd while written), id (sequence), clock, time (UTC ticks), size, flags, hash
@@ -29,14 +35,19 @@ namespace SharedMemChannels.Topics;
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal struct TopicControl
 {
-    public const int Size = 4608;
+    public const int Size = 4992;
 
     /// <summary>"SHMCTOP1", little-endian.</summary>
     public const ulong MagicValue = 0x3150_4F54_434D_4853;
 
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     public const int FlagHashPayloads = 1;
+    public const int FlagPersistent = 2;
+
+    public const int StateLayingOut = 0;
+    public const int StateReady = 1;
+    public const int StateRemoved = 2;
 
     public const int NextSequenceOffset = 136;
     public const int MessageSequenceOffset = 256;
@@ -46,6 +57,10 @@ internal struct TopicControl
     public const int SubscribersOffset = 512;
     public const int SubscriberCount = 64;
     public const int SubscriberSize = 64;
+    public const int ReferencesOffset = 4608;
+    public const int ReferenceCount = 64;
+    public const int MessageTypeOffset = 4864;
+    public const int MessageTypeCapacity = 128;
 
     // Line 0.
     [FieldOffset(0)] public ulong Magic;
@@ -57,8 +72,12 @@ internal struct TopicControl
     [FieldOffset(28)] public int Flags;
     [FieldOffset(32)] public ulong BuffersBlock;  // heap handle of the buffer area
     [FieldOffset(40)] public long CreatedUnixMs;
-    [FieldOffset(48)] public int State;           // 0 laying out, 1 ready
+    [FieldOffset(48)] public int State;           // StateLayingOut, StateReady, StateRemoved
+    [FieldOffset(52)] public int MessageTypeLength; // bytes of the description at MessageTypeOffset
     [FieldOffset(56)] public ulong RetiredBlock;  // the area before the last growth, freed at the next one
+    [FieldOffset(64)] public NotifierFields Notifier; // first semaphore: messages; second: acknowledgements
+    [FieldOffset(80)] public ulong MessageTypeFingerprint; // serializer and type of typed messages; 0 for none yet
+    [FieldOffset(88)] public int CreatedBufferSize; // MinSize + Reserve as created (BufferSize grows)
 
     // Line 1.
     [FieldOffset(128)] public uint PublisherLease;
@@ -145,6 +164,9 @@ internal static class TopicLayout
 
     /// <summary>Where buffer <paramref name="index"/> starts, from the area's aligned start.</summary>
     public static long BufferOffset(long area, int index, int bufferSize) => area + LineSize + (index * BufferStride(bufferSize));
+
+    /// <summary>Where reference row <paramref name="index"/> (an OwnerId) is, from the control block's start.</summary>
+    public static long ReferenceOffset(long control, int index) => control + TopicControl.ReferencesOffset + ((long)index * sizeof(uint));
 
     /// <summary>Where subscriber row <paramref name="index"/> is, from the control block's start.</summary>
     public static long SubscriberOffset(long control, int index) => control + TopicControl.SubscribersOffset + ((long)index * TopicControl.SubscriberSize);

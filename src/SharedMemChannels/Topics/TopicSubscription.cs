@@ -34,8 +34,65 @@ internal sealed class TopicSubscription : IDisposable
         }
     }
 
-    /// <summary>Topics are not completed: this completes (canceled) when the subscriber is disposed.</summary>
-    public Task Completion => _completion.Task;
+    /// <summary>
+    /// Completes when no message will come any more: faulted with <see cref="ChannelRemovedException"/> once
+    /// the topic was removed and this subscriber read what was buffered; canceled when the subscriber is
+    /// disposed. A dead publisher does not complete it (a new one may take over). Watched, once asked for,
+    /// by a wait on the waiter thread, not a thread of its own.
+    /// </summary>
+    public Task Completion
+    {
+        get
+        {
+            if (Interlocked.Exchange(ref _watching, 1) == 0 && Volatile.Read(ref _disposed) == 0)
+            {
+                _ = WatchCompletionAsync();
+            }
+
+            return _completion.Task;
+        }
+    }
+
+    private int _watching;
+    private readonly CancellationTokenSource _disposal = new();
+
+    private async Task WatchCompletionAsync()
+    {
+        try
+        {
+            while (Volatile.Read(ref _disposed) == 0 && !_core.Segment.IsDetached)
+            {
+                int token = _core.MessageEvent.PrepareWait();
+                if (CompleteIfRemovedAndDrained())
+                {
+                    _core.MessageEvent.CancelWait();
+                    return;
+                }
+
+                await _core.MessageEvent.WaitAsync(token, s_slice, _disposal.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed: the completion is canceled by Dispose.
+        }
+        catch (Exception e) when (e is InvalidSegmentException or ObjectDisposedException)
+        {
+            _completion.TrySetException(e);
+        }
+    }
+
+    /// <summary>Faults the completion once the topic is removed and nothing is left to read; true if so.</summary>
+    private bool CompleteIfRemovedAndDrained()
+    {
+        if (_core.IsRemoved && _core.Pending(_row) == 0)
+        {
+            _completion.TrySetException(new ChannelRemovedException($"Topic '{_core.Name}' was removed."));
+            return true;
+        }
+
+        return false;
+    }
 
     public bool TryReceive(Span<byte> destination, out TopicMessageInfo info)
     {
@@ -80,6 +137,12 @@ internal sealed class TopicSubscription : IDisposable
                 return true;
             }
 
+            if (CompleteIfRemovedAndDrained())
+            {
+                _core.MessageEvent.CancelWait();
+                throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
+            }
+
             if (!await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false) &&
                 _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
             {
@@ -99,7 +162,10 @@ internal sealed class TopicSubscription : IDisposable
                 _core.RemoveSubscriber(_row);
             }
 
+            _disposal.Cancel();
+            _disposal.Dispose();
             _completion.TrySetCanceled();
+            _core.ReleaseHolder();
         }
     }
 

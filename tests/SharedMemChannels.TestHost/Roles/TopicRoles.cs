@@ -6,9 +6,10 @@ namespace SharedMemChannels.TestHost;
 /// <summary>
 /// The test host's roles for <see cref="SharedTopic"/>: <c>topic-sub SEGMENT --topic NAME --count N</c>
 /// subscribes, prints "ready", receives N messages (each carrying its own id in its first 8 bytes, checked,
-/// in increasing order), and prints "got n=N drops=D last=L"; <c>topic-pub SEGMENT --topic NAME --count N
-/// [--park]</c> becomes the publisher (or prints "error ..."), publishes N messages, prints "published n=N",
-/// and with --park stays until killed.
+/// in increasing order), and prints "got n=N drops=D last=L" (or "removed n=N ..." when the topic is
+/// removed first); <c>topic-pub SEGMENT --topic NAME --count N [--create [--persistent]] [--park]</c> opens
+/// (with --create: opens or creates, 4 buffers of 64 bytes, history 4) the topic, becomes the publisher,
+/// publishes N messages, prints "published n=N", and with --park stays until killed.
 /// </summary>
 internal static class TopicRoles
 {
@@ -37,9 +38,17 @@ internal static class TopicRoles
 
             if (!subscriber.TryReceive(buffer, out TopicMessageInfo info))
             {
-                if (!subscriber.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                try
                 {
-                    break;
+                    if (!subscriber.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                    {
+                        break;
+                    }
+                }
+                catch (ChannelRemovedException)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"removed n={received} drops={subscriber.Drops} last={last}"));
+                    return 0;
                 }
 
                 continue;
@@ -63,7 +72,9 @@ internal static class TopicRoles
     private static int Publish(Options o)
     {
         using SharedSegment segment = Program.OpenAsked(o);
-        using SharedTopic topic = SharedTopic.Open(segment, o.Get("topic"));
+        using SharedTopic topic = o.Has("create")
+            ? SharedTopic.OpenOrCreate(segment, o.Get("topic"), new SharedTopicOptions { BufferCount = 4, MinSize = 64, HistoryDepth = 4, Persistent = o.Has("persistent") })
+            : SharedTopic.Open(segment, o.Get("topic"));
         using TopicPublisher publisher = topic.CreatePublisher();
         int count = o.GetInt("count", 100);
         Console.WriteLine("publishing");

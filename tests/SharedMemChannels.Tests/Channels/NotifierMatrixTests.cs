@@ -90,7 +90,7 @@ public sealed class NotifierSemaphoreTests : SegmentTest
         using (SharedChannel<int> channel = SharedChannel.CreateBounded<int>(segment, "c", options))
         {
             // This channel's own keys (other tests make semaphores of the same prefix at the same time).
-            key = segment.Attachment.Memory.Ref<SharedMemChannels.Channels.ChannelControl>(channel.Core.ControlOffset).NotifierKey;
+            key = segment.Attachment.Memory.Ref<SharedMemChannels.Channels.ChannelControl>(channel.Core.ControlOffset).Notifier.Key;
             Assert.Equal(0x5C00_0000, key & 0x7F00_0000);
             Assert.True(SystemVSemaphoreExists(key) && SystemVSemaphoreExists(key + 1));
         }

@@ -48,7 +48,7 @@ internal static partial class TestRun
             {
                 string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 if (f.Length < 10 || !int.TryParse(f[0], CultureInfo.InvariantCulture, out int key) ||
-                    (key & ~SharedMemChannels.Channels.ChannelNotifiers.SystemVKeyMaskForTests) != SharedMemChannels.Channels.ChannelNotifiers.SystemVKeyPrefix ||
+                    (key & ~SharedMemChannels.Synchronization.NotifierSemaphores.SystemVKeyMaskForTests) != SharedMemChannels.Synchronization.NotifierSemaphores.SystemVKeyPrefix ||
                     !uint.TryParse(f[6], CultureInfo.InvariantCulture, out uint creator) || creator != me ||
                     !long.TryParse(f[9], CultureInfo.InvariantCulture, out long changed) || changed < startedUnixSeconds)
                 {

@@ -1,0 +1,335 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using SharedMemChannels.Diagnostics;
+using SharedMemChannels.Tests.Infrastructure;
+using SharedMemChannels.Synchronization;
+using SharedMemChannels.Topics;
+
+namespace SharedMemChannels.Tests;
+
+/// <summary>
+/// Topic lifetime (reference counted across processes like channels, or persistent; removed explicitly),
+/// topics woken by semaphores instead of futex words, and the message type a topic records.
+/// </summary>
+public sealed class TopicLifetimeTests : SegmentTest
+{
+    private SharedSegment SegmentWithDirectory(out long usedBefore)
+    {
+        SharedSegment segment = NewSegment("tlife");
+        segment.Construct<int>("x"); // the directory's table exists before the baseline
+        usedBefore = segment.GetHeapStatistics().UsedBytes;
+        return segment;
+    }
+
+    private static byte[] Message(long id)
+    {
+        byte[] payload = new byte[64];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, id);
+        return payload;
+    }
+
+    [Fact]
+    public void The_last_holder_going_removes_the_topic_and_its_buffers()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        SharedTopic topic = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 4, MinSize = 256 });
+        TopicPublisher publisher = topic.CreatePublisher();
+        TopicSubscriber subscriber = topic.Subscribe();
+        publisher.Publish(Message(0));
+
+        topic.Dispose(); // its publisher and subscriber still hold the topic
+        Assert.True(SharedTopic.Exists(segment, "t"));
+        Assert.True(subscriber.TryRead(out byte[] first));
+        Assert.Equal(0, BinaryPrimitives.ReadInt64LittleEndian(first));
+        Assert.Equal(1, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).References);
+
+        publisher.Dispose();
+        Assert.True(SharedTopic.Exists(segment, "t"));
+        subscriber.Dispose(); // the last holder: the topic goes with its buffers
+        Assert.False(SharedTopic.Exists(segment, "t"));
+        Assert.Empty(SegmentDiagnostics.Inspect(segment.Name).Topics);
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+        Assert.Throws<KeyNotFoundException>(() => SharedTopic.Open(segment, "t"));
+
+        // The name is free for a new topic of another shape.
+        using SharedTopic again = SharedTopic.Create(segment, "t", new SharedTopicOptions { BufferCount = 2 });
+        Assert.Equal(0, again.MessageCount);
+    }
+
+    [Fact]
+    public void Two_views_in_one_process_are_two_references_and_churn_leaves_nothing()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        var options = new SharedTopicOptions { BufferCount = 2, MinSize = 64 };
+        SharedTopic a = SharedTopic.OpenOrCreate(segment, "t", options);
+        SharedTopic b = SharedTopic.OpenOrCreate(segment, "t", options);
+        Assert.Equal(2, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).References);
+        a.Dispose();
+        Assert.True(SharedTopic.Exists(segment, "t"));
+        b.Dispose();
+        Assert.False(SharedTopic.Exists(segment, "t"));
+
+        Parallel.For(0, 4, worker =>
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                using SharedTopic topic = SharedTopic.OpenOrCreate(segment, "churn", options);
+                using TopicSubscriber subscriber = topic.Subscribe();
+                Assert.True(subscriber.Count >= 0);
+            }
+        });
+
+        Assert.False(SharedTopic.Exists(segment, "churn"));
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
+    public void A_persistent_topic_keeps_its_history_for_a_subscriber_that_comes_after_the_publisher_left()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        using (ChildProcess publisher = HostOnBackend("topic-pub", segment.Name, "--topic", "p", "--count", "6", "--create", "--persistent"))
+        {
+            Assert.Equal("published n=6", publisher.WaitForLine("published"));
+            Assert.Equal(0, publisher.Finish());
+        }
+
+        Assert.True(SharedTopic.Exists(segment, "p"));
+        TopicReport report = Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics);
+        Assert.True(report.Persistent);
+        Assert.Equal(0, report.References);
+        using (SharedTopic topic = SharedTopic.Open(segment, "p"))
+        using (TopicSubscriber late = topic.Subscribe())
+        {
+            var ids = new List<long>();
+            while (late.TryRead(out byte[] message))
+            {
+                ids.Add(BinaryPrimitives.ReadInt64LittleEndian(message));
+            }
+
+            Assert.Equal([2L, 3L, 4L, 5L], ids); // history 4 of 6
+        }
+
+        Assert.True(SharedTopic.Exists(segment, "p")); // still persistent
+        Assert.True(SharedTopic.Remove(segment, "p"));
+        Assert.False(SharedTopic.Remove(segment, "p"));
+        Assert.False(SharedTopic.Exists(segment, "p"));
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
+    public void A_topic_whose_only_holder_was_killed_goes_when_the_dead_are_reclaimed()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        using (ChildProcess publisher = HostOnBackend("topic-pub", segment.Name, "--topic", "k", "--count", "3", "--create", "--park"))
+        {
+            publisher.WaitForLine("published");
+            Assert.True(SharedTopic.Exists(segment, "k"));
+            publisher.Kill();
+        }
+
+        WaitUntil(
+            () =>
+            {
+                segment.ReclaimDeadProcesses();
+                return !SharedTopic.Exists(segment, "k");
+            },
+            "the killed holder's topic destroyed");
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
+
+    [Fact]
+    public async Task Removing_a_topic_ends_publishing_and_subscribers_read_what_is_buffered_then_see_it()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        SharedTopic topic = SharedTopic.Create(segment, "r", new SharedTopicOptions { BufferCount = 4 });
+        TopicPublisher publisher = topic.CreatePublisher();
+        TopicSubscriber subscriber = topic.Subscribe();
+        Task completion = subscriber.Completion;
+        publisher.Publish(Message(7));
+
+        using ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "r", "--count", "1000000");
+        child.WaitForLine("ready");
+
+        Assert.True(SharedTopic.Remove(segment, "r"));
+        Assert.True(topic.IsRemoved);
+        Assert.Equal("removed n=0 drops=0 last=-1", child.WaitForLine("removed")); // its pending wait ended
+        Assert.Equal(0, child.Finish());
+
+        Assert.Throws<ChannelRemovedException>(() => publisher.Publish(Message(8)));
+        Assert.Throws<ChannelRemovedException>(() => topic.Subscribe());
+        Assert.Throws<InvalidOperationException>(() => SharedTopic.Open(segment, "r"));
+        Assert.Throws<InvalidOperationException>(() => SharedTopic.OpenOrCreate(segment, "r", new SharedTopicOptions { BufferCount = 4 }));
+        Assert.False(SharedTopic.Exists(segment, "r"));
+        Assert.Equal("removed", Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).State);
+
+        Assert.True(subscriber.TryRead(out byte[] buffered)); // what was published before still arrives
+        Assert.Equal(7, BinaryPrimitives.ReadInt64LittleEndian(buffered));
+        await Assert.ThrowsAsync<ChannelRemovedException>(async () => await subscriber.WaitToReadAsync());
+        await Assert.ThrowsAsync<ChannelRemovedException>(() => completion.WaitAsync(TimeSpan.FromSeconds(30)));
+
+        publisher.Dispose();
+        subscriber.Dispose();
+        topic.Dispose();
+        Assert.Empty(SegmentDiagnostics.Inspect(segment.Name).Topics);
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+        using SharedTopic fresh = SharedTopic.Create(segment, "r", new SharedTopicOptions());
+        Assert.False(fresh.IsRemoved);
+    }
+
+    [Fact]
+    public async Task Completion_of_a_disposed_subscriber_is_canceled_and_a_live_one_stays_pending()
+    {
+        SharedSegment segment = NewSegment("tlife");
+        using SharedTopic topic = SharedTopic.Create(segment, "c", new SharedTopicOptions());
+        using TopicSubscriber live = topic.Subscribe();
+        TopicSubscriber leaving = topic.Subscribe();
+        Task pending = live.Completion;
+        Task canceled = leaving.Completion;
+        leaving.Dispose();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => canceled.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.False(pending.IsCompleted);
+        Assert.Throws<ObjectDisposedException>(() => leaving.TryRead(out _));
+    }
+
+    [Theory]
+    [InlineData(ChannelNotifier.PosixSemaphore)]
+    [InlineData(ChannelNotifier.SystemVSemaphore)]
+    public async Task A_topic_woken_by_semaphores_fans_out_losslessly_and_takes_its_semaphores_with_it(ChannelNotifier notifier)
+    {
+        SharedSegment segment = NewSegment("tsem", capacity: 4 << 20);
+        var options = new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60), Notifier = notifier };
+        SharedTopic topic = SharedTopic.Create(segment, "s", options);
+        Assert.Equal(notifier, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).Notifier);
+        NotifierFields fields = NotifierOf(segment, "s");
+        Assert.Equal((int)notifier, fields.Kind);
+        Assert.True(SemaphoresExist(segment, fields));
+        Assert.Throws<ArgumentException>(() => SharedTopic.OpenOrCreate(segment, "s", new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60) }));
+
+        var children = new List<ChildProcess>();
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "s", "--count", "300");
+                children.Add(child);
+                child.WaitForLine("ready");
+            }
+
+            using (TopicPublisher publisher = topic.CreatePublisher())
+            {
+                // Every message waits for both subscribers' acknowledgements: each one sleeps on the semaphore between messages.
+                await Task.Run(() =>
+                {
+                    for (long i = 0; i < 300; i++)
+                    {
+                        publisher.Publish(Message(i));
+                    }
+                });
+            }
+
+            foreach (ChildProcess child in children)
+            {
+                Assert.Equal("got n=300 drops=0 last=299", child.WaitForLine("got"));
+                Assert.Equal(0, child.Finish());
+            }
+        }
+        finally
+        {
+            children.ForEach(c => c.Dispose());
+        }
+
+        // An asynchronous wait in this process is served through the semaphore too.
+        using (TopicSubscriber subscriber = topic.Subscribe())
+        {
+            ValueTask<bool> waiting = subscriber.WaitToReadAsync();
+            using ChildProcess late = HostOnBackend("topic-pub", segment.Name, "--topic", "s", "--count", "1");
+            Assert.True(await waiting.AsTask().WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal(0, late.Finish());
+        }
+
+        topic.Dispose(); // the last reference: the semaphores go with the topic
+        Assert.False(SemaphoresExist(segment, fields));
+    }
+
+    private static NotifierFields NotifierOf(SharedSegment segment, string topic)
+    {
+        NamedObjectInfo info = segment.GetNamedObjects().Single(o => o.Name == "shmc.topic." + topic);
+        Span<byte> block = segment.GetSpan(info.Handle);
+        return MemoryMarshal.Read<TopicControl>(block[block.IndexOf("SHMCTOP1"u8)..]).Notifier; // the value follows the entry's own header
+    }
+
+    private static bool SemaphoresExist(SharedSegment segment, NotifierFields fields)
+    {
+        if (fields.Kind == (int)ChannelNotifier.PosixSemaphore)
+        {
+            string stem = string.Create(CultureInfo.InvariantCulture, $"/dev/shm/sem.shmc.n.{segment.Name}.{fields.Id:x16}");
+            bool first = File.Exists(stem + ".r");
+            Assert.Equal(first, File.Exists(stem + ".w"));
+            return first;
+        }
+
+        bool Exists(int key) => File.ReadLines("/proc/sysvipc/sem").Skip(1)
+            .Any(line => int.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture) == key);
+        bool exists = Exists(fields.Key);
+        Assert.Equal(exists, Exists(fields.Key + 1));
+        return exists;
+    }
+
+    private sealed record Reading(string Sensor, double Value);
+
+    /// <summary>A serializer of another identity over the same JSON bytes: a reader with it must be refused, not fed.</summary>
+    private sealed class OtherSerializer : ISharedSerializer<Reading>
+    {
+        public string Identity => "other-json-v1";
+
+        public void Serialize(IBufferWriter<byte> destination, in Reading value)
+        {
+            using var writer = new Utf8JsonWriter(destination);
+            JsonSerializer.Serialize(writer, value);
+        }
+
+        public Reading Deserialize(ReadOnlySpan<byte> source) => JsonSerializer.Deserialize<Reading>(source)!;
+    }
+
+    [Fact]
+    public void A_topic_records_its_message_type_and_refuses_ends_of_another()
+    {
+        SharedSegment segment = NewSegment("ttype");
+        using SharedTopic topic = SharedTopic.Create(segment, "m", new SharedTopicOptions());
+        Assert.Null(topic.MessageType);
+        var json = new SystemTextJsonSharedSerializer<Reading>();
+        using SerializedTopicSubscriber<Reading> subscriber = topic.Subscribe(json);
+        Assert.Contains(json.Identity, topic.MessageType, StringComparison.Ordinal);
+        Assert.Contains(nameof(Reading), topic.MessageType, StringComparison.Ordinal);
+        Assert.Equal(topic.MessageType, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).MessageType);
+
+        // Another serializer, another type, or unmanaged messages: refused on both ends, nothing subscribed or published.
+        Assert.Throws<InvalidCastException>(() => topic.Subscribe(new OtherSerializer()));
+        Assert.Throws<InvalidCastException>(() => topic.Subscribe<long>());
+        Assert.Throws<InvalidCastException>(() => topic.Subscribe(new SystemTextJsonSharedSerializer<string>()));
+        using TopicPublisher publisher = topic.CreatePublisher();
+        Assert.Throws<InvalidCastException>(() => publisher.Publish(new Reading("a", 1), new OtherSerializer()));
+        Assert.Throws<InvalidCastException>(() => publisher.Publish(42L));
+        Assert.Equal(0, topic.MessageCount);
+
+        publisher.Publish(new Reading("a", 1.5), json);
+        publisher.Publish(new Reading("b", 2.5), new SystemTextJsonSharedSerializer<Reading>()); // same identity, another instance
+        Assert.True(subscriber.TryRead(out Reading? first));
+        Assert.Equal(new Reading("a", 1.5), first);
+        Assert.True(subscriber.TryRead(out Reading? second));
+        Assert.Equal(new Reading("b", 2.5), second);
+
+        // Unmanaged topics record their layout: another struct of the same size is refused.
+        using SharedTopic ticks = SharedTopic.Create(segment, "u", new SharedTopicOptions());
+        using TopicSubscriber<long> longs = ticks.Subscribe<long>();
+        Assert.Throws<InvalidCastException>(() => ticks.Subscribe<double>());
+        using TopicPublisher tickPublisher = ticks.CreatePublisher();
+        Assert.Throws<InvalidCastException>(() => tickPublisher.Publish(1.0));
+        tickPublisher.Publish(5L);
+        Assert.True(longs.TryRead(out long value));
+        Assert.Equal(5, value);
+    }
+}
