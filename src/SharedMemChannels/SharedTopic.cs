@@ -20,6 +20,9 @@ public sealed class SharedTopic : IDisposable
 
     private SharedTopic(TopicCore core) => _core = core;
 
+    /// <summary>The process's hold on the topic (for tests that damage it on purpose).</summary>
+    internal TopicCore Core => _core;
+
     /// <summary>The topic's name in its segment.</summary>
     public string Name => _core.Name;
 

@@ -332,4 +332,17 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.True(longs.TryRead(out long value));
         Assert.Equal(5, value);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Garbage_in_a_topics_control_block_rows_and_buffers_is_an_exception_never_a_crash_or_a_hang(int seed)
+    {
+        // In a child: an access outside the mapping or an endless spin would take the test runner with it.
+        using ChildProcess child = HostOnBackend("topic-damage", NewName("tdmg"), "--seed", seed.ToString(CultureInfo.InvariantCulture), "--rounds", "40");
+        string line = child.WaitForLine("damage ok", TimeSpan.FromMinutes(5));
+        Assert.StartsWith("damage ok rounds=40", line, StringComparison.Ordinal);
+        Assert.Equal(0, child.Finish());
+    }
 }

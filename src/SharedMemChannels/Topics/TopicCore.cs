@@ -36,6 +36,10 @@ internal sealed class TopicCore
         _control = control;
         _area = area;
         BufferCount = bufferCount;
+        TopicControl c = segment.Memory.Ref<TopicControl>(control);
+        HistoryDepth = Math.Clamp(c.HistoryDepth, 0, bufferCount);
+        AckTimeout = TimeSpan.FromMilliseconds(Math.Clamp(c.AckTimeoutMs, 0, 60_000));
+        HashPayloads = (c.Flags & TopicControl.FlagHashPayloads) != 0;
         MessageEvent = new EventCount(segment.Memory, control + TopicControl.MessageSequenceOffset, control + TopicControl.MessageWaitersOffset);
         AckEvent = new EventCount(segment.Memory, control + TopicControl.AckSequenceOffset, control + TopicControl.AckWaitersOffset);
     }
@@ -43,6 +47,19 @@ internal sealed class TopicCore
     public string Name { get; }
 
     public SegmentAttachment Segment => _segment;
+
+    /// <summary>Where the control block is in the segment.</summary>
+    public long ControlOffset => _control;
+
+    /// <summary>Where the current buffers start and how many bytes they span (header line excluded).</summary>
+    public (long Start, long Length) Buffers
+    {
+        get
+        {
+            Area area = CurrentArea();
+            return (area.Start + TopicLayout.LineSize, BufferCount * TopicLayout.BufferStride(area.BufferSize));
+        }
+    }
 
     public int BufferCount { get; }
 
@@ -67,7 +84,19 @@ internal sealed class TopicCore
     /// <summary>Checks an area block (tag, shape, bounds) and returns where its buffers are.</summary>
     private static Area LocateArea(SegmentAttachment segment, string name, ulong block, int bufferCount)
     {
-        long payload = segment.Heap.GetPayloadOffset(ShmHandle.FromValue(block), out int length, out uint tag);
+        long payload;
+        int length;
+        uint tag;
+        try
+        {
+            payload = segment.Heap.GetPayloadOffset(ShmHandle.FromValue(block), out length, out tag);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            // The control block names no live block of this segment: damage, not a caller's bad handle.
+            throw new InvalidSegmentException(segment.Name, $"topic '{name}' names a buffer area that is not a block ({e.Message})");
+        }
+
         long start = (payload + TopicLayout.LineSize - 1) & ~(long)(TopicLayout.LineSize - 1);
         TopicAreaHeader header = tag == BufferAreaTag && start + TopicLayout.LineSize <= payload + length ? segment.Memory.Ref<TopicAreaHeader>(start) : default;
         if (header.Magic != TopicAreaHeader.MagicValue || header.BufferCount != bufferCount || header.BufferSize is < 1 or > MaxBufferSize ||
@@ -88,11 +117,13 @@ internal sealed class TopicCore
 
     public ref TopicControl Control => ref _segment.Memory.Ref<TopicControl>(_control);
 
-    public int HistoryDepth => Math.Clamp(Control.HistoryDepth, 0, BufferCount);
+    // The shape is read once, when the topic is attached, and checked: words changed later (by a damaged or
+    // hostile peer) cannot change how long this process waits or what it checks.
+    public int HistoryDepth { get; }
 
-    public TimeSpan AckTimeout => TimeSpan.FromMilliseconds(Math.Clamp(Control.AckTimeoutMs, 0, 60_000));
+    public TimeSpan AckTimeout { get; }
 
-    public bool HashPayloads => (Control.Flags & TopicControl.FlagHashPayloads) != 0;
+    public bool HashPayloads { get; }
 
     internal enum OpenMode
     {

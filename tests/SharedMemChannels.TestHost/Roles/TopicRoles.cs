@@ -17,6 +17,7 @@ internal static class TopicRoles
     {
         roles.Add("topic-sub", Subscribe);
         roles.Add("topic-pub", Publish);
+        roles.Add("topic-damage", Damage);
     }
 
     private static int Subscribe(Options o)
@@ -92,5 +93,211 @@ internal static class TopicRoles
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// <c>topic-damage NAME --seed S --rounds R</c>: in each round a topic with a publisher and two
+    /// subscribers, some messages, then garbage over words of its control block, subscriber rows,
+    /// references, type record, buffer headers or payloads; then every operation. Each must work or throw
+    /// what the API documents; an undocumented exception or a hang prints "error ..." and exits 1. Ends
+    /// with "damage ok rounds=R" and the outcomes.
+    /// </summary>
+    private static int Damage(Options o)
+    {
+        int seed = o.GetInt("seed", 1);
+        int rounds = o.GetInt("rounds", 40);
+        var random = new Random(seed);
+        var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var options = new SegmentOptions { Backend = o.Backend, Capacity = 1 << 20, MaxCapacity = o.Backend == SharedMemoryBackend.SystemV ? 1 << 20 : 4 << 20 };
+        for (int round = 0; round < rounds; round++)
+        {
+            string name = string.Create(CultureInfo.InvariantCulture, $"{o.Name}-{round}");
+            using SharedSegment segment = SharedSegment.Create(name, options);
+            try
+            {
+                var topicOptions = new SharedTopicOptions
+                {
+                    BufferCount = random.Next(1, 9),
+                    MinSize = random.Next(8, 512),
+                    HashPayloads = random.Next(2) == 0,
+                    AckTimeout = random.Next(3) == 0 ? TimeSpan.FromMilliseconds(50) : TimeSpan.Zero,
+                };
+                topicOptions.HistoryDepth = random.Next(0, topicOptions.BufferCount + 1);
+                SharedTopic topic = SharedTopic.Create(segment, "victim", topicOptions);
+                TopicPublisher publisher = topic.CreatePublisher();
+                TopicSubscriber first = topic.Subscribe();
+                TopicSubscriber<long> second = topic.Subscribe<long>();
+                for (int i = 0, n = random.Next(0, 3 * topicOptions.BufferCount); i < n; i++)
+                {
+                    publisher.Publish((long)i);
+                }
+
+                string where = Corrupt(topic, random);
+                foreach ((string what, Func<Task> operation) in Operations(segment, topic, publisher, first, second))
+                {
+                    string outcome = Run(what, operation, where);
+                    outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+                }
+
+                foreach (IDisposable end in new IDisposable[] { publisher, first, second, topic })
+                {
+                    string outcome = Run("dispose", () =>
+                    {
+                        end.Dispose();
+                        return Task.CompletedTask;
+                    }, where);
+                    outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+                }
+            }
+            finally
+            {
+                SharedSegment.Remove(name);
+            }
+        }
+
+        string summary = string.Join(' ', outcomes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key}={p.Value}")));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"damage ok rounds={rounds} {summary}"));
+        return 0;
+    }
+
+    /// <summary>Writes garbage over one or more of the topic's shared words; says where.</summary>
+    private static string Corrupt(SharedTopic topic, Random random)
+    {
+        Topics.TopicCore core = topic.Core;
+        Segments.SegmentMemory memory = core.Segment.Memory;
+        long control = core.ControlOffset;
+        (long buffers, long length) = core.Buffers;
+        var places = new List<string>();
+        for (int k = 0, n = random.Next(1, 4); k < n; k++)
+        {
+            (long at, string place) = random.Next(6) switch
+            {
+                0 => (control + (random.Next(0, 512 / 8) * 8), "control"),
+                1 => (control + Topics.TopicControl.SubscribersOffset + (random.Next(0, 2 * Topics.TopicControl.SubscriberSize / 8) * 8), "subscriber-row"),
+                2 => (control + Topics.TopicControl.ReferencesOffset + (random.Next(0, 256 / 8) * 8), "references"),
+                3 => (control + Topics.TopicControl.MessageTypeOffset + (random.Next(0, Topics.TopicControl.MessageTypeCapacity / 8) * 8), "type"),
+                4 => (buffers + (random.NextInt64(0, length / Topics.TopicLayout.LineSize) * Topics.TopicLayout.LineSize) + (random.Next(0, 8) * 8), "buffer-header"),
+                _ => (buffers + (random.NextInt64(0, length / 8) * 8), "payload"),
+            };
+            long garbage = random.Next(4) switch
+            {
+                0 => random.NextInt64(),
+                1 => -random.NextInt64(1, 1000),
+                2 => Volatile.Read(ref memory.Int64(at)) + random.Next(-70, 70),
+                _ => random.NextInt64(0, 1L << 40),
+            };
+            Volatile.Write(ref memory.Int64(at), garbage);
+            places.Add(string.Create(CultureInfo.InvariantCulture, $"{place}@{at}=0x{garbage:x}"));
+        }
+
+        return string.Join(',', places);
+    }
+
+    private static IEnumerable<(string What, Func<Task> Operation)> Operations(SharedSegment segment, SharedTopic topic, TopicPublisher publisher, TopicSubscriber first, TopicSubscriber<long> second)
+    {
+        yield return ("count", () => Task.FromResult(first.Count));
+        yield return ("size", () => Task.FromResult(topic.MaxMessageSize));
+        yield return ("alive", () => Task.FromResult(topic.IsPublisherAlive));
+        yield return ("type", () => Task.FromResult(topic.MessageType));
+        for (int i = 0; i < 3; i++)
+        {
+            yield return ("publish", () => Task.FromResult(publisher.Publish(7L)));
+            yield return ("receive", () => Task.FromResult(first.TryReceive(new byte[Math.Max(8, topic.MaxMessageSize)], out _)));
+            yield return ("read", () => Task.FromResult(second.TryRead(out _)));
+            yield return ("borrow", () =>
+            {
+                if (first.TryBorrow(out TopicMessage message))
+                {
+                    _ = message.Payload.Length;
+                    message.Dispose();
+                }
+
+                return Task.CompletedTask;
+            });
+        }
+
+        yield return ("publish-large", () => Task.FromResult(publisher.Publish(new byte[topic.MaxMessageSize + 100])));
+        yield return ("waittoread", async () =>
+        {
+            using var cts = new CancellationTokenSource(200);
+            await first.WaitToReadAsync(cts.Token);
+        });
+        yield return ("completion", async () =>
+        {
+            using var cts = new CancellationTokenSource(200);
+            await second.Completion.WaitAsync(cts.Token);
+        });
+        yield return ("open", () =>
+        {
+            using SharedTopic again = SharedTopic.Open(segment, "victim");
+            using TopicSubscriber third = again.Subscribe();
+            third.TryReceive(new byte[Math.Max(8, again.MaxMessageSize)], out _);
+            return Task.CompletedTask;
+        });
+        yield return ("exists", () => Task.FromResult(SharedTopic.Exists(segment, "victim")));
+        yield return ("inspect", () => Task.FromResult(Diagnostics.SegmentDiagnostics.Inspect(segment.Name).Topics.Count));
+        yield return ("remove", () => Task.FromResult(SharedTopic.Remove(segment, "victim")));
+        yield return ("publish-removed", () => Task.FromResult(publisher.Publish(8L)));
+    }
+
+    /// <summary>Runs one operation with a watchdog; an undocumented exception or a hang ends the process with an error line.</summary>
+    private static string Run(string what, Func<Task> operation, string where)
+    {
+        Task task;
+        try
+        {
+            task = Task.Run(operation);
+        }
+        catch (Exception thrown)
+        {
+            task = Task.FromException(thrown);
+        }
+
+        try
+        {
+            task.Wait(TimeSpan.FromSeconds(60));
+        }
+        catch (AggregateException)
+        {
+            // Looked at below.
+        }
+
+        if (!task.IsCompleted)
+        {
+            Console.WriteLine($"error Hang {what} after damage {where}");
+            Environment.Exit(1);
+        }
+
+        if (task.IsCanceled)
+        {
+            return what + "-canceled";
+        }
+
+        if (task.Exception?.InnerException is not { } e)
+        {
+            return what + "-ok";
+        }
+
+        switch (e)
+        {
+            case InvalidSegmentException:
+                return what + "-damaged";
+            case InvalidDataException: // a payload that fails its hash
+            case System.Threading.Channels.ChannelClosedException: // removed, or a publisher that reads as dead
+            case OperationCanceledException: // our bound on a pending wait
+            case InvalidCastException when what is "read" or "type" or "publish" or "publish-removed": // a damaged size or type record
+            case OutOfSharedMemoryException when what is "publish-large": // growth refused
+            case ObjectDisposedException when what == "dispose":
+                return what + "-" + e.GetType().Name;
+            case InvalidOperationException when e.Message.Contains("removed", StringComparison.Ordinal) ||
+                                                e.Message.Contains("publisher", StringComparison.Ordinal) ||
+                                                e.Message.Contains("borrowed", StringComparison.Ordinal) ||
+                                                e.Message.Contains("the most it records", StringComparison.Ordinal):
+                return what + "-refused";
+            default:
+                Console.WriteLine($"error {e.GetType().Name} {what} after damage {where}: {e.Message.ReplaceLineEndings(" ")} {e.StackTrace?.ReplaceLineEndings(" | ")}");
+                Environment.Exit(1);
+                return string.Empty;
+        }
     }
 }
