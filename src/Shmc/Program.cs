@@ -109,14 +109,21 @@ internal static class Program
                 return null;
             },
         };
-        var count = new Option<int?>("--count") { Description = "Stop after this many samples (default: until Ctrl+C)." };
-        count.Validators.Add(result =>
+        var count = new Option<int?>("--count")
         {
-            if (result.GetValueOrDefault<int?>() is < 1)
+            Description = "Stop after this many samples (default: until Ctrl+C).",
+            CustomParser = result =>
             {
-                result.AddError("option --count takes a number from 1 up");
-            }
-        });
+                string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                if (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int parsed) && parsed >= 1)
+                {
+                    return parsed;
+                }
+
+                result.AddError($"option --count takes a number from 1 up, not '{value}'");
+                return null;
+            },
+        };
         var lines = new Option<bool>("--json") { Description = "Write each sample as one JSON object on one line (JSON Lines) instead of tables." };
         var watch = new Command("watch", "A segment's live traffic, sampled every interval: per channel written/read/dropped per second, queued and waiting; per topic messages per second and each subscriber's lag and drops; heap use; processes (dead marked).")
         {
