@@ -80,11 +80,61 @@ public class ShmcWatchTests : SegmentTest
     }
 
     [Fact]
-    public void Watch_as_plain_text_writes_a_block_per_sample_with_the_channel_and_a_rate_column()
+    public void Watch_json_shows_a_topics_message_rate_its_publisher_and_each_subscribers_lag_and_drops()
+    {
+        SharedSegment segment = NewSegment("watch");
+        using SharedTopic topic = SharedTopic.Create(segment, "quotes", new SharedTopicOptions { BufferCount = 2 });
+        using TopicSubscriber slow = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 7; i++)
+        {
+            publisher.Publish(BitConverter.GetBytes(i)); // never waits: the subscriber misses what the two buffers cannot hold
+        }
+
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        Assert.True(slow.TryReceive(buffer, out _)); // now at 6, having dropped 5
+
+        ChildProcess watch = Shmc("watch", segment.Name, "--count", "2", "--interval", "200ms", "--json");
+        string first = watch.ReadLine() ?? throw new InvalidOperationException($"No first sample:\n{watch.Transcript}");
+        for (long i = 7; i < 10; i++)
+        {
+            publisher.Publish(BitConverter.GetBytes(i));
+        }
+
+        string second = watch.ReadLine() ?? throw new InvalidOperationException($"No second sample:\n{watch.Transcript}");
+        Assert.True(watch.WaitForExit() == 0, watch.Transcript);
+
+        using (JsonDocument json = JsonDocument.Parse(first))
+        {
+            JsonElement quotes = Assert.Single(json.RootElement.GetProperty("topics").EnumerateArray());
+            Assert.Equal(7, quotes.GetProperty("messageCount").GetInt64());
+            Assert.Equal(JsonValueKind.Null, quotes.GetProperty("messagesPerSecond").ValueKind);
+            Assert.Equal((true, "alive", Environment.ProcessId), (quotes.GetProperty("hasPublisher").GetBoolean(), quotes.GetProperty("publisherLiveness").GetString(), quotes.GetProperty("publisherProcessId").GetInt32()));
+            JsonElement subscriber = Assert.Single(quotes.GetProperty("subscribers").EnumerateArray());
+            Assert.Equal((6L, 1L, 5L), (subscriber.GetProperty("position").GetInt64(), subscriber.GetProperty("lag").GetInt64(), subscriber.GetProperty("drops").GetInt64()));
+            Assert.Equal(JsonValueKind.Null, subscriber.GetProperty("dropsPerSecond").ValueKind);
+        }
+
+        using (JsonDocument json = JsonDocument.Parse(second))
+        {
+            JsonElement quotes = Assert.Single(json.RootElement.GetProperty("topics").EnumerateArray());
+            long messages = quotes.GetProperty("messageCount").GetInt64();
+            Assert.InRange(messages, 7, 10);
+            Assert.True(quotes.GetProperty("messagesPerSecond").GetDouble() >= 0);
+            JsonElement subscriber = Assert.Single(quotes.GetProperty("subscribers").EnumerateArray());
+            Assert.Equal(messages - 6, subscriber.GetProperty("lag").GetInt64()); // it read nothing more
+            Assert.True(subscriber.GetProperty("dropsPerSecond").GetDouble() >= 0);
+        }
+    }
+
+    [Fact]
+    public void Watch_as_plain_text_writes_a_block_per_sample_with_the_channel_topic_and_rate_columns()
     {
         SharedSegment segment = NewSegment("watch");
         using SharedChannel<long> channel = SharedChannel.CreateBounded<long>(segment, "orders", new SharedChannelOptions(16));
         Assert.True(channel.Writer.TryWrite(1));
+        using SharedTopic topic = SharedTopic.Create(segment, "quotes", new SharedTopicOptions { BufferCount = 2 });
+        using TopicSubscriber subscriber = topic.Subscribe();
 
         (int code, string output) = Run("watch", segment.Name, "--count", "2", "--interval", "200ms");
         Assert.True(code == 0, output);
@@ -97,6 +147,8 @@ public class ShmcWatchTests : SegmentTest
         Assert.Equal("-", Cells(rows[0])[1]);
         Assert.Matches(@"^\d+(\.\d+)?$", Cells(rows[1])[1]);
         Assert.Contains("DROPPED/S", output, StringComparison.Ordinal);
+        Assert.Contains("MESSAGES/S", output, StringComparison.Ordinal);
+        Assert.Contains("DROPS/S", output, StringComparison.Ordinal);
         Assert.DoesNotContain("stderr:", output, StringComparison.Ordinal);
     }
 
