@@ -47,14 +47,13 @@ internal sealed partial class ShmcJsonContext : JsonSerializerContext
     }
 
     /// <summary>
-    /// Writes <paramref name="value"/> to stdout as one line. Written with a single write, so that a
-    /// reader of the pipe never sees half a line and a killed watch never leaves one.
+    /// Writes <paramref name="value"/> to <paramref name="output"/> as one line. Written with a single
+    /// write, so that a reader of the pipe never sees half a line and a killed watch never leaves one.
     /// </summary>
-    public static void WriteLine<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    public static void WriteLine<T>(Stream output, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
         byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(value, type), (byte)'\n'];
-        using Stream stdout = Console.OpenStandardOutput();
-        stdout.Write(line);
+        output.Write(line);
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using SharedMemChannels;
 using SharedMemChannels.Diagnostics;
 using Spectre.Console;
@@ -31,23 +32,31 @@ internal static class Watch
         }
 
         var sampler = new Sampler(name, backend);
-        if (json)
+        if (json || Console.IsOutputRedirected)
         {
-            return sampler.Finish(sampler.Loop(interval, count, s => ShmcJsonContext.WriteLine(s, ShmcJsonContext.Lines.WatchSample), waitFirst: false, stop.Token));
-        }
-
-        if (Console.IsOutputRedirected)
-        {
-            return sampler.Finish(sampler.Loop(
-                interval,
-                count,
-                s =>
+            using Stream stdout = OpenStandardOutput();
+            using var writer = new StreamWriter(stdout) { AutoFlush = true };
+            IAnsiConsole console = Output.For(writer);
+            void Show(WatchSample s)
+            {
+                try
                 {
-                    Output.Console.WriteLine(WatchView.Separator(s));
-                    Output.Console.Write(WatchView.Render(s, interval));
-                },
-                waitFirst: false,
-                stop.Token));
+                    if (json)
+                    {
+                        ShmcJsonContext.WriteLine(stdout, s, ShmcJsonContext.Lines.WatchSample);
+                        return;
+                    }
+
+                    console.WriteLine(WatchView.Separator(s));
+                    console.Write(WatchView.Render(s, interval));
+                }
+                catch (IOException)
+                {
+                    stop.Cancel(); // the reader went away (`shmc watch NAME | head`): nobody is watching
+                }
+            }
+
+            return sampler.Finish(sampler.Loop(interval, count, Show, waitFirst: false, stop.Token));
         }
 
         // On a terminal the first sample is taken before the live display starts, so that a missing
@@ -73,6 +82,12 @@ internal static class Watch
         });
         return sampler.Finish(code);
     }
+
+    /// <summary>
+    /// Stdout as a stream of its own. Console's stream ignores a closed pipe (EPIPE), so that a watch piped
+    /// into <c>head</c> would go on sampling for nobody; this one throws <see cref="IOException"/> instead.
+    /// </summary>
+    private static FileStream OpenStandardOutput() => new(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
 
     /// <summary>
     /// Reads "500ms", "2s", "1.5s", "1m" or a number of seconds ("0.5"); false for anything else, for 0
