@@ -121,7 +121,10 @@ internal static class Watch
     /// <summary>Reads the segment again and again, keeping the previous report for the rates.</summary>
     private sealed class Sampler(string name, SharedMemoryBackend? backend)
     {
-        private readonly Stopwatch _clock = new();
+        /// <summary>How many reads in a row must find the segment damaged before the watch believes it.</summary>
+        private const int DamagedReads = 3;
+
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
         private SharedMemoryBackend? _backend = backend;
         private SegmentReport? _previous;
         private TimeSpan _previousAt;
@@ -168,11 +171,16 @@ internal static class Watch
         /// <summary>The next sample, or null (and the error kept for <see cref="Finish"/>) when the segment is gone or not ready.</summary>
         public WatchSample? Next()
         {
-            _clock.Start();
             SegmentReport report;
             try
             {
-                report = _backend is { } b ? SegmentDiagnostics.Inspect(name, b) : SegmentDiagnostics.Inspect(name);
+                report = Inspect();
+                // The heap and the directory are walked without their locks, so a walk torn by a concurrent
+                // change can look damaged; real damage is still there when read again.
+                for (int read = 1; report.Status == SegmentStatus.Damaged && read < DamagedReads; read++)
+                {
+                    report = Inspect();
+                }
             }
             catch (FileNotFoundException)
             {
@@ -185,12 +193,12 @@ internal static class Watch
                 string what = report.Status switch
                 {
                     SegmentStatus.Damaged => "damaged",
-                    SegmentStatus.Initializing => "initializing",
-                    SegmentStatus.Foreign => "not a segment",
-                    SegmentStatus.OtherVersion => "of another layout version",
+                    SegmentStatus.Initializing => "not initialized",
+                    SegmentStatus.Foreign => "foreign",
+                    SegmentStatus.OtherVersion => "of another version",
                     _ => "inaccessible",
                 };
-                _error = $"segment '{name}' {(_previous is null ? "is" : "became")} {what}: {report.Problem}";
+                _error = $"segment '{name}' {(_previous is null ? "is" : "became")} {what}: {report.Problem?.TrimEnd('.')}";
                 return null;
             }
 
@@ -205,5 +213,7 @@ internal static class Watch
 
         /// <summary>Reports the error that ended the loop, if any, as one line (after a live display has ended, so that it stays on screen).</summary>
         public int Finish(int code) => _error is null ? code : Program.Fail(_error, Program.ExitFailed);
+
+        private SegmentReport Inspect() => _backend is { } b ? SegmentDiagnostics.Inspect(name, b) : SegmentDiagnostics.Inspect(name);
     }
 }

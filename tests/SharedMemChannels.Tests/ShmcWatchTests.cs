@@ -175,6 +175,28 @@ public class ShmcWatchTests : SegmentTest
     }
 
     [Fact]
+    public void Watch_says_so_and_exits_1_when_the_segment_becomes_damaged()
+    {
+        SharedSegment segment = NewSegment("watch");
+        string path = Platform.Linux.PosixSharedMemoryProvider.PathOf(segment.Name);
+        ChildProcess watch = Shmc("watch", segment.Name, "--interval", "100ms", "--json");
+        Assert.NotNull(watch.ReadLine());
+        const int checksum = 104; // a header byte its checksum covers: changing it damages the header for good
+        Flip(path, checksum);
+        try
+        {
+            Assert.Equal(1, watch.WaitForExit());
+        }
+        finally
+        {
+            Flip(path, checksum); // whole again, so that the segment detaches as usual
+        }
+
+        string error = Assert.Single(watch.Transcript.Split('\n'), l => l.StartsWith("stderr:", StringComparison.Ordinal));
+        Assert.Contains("became damaged", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Watch_ends_with_exit_0_on_ctrl_c()
     {
         SharedSegment segment = NewSegment("watch");
@@ -205,6 +227,15 @@ public class ShmcWatchTests : SegmentTest
         Assert.Equal(2, code);
         string line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("stderr: shmc: ", line, StringComparison.Ordinal);
+    }
+
+    private static void Flip(string path, int offset)
+    {
+        using FileStream file = File.Open(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        file.Position = offset;
+        int value = file.ReadByte();
+        file.Position = offset;
+        file.WriteByte((byte)(value ^ 0x40));
     }
 
     private static JsonElement Channel(JsonElement sample, string name) =>
