@@ -5,9 +5,14 @@ namespace Shmc;
 /// <summary>Where tables go: stdout through Spectre.Console, never wrapped when redirected to a file or pipe.</summary>
 internal static class Output
 {
-    private static readonly Lazy<IAnsiConsole> Instance = new(() =>
+    private static readonly Lazy<IAnsiConsole> Instance = new(() => For(System.Console.Out));
+
+    public static IAnsiConsole Console => Instance.Value;
+
+    /// <summary>A console like <see cref="Console"/> that writes to <paramref name="writer"/> (stdout, by another way).</summary>
+    public static IAnsiConsole For(TextWriter writer)
     {
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Out) });
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
         if (System.Console.IsOutputRedirected)
         {
             // A pipe has no width: without this, long names and problems would wrap at 80 columns.
@@ -15,9 +20,7 @@ internal static class Output
         }
 
         return console;
-    });
-
-    public static IAnsiConsole Console => Instance.Value;
+    }
 
     public static Table Table(params string[] headers)
     {

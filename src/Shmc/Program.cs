@@ -5,7 +5,7 @@ using SharedMemChannels;
 namespace Shmc;
 
 /// <summary>
-/// <c>shmc</c>: list, inspect and remove SharedMemChannels segments, and run the demo. The command line
+/// <c>shmc</c>: list, inspect, watch and remove SharedMemChannels segments, and run the demo. The command line
 /// is System.CommandLine's (help included). Exit codes: 0 success, 1 the operation failed (no such
 /// segment, not a segment, a damaged segment), 2 bad usage or a bad name; errors are one line on stderr.
 /// </summary>
@@ -84,7 +84,53 @@ internal static class Program
         };
         demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild), result.GetValue(demoMessages), result.GetValue(demoSeconds)));
 
-        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, remove, demo, BenchCommandLine(json), BenchPeerCommandLine() };
+        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, WatchCommandLine(), remove, demo, BenchCommandLine(json), BenchPeerCommandLine() };
+    }
+
+    /// <summary><c>shmc watch</c>: a segment's live traffic, sampled every interval.</summary>
+    private static Command WatchCommandLine()
+    {
+        Argument<string> name = NameArgument();
+        Option<SharedMemoryBackend?> backend = BackendOption();
+        // No DefaultValueFactory: help would print the default as "00:00:01"; the description says it.
+        var interval = new Option<TimeSpan?>("--interval")
+        {
+            Description = "How often to sample: 500ms, 2s, 1m or a number of seconds, at most 1 hour (default 1s).",
+            HelpName = "duration",
+            CustomParser = result =>
+            {
+                string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                if (Watch.TryParseInterval(value, out TimeSpan parsed))
+                {
+                    return parsed;
+                }
+
+                result.AddError($"option --interval takes a duration above 0 and at most 1 hour, such as 500ms, 2s or 1.5 (seconds), not '{value}'");
+                return null;
+            },
+        };
+        var count = new Option<int?>("--count")
+        {
+            Description = "Stop after this many samples (default: until Ctrl+C).",
+            CustomParser = result =>
+            {
+                string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+                if (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int parsed) && parsed >= 1)
+                {
+                    return parsed;
+                }
+
+                result.AddError($"option --count takes a number from 1 up, not '{value}'");
+                return null;
+            },
+        };
+        var lines = new Option<bool>("--json") { Description = "Write each sample as one JSON object on one line (JSON Lines) instead of tables." };
+        var watch = new Command("watch", "A segment's live traffic, sampled every interval: per channel written/read/dropped per second, queued and waiting; per topic messages per second and each subscriber's lag and drops; heap use; processes (dead marked).")
+        {
+            name, backend, interval, count, lines,
+        };
+        watch.SetAction(result => Watch.Run(result.GetRequiredValue(name), result.GetValue(backend), result.GetValue(interval) ?? TimeSpan.FromSeconds(1), result.GetValue(count), result.GetValue(lines)));
+        return watch;
     }
 
     /// <summary><c>shmc bench</c>: cross-process latency and throughput, each row beside references measured in the same run.</summary>

@@ -26,12 +26,17 @@ namespace Shmc;
     ])]
 [JsonSerializable(typeof(SegmentReport))]
 [JsonSerializable(typeof(IReadOnlyList<SegmentReport>))]
+[JsonSerializable(typeof(WatchSample))]
 internal sealed partial class ShmcJsonContext : JsonSerializerContext
 {
     /// <summary>The context with quotes and apostrophes left readable: this JSON goes to a terminal or a script, never into HTML.</summary>
     public static ShmcJsonContext Readable => s_readable ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
+    /// <summary>The readable context on one line: JSON Lines, one object per sample of <c>shmc watch</c>.</summary>
+    public static ShmcJsonContext Lines => s_lines ??= new(new JsonSerializerOptions(Readable.Options) { WriteIndented = false });
+
     private static ShmcJsonContext? s_readable;
+    private static ShmcJsonContext? s_lines;
 
     /// <summary>Writes <paramref name="value"/> to stdout, followed by a newline.</summary>
     public static void Write<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
@@ -39,6 +44,16 @@ internal sealed partial class ShmcJsonContext : JsonSerializerContext
         using Stream stdout = Console.OpenStandardOutput();
         JsonSerializer.Serialize(stdout, value, type);
         stdout.Write("\n"u8);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="value"/> to <paramref name="output"/> as one line. Written with a single
+    /// write, so that a reader of the pipe never sees half a line and a killed watch never leaves one.
+    /// </summary>
+    public static void WriteLine<T>(Stream output, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(value, type), (byte)'\n'];
+        output.Write(line);
     }
 }
 
