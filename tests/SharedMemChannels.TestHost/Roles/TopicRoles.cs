@@ -120,7 +120,7 @@ internal static class TopicRoles
                     BufferCount = random.Next(1, 9),
                     MinSize = random.Next(8, 512),
                     HashPayloads = random.Next(2) == 0,
-                    AckTimeout = random.Next(3) == 0 ? TimeSpan.FromMilliseconds(50) : TimeSpan.Zero,
+                    AckTimeout = random.Next(3) == 0 ? TimeSpan.FromMilliseconds(20) : TimeSpan.Zero,
                 };
                 topicOptions.HistoryDepth = random.Next(0, topicOptions.BufferCount + 1);
                 SharedTopic topic = SharedTopic.Create(segment, "victim", topicOptions);
@@ -219,12 +219,12 @@ internal static class TopicRoles
         yield return ("publish-large", () => Task.FromResult(publisher.Publish(new byte[topic.MaxMessageSize + 100])));
         yield return ("waittoread", async () =>
         {
-            using var cts = new CancellationTokenSource(200);
+            using var cts = new CancellationTokenSource(50);
             await first.WaitToReadAsync(cts.Token);
         });
         yield return ("completion", async () =>
         {
-            using var cts = new CancellationTokenSource(200);
+            using var cts = new CancellationTokenSource(50);
             await second.Completion.WaitAsync(cts.Token);
         });
         yield return ("open", () =>
