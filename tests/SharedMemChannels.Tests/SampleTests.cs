@@ -63,10 +63,34 @@ public class SampleTests : SegmentTest
         Assert.False(SharedSegment.Exists(SharedChannel.SegmentPrefix + name + ".cmd"), "the sample left its command segment behind");
     }
 
+    [Fact]
+    public void EcalStyle_publisher_reaches_a_copying_and_a_zero_copy_subscriber_losslessly_and_a_late_joiner_gets_the_history()
+    {
+        string name = NewName("ecal");
+        (int code, string output) = RunSample("EcalStyle", "--name", name, "--count", "200");
+
+        Assert.True(code == 0, $"exit code {code}:\n{output}");
+        Assert.Contains("callback   | ready: subscribed to 'camera_frames'", output, StringComparison.Ordinal);
+        Assert.Contains("zero-copy  | ready: subscribed to 'camera_frames'", output, StringComparison.Ordinal);
+        Assert.Contains("publisher  | sent id=100 full frame of 65568 bytes (copied): buffers grew from 1280 to 65568 bytes", output, StringComparison.Ordinal);
+        Assert.Contains("publisher  | sent id=101 full frame of 65568 bytes (loaned, written in place)", output, StringComparison.Ordinal);
+        Assert.Matches(@"zero-copy  \| frame id=101 clock=102 time=\S+ size=65568 zerocopy=yes hash=[0-9a-f]{16} dropped=0 seq=101 pixels=65536", output);
+        Assert.Contains("callback   | received 202 messages, in order, drops=0", output, StringComparison.Ordinal);
+        Assert.Contains("zero-copy  | received 202 messages, in order, drops=0", output, StringComparison.Ordinal);
+        Assert.Contains("late-joiner| received 4 messages from the history, drops=0, 0 more waiting", output, StringComparison.Ordinal);
+        Assert.Contains("all 2 subscribers received all 202 messages in order with 0 drops", output, StringComparison.Ordinal);
+        Assert.Contains("late joiner received the last 4 messages from the history (ids 198..201)", output, StringComparison.Ordinal);
+        Assert.Contains("buffers grew from 1280 to 65568 bytes for the full frame", output, StringComparison.Ordinal);
+        Assert.Contains("topic 'camera_frames' destroyed with its last holder", output, StringComparison.Ordinal);
+        Assert.Contains("EcalStyle: OK", output, StringComparison.Ordinal);
+        Assert.False(SharedSegment.Exists(name), "the sample left its segment behind");
+    }
+
     [Theory]
     [InlineData("BoostStyle")]
     [InlineData("RaftLibStyle")]
     [InlineData("HardwareInfo")]
+    [InlineData("EcalStyle")]
     public void A_sample_given_a_bad_argument_says_how_to_use_it_and_fails(string sample)
     {
         (int code, string output) = RunSample(sample, "--count", "many");
