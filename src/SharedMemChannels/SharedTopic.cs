@@ -344,6 +344,50 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     public bool TryReceive(Span<byte> destination, out TopicMessageInfo info) => _subscription.TryReceive(destination, out info);
 
     /// <summary>
+    /// Copies the next message into <paramref name="destination"/>, blocking this thread until there is one
+    /// or <paramref name="timeout"/> passed (eCAL's <c>Receive</c> with a timeout): the thread sleeps on the
+    /// topic's futex word or semaphore itself, the shortest way from the publisher's signal to the data.
+    /// For code that must not block a thread, use <see cref="ChannelReader{T}.WaitToReadAsync"/>.
+    /// </summary>
+    /// <param name="destination">Room for the message (the topic's <see cref="SharedTopic.MaxMessageSize"/> always suffices).</param>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="info">The message's header, and the messages missed just before it.</param>
+    /// <returns>False when the timeout passed without a message.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative (other than infinite).</exception>
+    /// <exception cref="ChannelAbandonedException">The publisher died and nothing is left to read.</exception>
+    /// <exception cref="ChannelRemovedException">The topic was removed and nothing is left to read.</exception>
+    /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
+    public bool Receive(Span<byte> destination, TimeSpan timeout, out TopicMessageInfo info)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must not be negative (or Timeout.InfiniteTimeSpan).");
+        }
+
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (true)
+        {
+            if (_subscription.TryReceive(destination, out info))
+            {
+                LastMessage = info;
+                return true;
+            }
+
+            long left = deadline - Environment.TickCount64;
+            if (left < 0 || !_subscription.Wait(deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(left)))
+            {
+                return _subscription.TryReceive(destination, out info) && SetLast(info);
+            }
+        }
+    }
+
+    private bool SetLast(TopicMessageInfo info)
+    {
+        LastMessage = info;
+        return true;
+    }
+
+    /// <summary>
     /// Borrows the next message in place, without copying (see <see cref="TopicMessage"/>); false when there
     /// is none yet. Dispose it before borrowing the next.
     /// </summary>

@@ -345,4 +345,41 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.StartsWith("damage ok rounds=40", line, StringComparison.Ordinal);
         Assert.Equal(0, child.Finish());
     }
+
+    [Fact]
+    public async Task A_blocking_receive_wakes_for_a_child_publisher_times_out_and_reports_a_dead_publisher_and_removal()
+    {
+        SharedSegment segment = NewSegment("trecv");
+        using SharedTopic topic = SharedTopic.Create(segment, "b", new SharedTopicOptions { BufferCount = 4, MinSize = 64 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        Assert.Throws<ArgumentOutOfRangeException>(() => subscriber.Receive(buffer, TimeSpan.FromSeconds(-2), out _));
+        Assert.False(subscriber.Receive(buffer, TimeSpan.Zero, out _));
+        Assert.False(subscriber.Receive(buffer, TimeSpan.FromMilliseconds(20), out _));
+
+        using (ChildProcess child = HostOnBackend("topic-pub", segment.Name, "--topic", "b", "--count", "3", "--park"))
+        {
+            // The receive blocks this thread before the child has published anything, and wakes for it.
+            Task<long[]> receiving = Task.Run(() =>
+            {
+                long[] ids = new long[3];
+                for (int i = 0; i < 3; i++)
+                {
+                    Assert.True(subscriber.Receive(buffer, TimeSpan.FromSeconds(60), out TopicMessageInfo info));
+                    ids[i] = info.Id;
+                    Assert.Equal(info, subscriber.LastMessage);
+                }
+
+                return ids;
+            });
+            long[] received = await receiving.WaitAsync(TimeSpan.FromSeconds(90));
+            Assert.Equal(new long[] { 0, 1, 2 }, received);
+            child.WaitForLine("published");
+            child.Kill();
+        }
+
+        Assert.Throws<ChannelAbandonedException>(() => subscriber.Receive(buffer, Timeout.InfiniteTimeSpan, out _));
+        Assert.True(SharedTopic.Remove(segment, "b"));
+        Assert.Throws<ChannelRemovedException>(() => subscriber.Receive(buffer, TimeSpan.FromSeconds(60), out _));
+    }
 }

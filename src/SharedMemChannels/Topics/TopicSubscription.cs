@@ -113,6 +113,62 @@ internal sealed class TopicSubscription : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Blocks this thread (spin, then the kernel: the futex word or the semaphore) until a message is there;
+    /// false when <paramref name="timeout"/> passed first. A dead publisher with nothing left to read is
+    /// <see cref="ChannelAbandonedException"/>, a removed topic drained is <see cref="ChannelRemovedException"/>.
+    /// </summary>
+    public bool Wait(TimeSpan timeout)
+    {
+        ThrowIfDisposed();
+        if (_core.Pending(_row) > 0)
+        {
+            return true;
+        }
+
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        var spinner = default(SpinWait);
+        for (int i = 0; i < 50; i++)
+        {
+            spinner.SpinOnce(sleep1Threshold: -1);
+            if (_core.Pending(_row) > 0)
+            {
+                return true;
+            }
+        }
+
+        while (true)
+        {
+            int token = _core.MessageEvent.PrepareWait();
+            if (_core.Pending(_row) > 0)
+            {
+                _core.MessageEvent.CancelWait();
+                return true;
+            }
+
+            if (CompleteIfRemovedAndDrained())
+            {
+                _core.MessageEvent.CancelWait();
+                throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
+            }
+
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                _core.MessageEvent.CancelWait();
+                return false;
+            }
+
+            if (!_core.MessageEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds))) &&
+                _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
+            {
+                throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
+            }
+
+            ThrowIfDisposed();
+        }
+    }
+
     /// <summary>True once a message is there; after a slice with none and a dead publisher, <see cref="ChannelAbandonedException"/>.</summary>
     public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {

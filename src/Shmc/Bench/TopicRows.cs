@@ -196,17 +196,17 @@ internal static class TopicRows
         long received = 0;
         long last = 0;
         long deadline = Stopwatch.GetTimestamp() + PingPong.Ticks(bound);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(bound));
         while (true)
         {
-            if (!subscriber.TryReceive(buffer, out TopicMessageInfo _))
+            // The blocking receive: this thread sleeps on the topic's futex word itself (no hop through the
+            // waiter thread and the thread pool), as an eCAL subscriber's Receive(timeout) does.
+            if (!subscriber.Receive(buffer, TimeSpan.FromMilliseconds(100), out TopicMessageInfo _))
             {
                 if (Stopwatch.GetTimestamp() > deadline)
                 {
                     return 3;
                 }
 
-                subscriber.WaitToReadAsync(timeout.Token).AsTask().GetAwaiter().GetResult();
                 continue;
             }
 
