@@ -88,6 +88,28 @@ public sealed class SharedTopicOptions
         }
     }
 
+    /// <summary>
+    /// What the publisher waits for under a positive <see cref="AckTimeout"/>: the previous message read
+    /// by every live subscriber (eCAL's, the default), or only the buffer it is about to overwrite
+    /// (<see cref="TopicAckPolicy.FreeBuffer"/>: several messages in flight). Stored with the topic.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined policy.</exception>
+    public TopicAckPolicy AckPolicy
+    {
+        get => _ackPolicy;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined TopicAckPolicy.");
+            }
+
+            _ackPolicy = value;
+        }
+    }
+
+    private TopicAckPolicy _ackPolicy;
+
     /// <summary>Whether every message carries an xxHash64 of its payload, checked by every subscriber on receipt.</summary>
     public bool HashPayloads { get; set; }
 

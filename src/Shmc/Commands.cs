@@ -233,7 +233,7 @@ internal static class Commands
         foreach (TopicReport t in r.Topics)
         {
             console.WriteLine();
-            console.WriteLine($"Topic {t.Name} ({t.State}{(t.Persistent ? ", persistent" : string.Empty)}): {Format.Number(t.MessageCount)} messages, {t.BufferCount} buffers of {Format.Bytes(t.BufferSize)}, history {t.HistoryDepth}, ack timeout {t.AckTimeoutMs} ms, notifier {t.Notifier}, {Format.Number(t.References)} references");
+            console.WriteLine($"Topic {t.Name} ({t.State}{(t.Persistent ? ", persistent" : string.Empty)}): {Format.Number(t.MessageCount)} messages, {t.BufferCount} buffers of {Format.Bytes(t.BufferSize)}, history {t.HistoryDepth}, ack timeout {t.AckTimeoutMs} ms ({t.AckPolicy}), notifier {t.Notifier}, {Format.Number(t.References)} references");
             if (t.MessageType is not null)
             {
                 console.WriteLine($"  messages: {t.MessageType}");

@@ -382,4 +382,68 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.True(SharedTopic.Remove(segment, "b"));
         Assert.Throws<ChannelRemovedException>(() => subscriber.Receive(buffer, TimeSpan.FromSeconds(60), out _));
     }
+
+    [Fact]
+    public async Task With_the_FreeBuffer_policy_the_publisher_runs_ahead_until_the_next_buffer_is_unread_then_waits()
+    {
+        SharedSegment segment = NewSegment("tfree");
+        var options = new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60), AckPolicy = TopicAckPolicy.FreeBuffer };
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SharedTopicOptions { AckPolicy = (TopicAckPolicy)9 });
+        using SharedTopic topic = SharedTopic.Create(segment, "f", options);
+        Assert.Throws<ArgumentException>(() => SharedTopic.OpenOrCreate(segment, "f", new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60) }));
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        for (long i = 0; i < 4; i++)
+        {
+            Assert.Equal(i, publisher.Publish(Message(i))); // four buffers: no wait for an unread subscriber
+        }
+
+        Task<long> fifth = Task.Run(() => publisher.Publish(Message(4)));
+        WaitUntil(() => Volatile.Read(ref topic.Core.Control.AckWaiters) > 0 || fifth.IsCompleted, "the publisher waiting for buffer 0");
+        Assert.False(fifth.IsCompleted); // it waits for message 0, which buffer 0 still holds, to be read
+
+        byte[] buffer = new byte[topic.MaxMessageSize];
+        Assert.True(subscriber.TryReceive(buffer, out TopicMessageInfo first));
+        Assert.Equal(0, first.Id);
+        Assert.Equal(0, first.Dropped);
+        Assert.Equal(4, await fifth.WaitAsync(TimeSpan.FromSeconds(60)));
+        for (long i = 1; i <= 4; i++)
+        {
+            Assert.True(subscriber.TryReceive(buffer, out TopicMessageInfo info));
+            Assert.Equal(i, info.Id);
+        }
+
+        Assert.Equal(0, subscriber.Drops);
+
+        // Across processes: two subscribers that keep up lose nothing while the publisher runs up to four ahead.
+        var children = new List<ChildProcess>();
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "f", "--count", "2000");
+                children.Add(child);
+                child.WaitForLine("ready");
+            }
+
+            await Task.Run(() =>
+            {
+                for (long i = 5; i < 2005; i++)
+                {
+                    publisher.Publish(Message(i));
+                    subscriber.TryReceive(buffer, out _); // this process's subscriber keeps up too
+                }
+            });
+
+            foreach (ChildProcess child in children)
+            {
+                Assert.Equal("got n=2000 drops=0 last=2004", child.WaitForLine("got"));
+                Assert.Equal(0, child.Finish());
+            }
+        }
+        finally
+        {
+            children.ForEach(c => c.Dispose());
+        }
+    }
 }

@@ -12,6 +12,9 @@ public sealed record TopicReport
     /// <summary>Whether the topic outlives its users (<see cref="SharedTopicOptions.Persistent"/>).</summary>
     public bool Persistent { get; init; }
 
+    /// <summary>What the publisher waits for under its acknowledgement timeout.</summary>
+    public TopicAckPolicy AckPolicy { get; init; }
+
     /// <summary>What wakes its sleepers.</summary>
     public ChannelNotifier Notifier { get; init; }
 

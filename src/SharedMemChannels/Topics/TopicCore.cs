@@ -40,6 +40,7 @@ internal sealed class TopicCore
         HistoryDepth = Math.Clamp(c.HistoryDepth, 0, bufferCount);
         AckTimeout = TimeSpan.FromMilliseconds(Math.Clamp(c.AckTimeoutMs, 0, 60_000));
         HashPayloads = (c.Flags & TopicControl.FlagHashPayloads) != 0;
+        AckPolicy = (c.Flags & TopicControl.FlagAckFreeBuffer) != 0 ? TopicAckPolicy.FreeBuffer : TopicAckPolicy.PreviousMessage;
         MessageEvent = new EventCount(segment.Memory, control + TopicControl.MessageSequenceOffset, control + TopicControl.MessageWaitersOffset);
         AckEvent = new EventCount(segment.Memory, control + TopicControl.AckSequenceOffset, control + TopicControl.AckWaitersOffset);
     }
@@ -125,6 +126,8 @@ internal sealed class TopicCore
 
     public bool HashPayloads { get; }
 
+    public TopicAckPolicy AckPolicy { get; }
+
     internal enum OpenMode
     {
         Create,
@@ -183,7 +186,8 @@ internal sealed class TopicCore
                 BufferSize = options.BufferSize,
                 HistoryDepth = options.HistoryDepth,
                 AckTimeoutMs = (int)options.AckTimeout.TotalMilliseconds,
-                Flags = (options.HashPayloads ? TopicControl.FlagHashPayloads : 0) | (options.Persistent ? TopicControl.FlagPersistent : 0),
+                Flags = (options.HashPayloads ? TopicControl.FlagHashPayloads : 0) | (options.Persistent ? TopicControl.FlagPersistent : 0) |
+                        (options.AckPolicy == TopicAckPolicy.FreeBuffer ? TopicControl.FlagAckFreeBuffer : 0),
                 BuffersBlock = area.Value,
                 CreatedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
                 CreatedBufferSize = options.BufferSize,
@@ -253,12 +257,13 @@ internal sealed class TopicCore
                 ref TopicControl c = ref core.Control;
                 if (c.BufferCount != options.BufferCount || c.CreatedBufferSize != options.BufferSize || c.HistoryDepth != options.HistoryDepth ||
                     c.AckTimeoutMs != (int)options.AckTimeout.TotalMilliseconds || ((c.Flags & TopicControl.FlagHashPayloads) != 0) != options.HashPayloads ||
-                    ((c.Flags & TopicControl.FlagPersistent) != 0) != options.Persistent || c.Notifier.Kind != (int)options.Notifier)
+                    ((c.Flags & TopicControl.FlagPersistent) != 0) != options.Persistent || c.Notifier.Kind != (int)options.Notifier ||
+                    ((c.Flags & TopicControl.FlagAckFreeBuffer) != 0) != (options.AckPolicy == TopicAckPolicy.FreeBuffer))
                 {
                     throw new ArgumentException(
                         $"Topic '{name}' exists with {c.BufferCount} buffers of {c.CreatedBufferSize} bytes, history {c.HistoryDepth}, ack timeout {c.AckTimeoutMs} ms, " +
                         $"hashing {((c.Flags & TopicControl.FlagHashPayloads) != 0 ? "on" : "off")}, persistent {((c.Flags & TopicControl.FlagPersistent) != 0 ? "yes" : "no")}, " +
-                        $"notifier {(ChannelNotifier)c.Notifier.Kind}; the options ask otherwise.",
+                        $"notifier {(ChannelNotifier)c.Notifier.Kind}, ack policy {((c.Flags & TopicControl.FlagAckFreeBuffer) != 0 ? TopicAckPolicy.FreeBuffer : TopicAckPolicy.PreviousMessage)}; the options ask otherwise.",
                         nameof(options));
                 }
             }
@@ -746,11 +751,16 @@ internal sealed class TopicCore
     /// <summary>The payload bytes of a begun message's buffer.</summary>
     public Span<byte> PayloadOf(long buffer, int size) => _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, size);
 
-    /// <summary>With an ack timeout: waits until every live subscriber has read message <paramref name="sequence"/> - 1, or the timeout.</summary>
+    /// <summary>
+    /// With an ack timeout: waits until every live subscriber has read message <paramref name="sequence"/> - 1
+    /// (<see cref="TopicAckPolicy.PreviousMessage"/>), or the message the buffer of <paramref name="sequence"/>
+    /// still holds (<see cref="TopicAckPolicy.FreeBuffer"/>), or the timeout.
+    /// </summary>
     private void WaitForAcknowledgements(long sequence)
     {
         TimeSpan timeout = AckTimeout;
-        if (timeout <= TimeSpan.Zero || sequence == 0)
+        long required = AckPolicy == TopicAckPolicy.FreeBuffer ? sequence - BufferCount : sequence - 1;
+        if (timeout <= TimeSpan.Zero || required < 0)
         {
             return;
         }
@@ -759,7 +769,7 @@ internal sealed class TopicCore
         var spinner = default(SpinWait);
         for (int i = 0; i < 50; i++)
         {
-            if (AllAcknowledged(sequence - 1) || IsRemoved)
+            if (AllAcknowledged(required) || IsRemoved)
             {
                 return;
             }
@@ -771,7 +781,7 @@ internal sealed class TopicCore
         while (true)
         {
             int token = AckEvent.PrepareWait();
-            if (AllAcknowledged(sequence - 1) || IsRemoved)
+            if (AllAcknowledged(required) || IsRemoved)
             {
                 AckEvent.CancelWait();
                 return;
@@ -867,7 +877,9 @@ internal sealed class TopicCore
                     long start = Math.Max(0, next - HistoryDepth);
                     row.Drops = 0;
                     row.HeldBuffer = 0;
-                    row.Acknowledged = next - 1; // nothing owed for what was sent before it joined
+                    // Nothing owed for what was sent before it joined; with FreeBuffer, its history is owed (the
+                    // publisher waits, at most its timeout, before it overwrites what the joiner is to read first).
+                    row.Acknowledged = AckPolicy == TopicAckPolicy.FreeBuffer ? start - 1 : next - 1;
                     Volatile.Write(ref row.Position, start);
                     return i;
                 }

@@ -61,6 +61,7 @@ internal static class TopicInspector
                     _ => "damaged",
                 },
                 Persistent = (c.Flags & TopicControl.FlagPersistent) != 0,
+                AckPolicy = (c.Flags & TopicControl.FlagAckFreeBuffer) != 0 ? TopicAckPolicy.FreeBuffer : TopicAckPolicy.PreviousMessage,
                 Notifier = valid ? (ChannelNotifier)c.Notifier.Kind : ChannelNotifier.Futex,
                 MessageType = c.MessageTypeFingerprint == 0 || typeLength == 0
                     ? null

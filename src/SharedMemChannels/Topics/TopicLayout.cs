@@ -44,6 +44,7 @@ internal struct TopicControl
 
     public const int FlagHashPayloads = 1;
     public const int FlagPersistent = 2;
+    public const int FlagAckFreeBuffer = 4;
 
     public const int StateLayingOut = 0;
     public const int StateReady = 1;

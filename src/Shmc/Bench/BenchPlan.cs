@@ -105,8 +105,10 @@ internal static class BenchPlan
 
         new(BenchScenario.FanOut, TopicRows.BclId, "BCL bounded Channel<T> x4, 1 writer task + 4 reader tasks of 1 process", true,
             (e, c) => TopicRows.Bcl(e, c.Options)),
-        new(BenchScenario.FanOut, TopicRows.TopicId, "SharedTopic, publisher here, 4 subscriber processes, ack timeout (lossless), 64 B", false,
+        new(BenchScenario.FanOut, TopicRows.TopicId, "SharedTopic, publisher here, 4 subscriber processes, ack timeout, eCAL's ack of every message (lossless), 64 B", false,
             (e, c) => TopicRows.Topic(e, c.Options)),
+        new(BenchScenario.FanOut, TopicRows.FreeBufferId, "SharedTopic, publisher here, 4 subscriber processes, ack timeout, FreeBuffer policy (lossless), 16 buffers, 64 B", false,
+            (e, c) => TopicRows.FreeBuffer(e, c.Options)),
         new(BenchScenario.FanOut, TopicRows.LossyId, "SharedTopic, publisher here, 4 subscriber processes, no ack (lossy), 64 buffers, 64 B", false,
             (e, c) => TopicRows.Lossy(e, c.Options)),
 

@@ -18,6 +18,7 @@ internal static class TopicRows
 {
     public const string TopicId = "shared-topic";
     public const string LossyId = "shared-topic-lossy";
+    public const string FreeBufferId = "shared-topic-freebuffer";
     public const string BclId = "bcl-fanout";
     public const string PeerKind = "topic-sub";
     private const int Subscribers = 4;
@@ -78,10 +79,13 @@ internal static class TopicRows
     /// <summary>Lossless: an acknowledgement timeout makes the publisher wait for the slowest subscriber.</summary>
     public static BenchRow Topic(BenchEntry entry, BenchOptions options) => Run(entry, options, lossless: true);
 
+    /// <summary>Lossless with several messages in flight: the publisher waits only for the buffer it is about to overwrite (iceoryx2's blocking publisher).</summary>
+    public static BenchRow FreeBuffer(BenchEntry entry, BenchOptions options) => Run(entry, options, lossless: true, TopicAckPolicy.FreeBuffer);
+
     /// <summary>Lossy: no acknowledgement, 64 buffers; the publisher never waits and slow subscribers skip.</summary>
     public static BenchRow Lossy(BenchEntry entry, BenchOptions options) => Run(entry, options, lossless: false);
 
-    private static BenchRow Run(BenchEntry entry, BenchOptions options, bool lossless)
+    private static BenchRow Run(BenchEntry entry, BenchOptions options, bool lossless, TopicAckPolicy policy = TopicAckPolicy.PreviousMessage)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -95,7 +99,7 @@ internal static class TopicRows
         {
             using SharedSegment segment = SharedSegment.Create(name, new SegmentOptions { Capacity = 4L << 20, MaxCapacity = 4L << 20, RemoveOnLastDetach = true });
             var topicOptions = lossless
-                ? new SharedTopicOptions { BufferCount = 16, MinSize = BenchMessage.Size, AckTimeout = TimeSpan.FromSeconds(30) }
+                ? new SharedTopicOptions { BufferCount = 16, MinSize = BenchMessage.Size, AckTimeout = TimeSpan.FromSeconds(30), AckPolicy = policy }
                 : new SharedTopicOptions { BufferCount = 64, MinSize = BenchMessage.Size };
             using SharedTopic topic = SharedTopic.Create(segment, TopicName, topicOptions);
             long requested = Math.Min(options.StreamMessages, MaxMessages);
@@ -149,7 +153,9 @@ internal static class TopicRows
 
             medians.Sort();
             string how = lossless
-                ? " to each of 4 subscriber processes, none lost (ack timeout: the publisher waits for the slowest)"
+                ? (policy == TopicAckPolicy.FreeBuffer
+                    ? " to each of 4 subscriber processes, none lost (ack timeout, FreeBuffer: up to 16 messages in flight)"
+                    : " to each of 4 subscriber processes, none lost (ack timeout: every message waits for the slowest)")
                 : $" published; the 4 subscriber processes got {string.Join(" / ", delivered.Select(d => $"{100.0 * d / Math.Max(1, sent):F0}%"))} (no ack: the publisher never waits, slow subscribers skip)";
             string notes = PingPong.CountNote(sent, requested, "messages") + how +
                 $"; one-way latency median per subscriber {string.Join(" / ", medians.Select(m => $"{m / 1000:F1} us"))}, worst p99 {worstP99 / 1000:F1} us; 6 processes on this machine's CPUs";
