@@ -446,4 +446,34 @@ public sealed class TopicLifetimeTests : SegmentTest
             children.ForEach(c => c.Dispose());
         }
     }
+
+    [Fact]
+    public async Task Disposing_the_segment_ends_threads_blocked_in_its_waits_with_ObjectDisposedException()
+    {
+        SharedSegment segment = NewSegment("tblock");
+        SharedTopic topic = SharedTopic.Create(segment, "w", new SharedTopicOptions { BufferCount = 1, AckTimeout = TimeSpan.FromSeconds(60) });
+        TopicSubscriber reader = topic.Subscribe();
+        TopicSubscriber stuck = topic.Subscribe(); // never reads: the publisher's second message waits for it
+        TopicPublisher publisher = topic.CreatePublisher();
+        publisher.Publish(Message(0));
+        Assert.True(reader.TryRead(out _));
+        using SharedEvent gate = SharedEvent.Create(segment, "gate", autoReset: false);
+
+        var receiving = Task.Factory.StartNew(() => reader.Receive(new byte[64], Timeout.InfiniteTimeSpan, out _), TaskCreationOptions.LongRunning);
+        var publishing = Task.Factory.StartNew(() => publisher.Publish(Message(1)), TaskCreationOptions.LongRunning);
+        var waiting = Task.Factory.StartNew(() => gate.Wait(), TaskCreationOptions.LongRunning);
+        WaitUntil(
+            () => Volatile.Read(ref topic.Core.Control.MessageWaiters) > 0 && Volatile.Read(ref topic.Core.Control.AckWaiters) > 0,
+            "the receiver and the publisher asleep");
+
+        segment.Dispose(); // the three threads sleep on words of this mapping
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => receiving.WaitAsync(TimeSpan.FromSeconds(60)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => publishing.WaitAsync(TimeSpan.FromSeconds(60)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Throws<ObjectDisposedException>(() => reader.Receive(new byte[64], TimeSpan.Zero, out _));
+        stuck.Dispose();
+        reader.Dispose();
+        publisher.Dispose();
+        topic.Dispose();
+    }
 }

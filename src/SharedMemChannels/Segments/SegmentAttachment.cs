@@ -103,6 +103,45 @@ internal sealed class SegmentAttachment
     /// <summary>Whether <see cref="Detach"/> has run.</summary>
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
 
+    private int _blockingUses;
+
+    /// <summary>
+    /// Enters an operation that blocks a thread on words of this mapping (a synchronous wait of a topic or
+    /// a synchronization object). <see cref="Detach"/> waits for such operations to leave before it unmaps,
+    /// and they look at <see cref="IsDetached"/> after every sleep, so a thread blocked in a wait while
+    /// another disposes the segment gets <see cref="ObjectDisposedException"/>, never a fault on an
+    /// unmapped page.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The segment was detached already.</exception>
+    public BlockingUse EnterBlocking()
+    {
+        Interlocked.Increment(ref _blockingUses);
+        if (IsDetached)
+        {
+            Interlocked.Decrement(ref _blockingUses);
+            throw new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed.");
+        }
+
+        return new BlockingUse(this);
+    }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the segment is detached: for blocking loops, after every sleep.</summary>
+    public void ThrowIfDetached()
+    {
+        if (IsDetached)
+        {
+            throw new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited.");
+        }
+    }
+
+    internal void ExitBlocking() => Interlocked.Decrement(ref _blockingUses);
+
+    /// <summary>The scope of <see cref="EnterBlocking"/>.</summary>
+    internal readonly ref struct BlockingUse(SegmentAttachment attachment)
+    {
+        public void Dispose() => attachment.ExitBlocking();
+    }
+
     /// <summary>
     /// Finds processes that attached and died without detaching, frees what they held (heap caches and
     /// blocks) and their slots. Returns how many were reclaimed.
@@ -161,6 +200,10 @@ internal sealed class SegmentAttachment
             var disposed = new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited.");
             AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, disposed);
             SemaphoreNotifier.FailWaits(Memory, disposed);
+
+            // Threads blocked in synchronous waits on this mapping see the detach after their current sleep
+            // (a slice of at most half a second) and leave without touching it again.
+            SpinWait.SpinUntil(() => Volatile.Read(ref _blockingUses) == 0, TimeSpan.FromSeconds(10));
             _object.Unmap();
             try
             {

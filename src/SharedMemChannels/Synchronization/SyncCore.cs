@@ -182,6 +182,7 @@ internal sealed class SyncCore
 
         long deadline = Deadline(timeout);
         var spinner = default(SpinWait);
+        using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
         while (true)
         {
             if (!spinner.NextSpinWillYield)
@@ -214,6 +215,7 @@ internal sealed class SyncCore
             bool woken = cancellationToken.CanBeCanceled
                 ? _event.WaitAsync(token, slice, cancellationToken).AsTask().GetAwaiter().GetResult()
                 : _event.Wait(token, slice);
+            ThrowIfDisposed();
             result = Attempt(take, afterSlice: !woken);
             if (result != TakeResult.NotYet)
             {

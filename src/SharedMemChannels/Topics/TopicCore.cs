@@ -778,6 +778,7 @@ internal sealed class TopicCore
         }
 
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
         while (true)
         {
             int token = AckEvent.PrepareWait();
@@ -795,6 +796,7 @@ internal sealed class TopicCore
             }
 
             AckEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, 50)));
+            _segment.ThrowIfDetached();
         }
     }
 
@@ -812,6 +814,7 @@ internal sealed class TopicCore
         }
 
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
         while (true)
         {
             int token = AckEvent.PrepareWait();
@@ -823,6 +826,7 @@ internal sealed class TopicCore
             }
 
             AckEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, 50)));
+            _segment.ThrowIfDetached();
         }
     }
 

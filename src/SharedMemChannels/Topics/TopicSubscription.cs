@@ -121,6 +121,7 @@ internal sealed class TopicSubscription : IDisposable
     public bool Wait(TimeSpan timeout)
     {
         ThrowIfDisposed();
+        using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
         if (_core.Pending(_row) > 0)
         {
             return true;
@@ -159,8 +160,9 @@ internal sealed class TopicSubscription : IDisposable
                 return false;
             }
 
-            if (!_core.MessageEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds))) &&
-                _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
+            bool woken = _core.MessageEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds)));
+            ThrowIfDisposed();
+            if (!woken && _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
             {
                 throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
             }
