@@ -476,4 +476,20 @@ public sealed class TopicLifetimeTests : SegmentTest
         publisher.Dispose();
         topic.Dispose();
     }
+
+    [Fact]
+    public void A_retired_area_handle_changed_to_name_another_block_is_not_freed_under_its_owner()
+    {
+        SharedSegment segment = NewSegment("tfree");
+        ShmHandle someoneElses = segment.Allocate(4096, ShmOwnership.Segment);
+        segment.GetSpan(someoneElses).Fill(0xAB);
+        using SharedTopic topic = SharedTopic.Create(segment, "g", new SharedTopicOptions { BufferCount = 2, MinSize = 64 });
+        using TopicPublisher publisher = topic.CreatePublisher();
+        topic.Core.Control.RetiredBlock = someoneElses.Value; // a hostile peer's write
+        publisher.Publish(new byte[1000]); // growth frees "the retired area"
+        Span<byte> span = segment.GetSpan(someoneElses); // still allocated, still ours
+        Assert.Equal(4096, span.Length);
+        Assert.True(span.IndexOfAnyExcept((byte)0xAB) < 0);
+        segment.Free(someoneElses);
+    }
 }

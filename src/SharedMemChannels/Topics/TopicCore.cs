@@ -348,18 +348,7 @@ internal sealed class TopicCore
         Volatile.Write(ref c.BufferSize, newSize);
         Volatile.Write(ref c.BuffersBlock, block.Value);
         Volatile.Write(ref _area, grown);
-        if (retired != 0)
-        {
-            try
-            {
-                heap.Free(ShmHandle.FromValue(retired));
-            }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-            {
-                // Freed already (a damaged record): nothing to give back.
-            }
-        }
-
+        FreeBlock(heap, retired);
         return grown;
     }
 
@@ -560,6 +549,10 @@ internal sealed class TopicCore
         return segment.Directory.DestroyLocked(TopicLayout.ObjectName(name), block);
     }
 
+    /// <summary>
+    /// Frees a buffer area named by the control block, if it is one: a handle changed by a damaged or
+    /// hostile peer to name another object's block (a channel's ring, say) is left alone, not freed under it.
+    /// </summary>
     private static void FreeBlock(SharedHeap heap, ulong block)
     {
         if (block == 0)
@@ -569,7 +562,12 @@ internal sealed class TopicCore
 
         try
         {
-            heap.Free(ShmHandle.FromValue(block));
+            var handle = ShmHandle.FromValue(block);
+            heap.GetPayloadOffset(handle, out _, out uint tag);
+            if (tag == BufferAreaTag)
+            {
+                heap.Free(handle);
+            }
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
