@@ -213,9 +213,21 @@ internal sealed class TopicCore
                     ref TopicControl c = ref attachment.Memory.Ref<TopicControl>(found.ValueOffset);
                     if (created)
                     {
+                        try
+                        {
+                            NotifierSemaphores.Create(attachment.Name, ref c.Notifier, options!.Notifier);
+                        }
+                        catch
+                        {
+                            // No semaphores (refused, or out of them): no topic either, rather than one that
+                            // names semaphores that are not there.
+                            NotifierSemaphores.Destroy(attachment.Name, ref c.Notifier);
+                            directory.DestroyLocked(TopicLayout.ObjectName(name), found.Block);
+                            throw;
+                        }
+
                         heap.SetOwnership(area, ShmOwnership.Segment);
                         area = default;
-                        NotifierSemaphores.Create(attachment.Name, ref c.Notifier, options!.Notifier);
                     }
                     else if (Volatile.Read(ref c.State) == TopicControl.StateRemoved)
                     {
