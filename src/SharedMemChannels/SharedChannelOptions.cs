@@ -141,15 +141,7 @@ public sealed class SharedChannelOptions
     public ChannelNotifier Notifier
     {
         get => _notifier;
-        set
-        {
-            if (!Enum.IsDefined(value))
-            {
-                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined ChannelNotifier.");
-            }
-
-            _notifier = value;
-        }
+        set => _notifier = Common.EnumArgument.Defined(value);
     }
 
     /// <summary>

@@ -97,15 +97,7 @@ public sealed class SharedTopicOptions
     public TopicAckPolicy AckPolicy
     {
         get => _ackPolicy;
-        set
-        {
-            if (!Enum.IsDefined(value))
-            {
-                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined TopicAckPolicy.");
-            }
-
-            _ackPolicy = value;
-        }
+        set => _ackPolicy = Common.EnumArgument.Defined(value);
     }
 
     private TopicAckPolicy _ackPolicy;
@@ -131,15 +123,7 @@ public sealed class SharedTopicOptions
     public ChannelNotifier Notifier
     {
         get => _notifier;
-        set
-        {
-            if (!Enum.IsDefined(value))
-            {
-                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a defined ChannelNotifier.");
-            }
-
-            _notifier = value;
-        }
+        set => _notifier = Common.EnumArgument.Defined(value);
     }
 
     private ChannelNotifier _notifier;

@@ -453,23 +453,14 @@ internal sealed class ChannelCore<T>
     /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row); under the directory's lock.</summary>
     private static int ClaimEndpoint(SegmentAttachment segment, string name, long control)
     {
-        uint me = segment.Owner.Value;
-        for (int pass = 0; pass < 2; pass++)
+        int row = OwnerRows.Claim(segment, control, ChannelControl.EndpointCount, ChannelLayout.EndpointOffset);
+        if (row < 0)
         {
-            for (int i = 0; i < ChannelControl.EndpointCount; i++)
-            {
-                ref ChannelEndpoint row = ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i));
-                uint owner = Volatile.Read(ref row.Owner);
-                bool free = owner == 0 || (pass == 1 && owner != me && !segment.Processes.IsAlive(new OwnerId(owner)));
-                if (free && Interlocked.CompareExchange(ref row.Owner, me, owner) == owner)
-                {
-                    Volatile.Write(ref row.Roles, 0);
-                    return i;
-                }
-            }
+            throw new InvalidOperationException($"Channel '{name}' already has {ChannelControl.EndpointCount} references, the most it records.");
         }
 
-        throw new InvalidOperationException($"Channel '{name}' already has {ChannelControl.EndpointCount} references, the most it records.");
+        Volatile.Write(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, row)).Roles, 0);
+        return row;
     }
 
     private ref ChannelEndpoint Endpoint(int index) => ref _segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(_control, index));
@@ -1274,14 +1265,10 @@ internal sealed class ChannelCore<T>
             return false;
         }
 
-        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        // Rows of this process count too: another instance here may still use the channel.
+        if (OwnerRows.Count(segment, control, ChannelControl.EndpointCount, ChannelLayout.EndpointOffset).Live != 0)
         {
-            // Rows of this process count too: another instance here may still use the channel.
-            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
-            if (owner != 0 && segment.Processes.IsAlive(new OwnerId(owner)))
-            {
-                return false;
-            }
+            return false;
         }
 
         Volatile.Write(ref c.State, ChannelControl.StateRemoved); // whatever follows, nobody opens it again

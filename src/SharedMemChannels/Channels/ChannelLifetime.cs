@@ -66,23 +66,7 @@ internal static class ChannelLifetime
     /// <summary>Whether the channel has rows and all of them are dead processes' (not merely none: a crash between the steps of a clean release).</summary>
     private static bool HasDeadReferenceOnly(SegmentAttachment segment, long control)
     {
-        int dead = 0;
-        for (int i = 0; i < ChannelControl.EndpointCount; i++)
-        {
-            uint owner = Volatile.Read(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, i)).Owner);
-            if (owner == 0)
-            {
-                continue;
-            }
-
-            if (segment.Processes.IsAlive(new OwnerId(owner)))
-            {
-                return false;
-            }
-
-            dead++;
-        }
-
-        return dead > 0;
+        (int live, int dead) = OwnerRows.Count(segment, control, ChannelControl.EndpointCount, ChannelLayout.EndpointOffset);
+        return live == 0 && dead > 0;
     }
 }

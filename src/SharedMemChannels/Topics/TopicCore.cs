@@ -456,22 +456,8 @@ internal sealed class TopicCore
     /// <summary>Takes a row of the reference table for this instance (reusing a dead process's row); under the directory's lock.</summary>
     private static int ClaimReference(SegmentAttachment segment, string name, long control)
     {
-        uint me = segment.Owner.Value;
-        for (int pass = 0; pass < 2; pass++)
-        {
-            for (int i = 0; i < TopicControl.ReferenceCount; i++)
-            {
-                ref uint row = ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(control, i));
-                uint owner = Volatile.Read(ref row);
-                bool free = owner == 0 || (pass == 1 && owner != me && !segment.Processes.IsAlive(new OwnerId(owner)));
-                if (free && Interlocked.CompareExchange(ref row, me, owner) == owner)
-                {
-                    return i;
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"Topic '{name}' is open {TopicControl.ReferenceCount} times already, the most it records.");
+        int row = OwnerRows.Claim(segment, control, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset);
+        return row >= 0 ? row : throw new InvalidOperationException($"Topic '{name}' is open {TopicControl.ReferenceCount} times already, the most it records.");
     }
 
     /// <summary>
@@ -544,13 +530,9 @@ internal sealed class TopicCore
             return false;
         }
 
-        for (int i = 0; i < TopicControl.ReferenceCount; i++)
+        if (OwnerRows.Count(segment, control, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset).Live != 0)
         {
-            uint owner = Volatile.Read(ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(control, i)));
-            if (owner != 0 && segment.Processes.IsAlive(new OwnerId(owner)))
-            {
-                return false;
-            }
+            return false;
         }
 
         Volatile.Write(ref c.State, TopicControl.StateRemoved);
@@ -600,24 +582,8 @@ internal sealed class TopicCore
             return false;
         }
 
-        int dead = 0;
-        for (int i = 0; i < TopicControl.ReferenceCount; i++)
-        {
-            uint owner = Volatile.Read(ref segment.Memory.Ref<uint>(TopicLayout.ReferenceOffset(found.ValueOffset, i)));
-            if (owner == 0)
-            {
-                continue;
-            }
-
-            if (segment.Processes.IsAlive(new OwnerId(owner)))
-            {
-                return false;
-            }
-
-            dead++;
-        }
-
-        return dead > 0 && DestroyIfUnreferencedLocked(segment, objectName[TopicLayout.ObjectPrefix.Length..], found.Block, found.ValueOffset);
+        (int live, int dead) = OwnerRows.Count(segment, found.ValueOffset, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset);
+        return live == 0 && dead > 0 && DestroyIfUnreferencedLocked(segment, objectName[TopicLayout.ObjectPrefix.Length..], found.Block, found.ValueOffset);
     }
 
     /// <summary>
@@ -877,30 +843,22 @@ internal sealed class TopicCore
     /// <summary>Takes a subscriber row (reusing a dead process's); the subscriber starts with the last <see cref="HistoryDepth"/> messages.</summary>
     public int AddSubscriber()
     {
-        uint me = _segment.Owner.Value;
-        for (int pass = 0; pass < 2; pass++)
+        int i = OwnerRows.Claim(_segment, _control, TopicControl.SubscriberCount, TopicLayout.SubscriberOffset);
+        if (i < 0)
         {
-            for (int i = 0; i < TopicControl.SubscriberCount; i++)
-            {
-                ref TopicSubscriberRow row = ref Row(i);
-                uint owner = Volatile.Read(ref row.Owner);
-                bool free = owner == 0 || (pass == 1 && !_segment.Processes.IsAlive(new OwnerId(owner)));
-                if (free && Interlocked.CompareExchange(ref row.Owner, me, owner) == owner)
-                {
-                    long next = Math.Max(0, Volatile.Read(ref Control.NextSequence));
-                    long start = Math.Max(0, next - HistoryDepth);
-                    row.Drops = 0;
-                    row.HeldBuffer = 0;
-                    // Nothing owed for what was sent before it joined; with FreeBuffer, its history is owed (the
-                    // publisher waits, at most its timeout, before it overwrites what the joiner is to read first).
-                    row.Acknowledged = AckPolicy == TopicAckPolicy.FreeBuffer ? start - 1 : next - 1;
-                    Volatile.Write(ref row.Position, start);
-                    return i;
-                }
-            }
+            throw new InvalidOperationException($"Topic '{Name}' already has {TopicControl.SubscriberCount} subscribers, the most it records.");
         }
 
-        throw new InvalidOperationException($"Topic '{Name}' already has {TopicControl.SubscriberCount} subscribers, the most it records.");
+        ref TopicSubscriberRow row = ref Row(i);
+        long next = Math.Max(0, Volatile.Read(ref Control.NextSequence));
+        long start = Math.Max(0, next - HistoryDepth);
+        row.Drops = 0;
+        row.HeldBuffer = 0;
+        // Nothing owed for what was sent before it joined; with FreeBuffer, its history is owed (the
+        // publisher waits, at most its timeout, before it overwrites what the joiner is to read first).
+        row.Acknowledged = AckPolicy == TopicAckPolicy.FreeBuffer ? start - 1 : next - 1;
+        Volatile.Write(ref row.Position, start);
+        return i;
     }
 
     public void RemoveSubscriber(int index)

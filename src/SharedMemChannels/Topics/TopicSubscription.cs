@@ -122,35 +122,17 @@ internal sealed class TopicSubscription : IDisposable
     {
         ThrowIfDisposed();
         using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
-        if (_core.Pending(_row) > 0)
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        if (SpinForMessage())
         {
             return true;
         }
 
-        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        var spinner = default(SpinWait);
-        for (int i = 0; i < 50; i++)
-        {
-            spinner.SpinOnce(sleep1Threshold: -1);
-            if (_core.Pending(_row) > 0)
-            {
-                return true;
-            }
-        }
-
         while (true)
         {
-            int token = _core.MessageEvent.PrepareWait();
-            if (_core.Pending(_row) > 0)
+            if (AnnounceOrReady(out int token))
             {
-                _core.MessageEvent.CancelWait();
                 return true;
-            }
-
-            if (CompleteIfRemovedAndDrained())
-            {
-                _core.MessageEvent.CancelWait();
-                throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
             }
 
             long left = deadline - Environment.TickCount64;
@@ -161,13 +143,8 @@ internal sealed class TopicSubscription : IDisposable
             }
 
             bool woken = _core.MessageEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds)));
-            ThrowIfDisposed();
-            if (!woken && _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
-            {
-                throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
-            }
-
-            ThrowIfDisposed();
+            ThrowIfDisposed(); // before the mapping is touched again: a detach waits for this wait to leave
+            ThrowIfAbandoned(woken);
         }
     }
 
@@ -175,39 +152,70 @@ internal sealed class TopicSubscription : IDisposable
     public async ValueTask<bool> WaitAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        if (SpinForMessage())
+        {
+            return true; // the common case of a busy topic: no sleep, no allocation
+        }
+
+        while (true)
+        {
+            if (AnnounceOrReady(out int token))
+            {
+                return true;
+            }
+
+            bool woken = await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false);
+            ThrowIfDisposed();
+            ThrowIfAbandoned(woken);
+        }
+    }
+
+    /// <summary>A short spin before any sleep (subscribers of a busy topic find the next message here); true when one is there.</summary>
+    private bool SpinForMessage()
+    {
         var spinner = default(SpinWait);
         for (int i = 0; i < 50; i++)
         {
             if (_core.Pending(_row) > 0)
             {
-                return true; // the common case of a busy topic: no sleep, no allocation
+                return true;
             }
 
             spinner.SpinOnce(sleep1Threshold: -1);
         }
 
-        while (true)
+        return false;
+    }
+
+    /// <summary>
+    /// Announces a sleeper on the message event count and looks once more: true (announcement withdrawn)
+    /// when a message is there; <see cref="ChannelRemovedException"/> when the topic is removed and drained;
+    /// else false with the token to sleep on.
+    /// </summary>
+    private bool AnnounceOrReady(out int token)
+    {
+        token = _core.MessageEvent.PrepareWait();
+        if (_core.Pending(_row) > 0)
         {
-            int token = _core.MessageEvent.PrepareWait();
-            if (_core.Pending(_row) > 0)
-            {
-                _core.MessageEvent.CancelWait();
-                return true;
-            }
+            _core.MessageEvent.CancelWait();
+            return true;
+        }
 
-            if (CompleteIfRemovedAndDrained())
-            {
-                _core.MessageEvent.CancelWait();
-                throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
-            }
+        if (CompleteIfRemovedAndDrained())
+        {
+            _core.MessageEvent.CancelWait();
+            throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
+        }
 
-            if (!await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false) &&
-                _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
-            {
-                throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
-            }
+        return false;
+    }
 
-            ThrowIfDisposed();
+    /// <summary>After a sleep that nothing ended (a whole slice), with nothing to read and the publisher's process dead: <see cref="ChannelAbandonedException"/>.</summary>
+    private void ThrowIfAbandoned(bool woken)
+    {
+        if (!woken && _core.Pending(_row) == 0 && Volatile.Read(ref _core.Control.PublisherLease) != 0 && !_core.IsPublisherAlive)
+        {
+            throw new ChannelAbandonedException($"The publisher of topic '{_core.Name}' died. A new publisher may take over; wait again to go on.");
         }
     }
 

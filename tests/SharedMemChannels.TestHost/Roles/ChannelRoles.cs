@@ -444,7 +444,7 @@ internal static class ChannelRoles
                 string where = Corrupt(channel, random);
                 foreach ((string what, Func<Task> operation) in Operations(segment, channel, random))
                 {
-                    string outcome = Run(what, operation, where);
+                    string outcome = DamageWatchdog.Run(what, operation, where, Classify);
                     outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
                 }
 
@@ -580,63 +580,26 @@ internal static class ChannelRoles
         yield return ("remove", () => Task.FromResult(SharedChannel.Remove(segment, "victim")));
     }
 
-    /// <summary>Runs one operation with a watchdog; an undocumented exception or a hang ends the process with an error line.</summary>
-    private static string Run(string what, Func<Task> operation, string where)
+    /// <summary>Sorts what an operation on the damaged channel threw: its outcome name when the API documents it, else null.</summary>
+    private static string? Classify(string what, Exception e)
     {
-        Task task;
-        try
-        {
-            task = Task.Run(operation);
-        }
-        catch (Exception e)
-        {
-            task = Task.FromException(e);
-        }
-
-        try
-        {
-            task.Wait(TimeSpan.FromSeconds(60));
-        }
-        catch (AggregateException)
-        {
-            // Looked at below.
-        }
-
-        if (!task.IsCompleted)
-        {
-            Console.WriteLine($"error Hang {what} after damage {where}");
-            Environment.Exit(1);
-        }
-
-        if (task.IsCanceled)
-        {
-            return what + "-canceled"; // our bound on a pending wait
-        }
-
-        if (task.Exception?.InnerException is not { } e2)
-        {
-            return what + "-ok";
-        }
-
-        switch (e2)
+        switch (e)
         {
             case InvalidSegmentException:
                 return what + "-damaged";
             case ChannelClosedException: // includes ChannelAbandonedException; garbage that reads as a completion
             case OperationCanceledException: // our bound on a pending wait
-                return what + "-" + e2.GetType().Name;
+                return what + "-" + e.GetType().Name;
             case InvalidCastException or TimeoutException when what == "open":
                 // Open's documented refusals: a damaged element size reads as another type, a damaged
                 // state word as a channel still being made by its (live) creator.
-                return what + "-" + e2.GetType().Name;
+                return what + "-" + e.GetType().Name;
             case FormatException or RemoteChannelException when what == "completion":
                 return what + "-faulted";
-            case InvalidOperationException when what is "open" && e2.Message.Contains("removed", StringComparison.Ordinal):
+            case InvalidOperationException when what is "open" && e.Message.Contains("removed", StringComparison.Ordinal):
                 return what + "-removed";
             default:
-                Console.WriteLine($"error {e2.GetType().Name} {what} after damage {where}: {e2.Message.ReplaceLineEndings(" ")} {e2.StackTrace?.ReplaceLineEndings(" | ")}");
-                Environment.Exit(1);
-                return string.Empty;
+                return null;
         }
     }
 }
