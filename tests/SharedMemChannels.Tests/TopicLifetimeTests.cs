@@ -492,4 +492,28 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.True(span.IndexOfAnyExcept((byte)0xAB) < 0);
         segment.Free(someoneElses);
     }
+
+    [Fact]
+    public void Processes_opening_and_disposing_one_topic_at_once_never_touch_a_destroyed_one()
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        using ChildProcess first = HostOnBackend("topic-churn", segment.Name, "--topic", "churn", "--count", "3000");
+        using ChildProcess second = HostOnBackend("topic-churn", segment.Name, "--topic", "churn", "--count", "3000");
+        first.WaitForLine("started");
+        second.WaitForLine("started");
+        for (int i = 0; i < 3000; i++)
+        {
+            using SharedTopic topic = SharedTopic.OpenOrCreate(segment, "churn", new SharedTopicOptions { BufferCount = 2, MinSize = 64 });
+            using TopicSubscriber subscriber = topic.Subscribe();
+            subscriber.TryReceive(new byte[topic.MaxMessageSize], out _);
+        }
+
+        Assert.Equal("churned n=3000", first.WaitForLine("churned"));
+        Assert.Equal("churned n=3000", second.WaitForLine("churned"));
+        Assert.Equal(0, first.Finish());
+        Assert.Equal(0, second.Finish());
+        Assert.False(SharedTopic.Exists(segment, "churn"));
+        Assert.Empty(SegmentDiagnostics.Inspect(segment.Name).Topics);
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
 }

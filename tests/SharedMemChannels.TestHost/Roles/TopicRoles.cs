@@ -18,6 +18,7 @@ internal static class TopicRoles
         roles.Add("topic-sub", Subscribe);
         roles.Add("topic-pub", Publish);
         roles.Add("topic-damage", Damage);
+        roles.Add("topic-churn", Churn);
     }
 
     private static int Subscribe(Options o)
@@ -93,6 +94,44 @@ internal static class TopicRoles
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// <c>topic-churn SEGMENT --topic NAME --count N</c>: N times opens or creates the topic, subscribes,
+    /// publishes one message when it can take the publisher end, reads, and lets go of everything; prints
+    /// "started" first and "churned n=N" at the end.
+    /// </summary>
+    private static int Churn(Options o)
+    {
+        using SharedSegment segment = Program.OpenAsked(o);
+        string name = o.Get("topic");
+        int count = o.GetInt("count", 200);
+        Console.WriteLine("started");
+        for (int i = 0; i < count; i++)
+        {
+            ChurnOnce(segment, name, i);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"churned n={count}"));
+        return 0;
+    }
+
+    /// <summary>One round of <see cref="Churn"/> (the test process runs it too).</summary>
+    public static void ChurnOnce(SharedSegment segment, string name, long i)
+    {
+        using SharedTopic topic = SharedTopic.OpenOrCreate(segment, name, new SharedTopicOptions { BufferCount = 2, MinSize = 64 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        try
+        {
+            using TopicPublisher publisher = topic.CreatePublisher();
+            publisher.Publish(i);
+        }
+        catch (InvalidOperationException)
+        {
+            // Another process publishes at the moment: one publisher at a time.
+        }
+
+        subscriber.TryReceive(new byte[topic.MaxMessageSize], out _);
     }
 
     /// <summary>
