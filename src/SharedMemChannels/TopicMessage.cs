@@ -33,12 +33,12 @@ public readonly struct TopicMessage : IDisposable
     {
         get
         {
-            if (_core is null || _core.Segment.IsDetached || Volatile.Read(ref _core.Row(_row).HeldBuffer) == 0)
+            if (!IsHeld)
             {
                 throw new ObjectDisposedException(nameof(TopicMessage), "The borrowed message was released.");
             }
 
-            return _core.Segment.Memory.Span(_payload, Info.Size);
+            return _core!.Segment.Memory.Span(_payload, Info.Size);
         }
     }
 
@@ -48,9 +48,27 @@ public readonly struct TopicMessage : IDisposable
     /// <summary>Releases the buffer to the publisher and acknowledges the message. A second call does nothing.</summary>
     public void Dispose()
     {
-        if (_core is not null && !_core.Segment.IsDetached && Volatile.Read(ref _core.Row(_row).HeldBuffer) != 0)
+        if (IsHeld)
         {
-            _core.ReleaseBorrow(_row, Info.Id, _payload, _version);
+            _core!.ReleaseBorrow(_row, Info.Id, _payload, _version);
+        }
+    }
+
+    /// <summary>
+    /// Whether the subscriber's row still holds this borrow: the buffer and the version it was borrowed
+    /// at (a copy of a message released before cannot release, or read, a later borrow of the same row).
+    /// </summary>
+    private bool IsHeld
+    {
+        get
+        {
+            if (_core is null || _core.Segment.IsDetached)
+            {
+                return false;
+            }
+
+            ref Topics.TopicSubscriberRow row = ref _core.Row(_row);
+            return Volatile.Read(ref row.HeldBuffer) != 0 && Volatile.Read(ref row.HeldVersion) == _version; // a version is one message's
         }
     }
 }

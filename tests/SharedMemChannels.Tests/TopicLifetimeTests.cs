@@ -516,4 +516,25 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.Empty(SegmentDiagnostics.Inspect(segment.Name).Topics);
         Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
     }
+
+    [Fact]
+    public void A_copy_of_a_released_borrow_cannot_read_or_release_a_later_one()
+    {
+        SharedSegment segment = NewSegment("tborrow");
+        using SharedTopic topic = SharedTopic.Create(segment, "b", new SharedTopicOptions { BufferCount = 4, MinSize = 64 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        publisher.Publish(Message(1));
+        publisher.Publish(Message(2));
+        Assert.True(subscriber.TryBorrow(out TopicMessage first));
+        TopicMessage copy = first;
+        first.Dispose();
+        Assert.True(subscriber.TryBorrow(out TopicMessage second));
+        Assert.Throws<ObjectDisposedException>(() => copy.Payload.Length);
+        copy.Dispose(); // must not release the second borrow
+        Assert.Equal(2, BinaryPrimitives.ReadInt64LittleEndian(second.Payload));
+        Assert.Throws<InvalidOperationException>(() => subscriber.TryBorrow(out _)); // still held
+        second.Dispose();
+        Assert.False(subscriber.TryBorrow(out _));
+    }
 }
