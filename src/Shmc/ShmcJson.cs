@@ -21,6 +21,8 @@ namespace Shmc;
         typeof(CamelCaseEnumConverter<ProcessSlotState>),
         typeof(CamelCaseEnumConverter<ProcessLiveness>),
         typeof(CamelCaseEnumConverter<System.Threading.Channels.BoundedChannelFullMode>),
+        typeof(CamelCaseEnumConverter<ChannelNotifier>),
+        typeof(CamelCaseEnumConverter<TopicAckPolicy>),
         typeof(OctalModeConverter),
         typeof(HandleConverter),
     ])]

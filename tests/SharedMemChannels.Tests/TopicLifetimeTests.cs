@@ -203,6 +203,16 @@ public sealed class TopicLifetimeTests : SegmentTest
         var options = new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60), Notifier = notifier };
         SharedTopic topic = SharedTopic.Create(segment, "s", options);
         Assert.Equal(notifier, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Topics).Notifier);
+        using (ChildProcess inspect = Shmc("inspect", segment.Name, "--json"))
+        {
+            Assert.Equal(0, inspect.WaitForExit());
+            using JsonDocument json = JsonDocument.Parse(inspect.Transcript);
+            JsonElement report = Assert.Single(json.RootElement.GetProperty("topics").EnumerateArray().ToArray());
+            Assert.Equal(notifier == ChannelNotifier.PosixSemaphore ? "posixSemaphore" : "systemVSemaphore", report.GetProperty("notifier").GetString());
+            Assert.Equal("previousMessage", report.GetProperty("ackPolicy").GetString());
+            Assert.Equal(1, report.GetProperty("references").GetInt32());
+        }
+
         NotifierFields fields = NotifierOf(segment, "s");
         Assert.Equal((int)notifier, fields.Kind);
         Assert.True(SemaphoresExist(segment, fields));
