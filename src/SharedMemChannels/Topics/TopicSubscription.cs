@@ -170,11 +170,11 @@ internal sealed class TopicSubscription : IDisposable
         }
     }
 
-    /// <summary>A short spin before any sleep (subscribers of a busy topic find the next message here); true when one is there.</summary>
+    /// <summary>A short busy spin before any sleep (subscribers of a busy topic find the next message here, without yielding the CPU to the other processes of a fan-out); true when one is there.</summary>
     private bool SpinForMessage()
     {
         var spinner = default(SpinWait);
-        for (int i = 0; i < 50; i++)
+        for (int i = 0; i < TopicCore.SpinRounds; i++)
         {
             if (_core.Pending(_row) > 0)
             {
