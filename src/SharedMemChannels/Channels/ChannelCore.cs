@@ -1191,19 +1191,9 @@ internal sealed class ChannelCore<T>
         ObjectDirectory directory = segment.Directory;
         using (directory.Lock())
         {
-            ObjectRef found;
-            try
+            if (!directory.TryFindLocked<ChannelControl>(ChannelLayout.ObjectName(name), out ObjectRef found))
             {
-                found = directory.FindOrConstructLocked(ChannelLayout.ObjectName(name), default(ChannelControl), mayFind: true, mayCreate: false, out _);
-            }
-            catch (InvalidCastException)
-            {
-                return false; // not a channel control block under that name
-            }
-
-            if (found.IsNull)
-            {
-                return false;
+                return false; // none, or not a channel control block under that name
             }
 
             long control = found.ValueOffset;

@@ -46,8 +46,7 @@ internal static class ChannelLifetime
             {
                 using (segment.Directory.Lock())
                 {
-                    ObjectRef found = segment.Directory.FindOrConstructLocked(info.Name, default(ChannelControl), mayFind: true, mayCreate: false, out _);
-                    if (!found.IsNull && HasDeadReferenceOnly(segment, found.ValueOffset) &&
+                    if (segment.Directory.TryFindLocked<ChannelControl>(info.Name, out ObjectRef found) && HasDeadReferenceOnly(segment, found.ValueOffset) &&
                         ChannelCore<byte>.DestroyIfUnreferencedLocked(segment, name, found.Block, found.ValueOffset))
                     {
                         destroyed++;

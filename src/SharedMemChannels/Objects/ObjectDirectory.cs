@@ -70,6 +70,26 @@ internal sealed class ObjectDirectory : ILockRecovery
     /// </summary>
     internal Scope Lock() => HoldLock();
 
+    /// <summary>
+    /// Finds the object <paramref name="name"/> as a <typeparamref name="T"/>, with the lock held by the
+    /// caller: false when there is none, or when what is there is not a <typeparamref name="T"/>.
+    /// </summary>
+    internal bool TryFindLocked<T>(string name, out ObjectRef found)
+        where T : unmanaged
+    {
+        try
+        {
+            found = FindOrConstructLocked(name, default(T), mayFind: true, mayCreate: false, out _);
+        }
+        catch (InvalidCastException)
+        {
+            found = default;
+            return false;
+        }
+
+        return !found.IsNull;
+    }
+
     /// <summary>As <see cref="FindOrConstruct{T}"/>, with the lock held by the caller (<see cref="Lock"/>).</summary>
     internal ObjectRef FindOrConstructLocked<T>(string name, in T value, bool mayFind, bool mayCreate, out bool created)
         where T : unmanaged

@@ -382,15 +382,8 @@ internal sealed class TopicCore
     {
         using (segment.Directory.Lock())
         {
-            try
-            {
-                ObjectRef found = segment.Directory.FindOrConstructLocked(TopicLayout.ObjectName(name), default(TopicControl), mayFind: true, mayCreate: false, out _);
-                return !found.IsNull && Volatile.Read(ref segment.Memory.Ref<TopicControl>(found.ValueOffset).State) == TopicControl.StateReady;
-            }
-            catch (InvalidCastException)
-            {
-                return false;
-            }
+            return segment.Directory.TryFindLocked<TopicControl>(TopicLayout.ObjectName(name), out ObjectRef found) &&
+                   Volatile.Read(ref segment.Memory.Ref<TopicControl>(found.ValueOffset).State) == TopicControl.StateReady;
         }
     }
 
@@ -473,19 +466,9 @@ internal sealed class TopicCore
         ObjectDirectory directory = segment.Directory;
         using (directory.Lock())
         {
-            ObjectRef found;
-            try
+            if (!directory.TryFindLocked<TopicControl>(TopicLayout.ObjectName(name), out ObjectRef found))
             {
-                found = directory.FindOrConstructLocked(TopicLayout.ObjectName(name), default(TopicControl), mayFind: true, mayCreate: false, out _);
-            }
-            catch (InvalidCastException)
-            {
-                return false; // not a topic control block under that name
-            }
-
-            if (found.IsNull)
-            {
-                return false;
+                return false; // none, or not a topic control block under that name
             }
 
             long control = found.ValueOffset;
@@ -579,8 +562,7 @@ internal sealed class TopicCore
     /// </summary>
     internal static bool ReleaseDeadReferencesLocked(SegmentAttachment segment, string objectName)
     {
-        ObjectRef found = segment.Directory.FindOrConstructLocked(objectName, default(TopicControl), mayFind: true, mayCreate: false, out _);
-        if (found.IsNull)
+        if (!segment.Directory.TryFindLocked<TopicControl>(objectName, out ObjectRef found))
         {
             return false;
         }
