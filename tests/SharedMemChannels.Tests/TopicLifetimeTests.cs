@@ -547,4 +547,45 @@ public sealed class TopicLifetimeTests : SegmentTest
         second.Dispose();
         Assert.False(subscriber.TryBorrow(out _));
     }
+
+    private struct Tick
+    {
+        public long Sequence;
+        public double Price;
+    }
+
+    [Fact]
+    public void Publishing_and_receiving_allocate_nothing_in_steady_state()
+    {
+        SharedSegment segment = NewSegment("talloc");
+        using SharedTopic topic = SharedTopic.Create(segment, "a", new SharedTopicOptions { BufferCount = 8, MinSize = 64, HashPayloads = true });
+        using TopicSubscriber bytes = topic.Subscribe();
+        using TopicPublisher publisher = topic.CreatePublisher();
+        byte[] payload = Message(1);
+        byte[] buffer = new byte[topic.MaxMessageSize];
+
+        void Round(long i)
+        {
+            publisher.Publish(payload);
+            Assert.True(bytes.TryReceive(buffer, out _));
+            publisher.Publish(new Tick { Sequence = i, Price = 1.5 });
+            Assert.True(bytes.Receive(buffer, TimeSpan.FromSeconds(10), out _));
+            publisher.Publish(payload);
+            Assert.True(bytes.TryBorrow(out TopicMessage message));
+            message.Dispose();
+        }
+
+        for (long i = 0; i < 100; i++)
+        {
+            Round(i); // warm up (first calls, tiered compilation)
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (long i = 0; i < 1000; i++)
+        {
+            Round(i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
