@@ -588,4 +588,28 @@ public sealed class TopicLifetimeTests : SegmentTest
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
+
+    [Theory]
+    [InlineData(ChannelNotifier.Futex)]
+    [InlineData(ChannelNotifier.PosixSemaphore)]
+    [InlineData(ChannelNotifier.SystemVSemaphore)]
+    public async Task Disposing_the_last_holder_under_a_blocked_receive_ends_it_and_then_frees_the_topic(ChannelNotifier notifier)
+    {
+        SharedSegment segment = SegmentWithDirectory(out long usedBefore);
+        SharedTopic topic = SharedTopic.Create(segment, "d", new SharedTopicOptions { BufferCount = 2, Notifier = notifier });
+        TopicSubscriber subscriber = topic.Subscribe();
+        TopicSubscriber asyncSubscriber = topic.Subscribe();
+        Topics.TopicCore core = topic.Core;
+        topic.Dispose(); // the subscribers are the topic's last holders
+
+        var blocked = Task.Factory.StartNew(() => subscriber.Receive(new byte[64], Timeout.InfiniteTimeSpan, out _), TaskCreationOptions.LongRunning);
+        ValueTask<bool> pending = asyncSubscriber.WaitToReadAsync();
+        WaitUntil(() => Volatile.Read(ref core.Control.MessageWaiters) >= 2, "both waits asleep on the topic");
+        subscriber.Dispose();
+        asyncSubscriber.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => blocked.WaitAsync(TimeSpan.FromSeconds(60)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => pending.AsTask().WaitAsync(TimeSpan.FromSeconds(60)));
+        WaitUntil(() => !SharedTopic.Exists(segment, "d"), "the topic freed by the last wait to leave");
+        Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
+    }
 }

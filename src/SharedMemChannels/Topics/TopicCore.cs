@@ -408,6 +408,21 @@ internal sealed class TopicCore
         return false;
     }
 
+    /// <summary>
+    /// Holds the topic for a wait that sleeps on its words: a publisher or subscriber disposed by another
+    /// thread meanwhile cannot destroy the topic (and free the words) under the sleeper; the wait sees the
+    /// disposal when it wakes and the last of them lets go.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">Every holder let go already.</exception>
+    public Hold HoldWhileWaiting() =>
+        TryAddHolder() ? new Hold(this) : throw new ObjectDisposedException(nameof(SharedTopic), $"Topic '{Name}' was disposed.");
+
+    /// <summary>The scope of <see cref="HoldWhileWaiting"/>.</summary>
+    public readonly struct Hold(TopicCore core) : IDisposable
+    {
+        public void Dispose() => core.ReleaseHolder();
+    }
+
     /// <summary>A holder lets go; the last gives the instance's reference back (and destroys the topic if nobody else holds it).</summary>
     public void ReleaseHolder()
     {
@@ -742,6 +757,7 @@ internal sealed class TopicCore
 
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
+        using Hold hold = HoldWhileWaiting();
         while (true)
         {
             int token = AckEvent.PrepareWait();
@@ -778,6 +794,7 @@ internal sealed class TopicCore
 
         long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
+        using Hold hold = HoldWhileWaiting();
         while (true)
         {
             int token = AckEvent.PrepareWait();

@@ -60,6 +60,7 @@ internal sealed class TopicSubscription : IDisposable
     {
         try
         {
+            using TopicCore.Hold hold = _core.HoldWhileWaiting();
             while (Volatile.Read(ref _disposed) == 0 && !_core.Segment.IsDetached)
             {
                 int token = _core.MessageEvent.PrepareWait();
@@ -122,6 +123,7 @@ internal sealed class TopicSubscription : IDisposable
     {
         ThrowIfDisposed();
         using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
+        using TopicCore.Hold hold = _core.HoldWhileWaiting();
         long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         if (SpinForMessage())
         {
@@ -157,6 +159,7 @@ internal sealed class TopicSubscription : IDisposable
             return true; // the common case of a busy topic: no sleep, no allocation
         }
 
+        using TopicCore.Hold hold = _core.HoldWhileWaiting();
         while (true)
         {
             if (AnnounceOrReady(out int token))

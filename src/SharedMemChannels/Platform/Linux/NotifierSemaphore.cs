@@ -14,27 +14,61 @@ internal abstract class NotifierSemaphore : IDisposable
     private const int MaxValue = 1024;
 
     private int _disposed;
+    private int _users;   // posts and waits in progress
+    private int _closed;
 
     /// <summary>A short description for messages: the semaphore's name or id.</summary>
     public abstract string Description { get; }
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
-    /// <summary>Makes the value at least <paramref name="sleepers"/> (at most <see cref="MaxValue"/>).</summary>
+    /// <summary>Makes the value at least <paramref name="sleepers"/> (at most <see cref="MaxValue"/>); nothing once disposed.</summary>
     public void Post(int sleepers)
     {
-        int want = Math.Clamp(sleepers, 1, MaxValue);
-        for (int i = 0; i < want; i++)
+        if (!Enter())
         {
-            if (Value() >= want || !PostOne())
+            return;
+        }
+
+        try
+        {
+            int want = Math.Clamp(sleepers, 1, MaxValue);
+            for (int i = 0; i < want; i++)
             {
-                return;
+                if (Value() >= want || !PostOne())
+                {
+                    return;
+                }
             }
+        }
+        finally
+        {
+            Exit();
         }
     }
 
-    /// <summary>Takes one unit, sleeping at most <paramref name="timeout"/> (null: no limit); false on timeout.</summary>
-    public abstract bool Wait(TimeSpan? timeout);
+    /// <summary>
+    /// Takes one unit, sleeping at most <paramref name="timeout"/> (null: no limit); false on timeout. A
+    /// disposed semaphore returns true at once (a spurious wake: callers re-check their condition).
+    /// </summary>
+    public bool Wait(TimeSpan? timeout)
+    {
+        if (!Enter())
+        {
+            return true;
+        }
+
+        try
+        {
+            return WaitCore(timeout);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    protected abstract bool WaitCore(TimeSpan? timeout);
 
     protected abstract int Value();
 
@@ -42,9 +76,41 @@ internal abstract class NotifierSemaphore : IDisposable
 
     protected abstract void Close();
 
+    /// <summary>
+    /// Closes the semaphore, or, while a post or wait is in progress on another thread, marks it so that
+    /// the last of them closes it: closing under a sleeping thread would free what it sleeps on.
+    /// </summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && Volatile.Read(ref _users) == 0)
+        {
+            CloseOnce();
+        }
+    }
+
+    private bool Enter()
+    {
+        Interlocked.Increment(ref _users);
+        if (IsDisposed)
+        {
+            Exit();
+            return false;
+        }
+
+        return true;
+    }
+
+    private void Exit()
+    {
+        if (Interlocked.Decrement(ref _users) == 0 && IsDisposed)
+        {
+            CloseOnce();
+        }
+    }
+
+    private void CloseOnce()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
             Close();
         }
@@ -102,7 +168,7 @@ internal sealed class PosixNotifierSemaphore : NotifierSemaphore
     /// <summary>Removes the name; false when there was none.</summary>
     public static bool Unlink(string name) => LibC.SemUnlink(name) == 0;
 
-    public override bool Wait(TimeSpan? timeout)
+    protected override bool WaitCore(TimeSpan? timeout)
     {
         // No limit: hour-long waits in a loop keep one entry point.
         bool unlimited = timeout is null;
@@ -206,7 +272,7 @@ internal sealed class SystemVNotifierSemaphore : NotifierSemaphore
         return id >= 0 && LibC.SemCtl(id, 0, LibC.IPC_RMID) == 0;
     }
 
-    public override bool Wait(TimeSpan? timeout)
+    protected override bool WaitCore(TimeSpan? timeout)
     {
         long deadline = timeout is { } t ? Environment.TickCount64 + (long)Math.Ceiling(t.TotalMilliseconds) : long.MaxValue;
         while (true)
