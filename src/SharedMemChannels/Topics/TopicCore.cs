@@ -438,9 +438,16 @@ internal sealed class TopicCore
         Volatile.Write(ref _holders, 0);
         NotifierSemaphores.Release(Interlocked.Exchange(ref _notifierHold, null));
         int reference = Interlocked.Exchange(ref _reference, -1);
-        if (!_segment.IsDetached)
+        try
         {
+            // A use of the mapping: this may run on a pool thread (the end of an asynchronous wait) while
+            // another thread detaches the segment.
+            using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
             ReleaseReferenceRow(_segment, Name, _controlBlock, _control, reference);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Detached: the segment's own sweep drops this process's rows.
         }
     }
 

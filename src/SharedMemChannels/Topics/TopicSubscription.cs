@@ -60,6 +60,10 @@ internal sealed class TopicSubscription : IDisposable
     {
         try
         {
+            // Held while it sleeps on the topic's words; resumed inline: on the waiter thread inside its
+            // completion pass (a detaching segment waits for that pass before it unmaps, so the checks below
+            // never read unmapped memory), or on the disposing thread inside Dispose's cancellation, which
+            // lets go of this hold before the subscription's own: the topic goes with the subscription.
             using TopicCore.Hold hold = _core.HoldWhileWaiting();
             while (Volatile.Read(ref _disposed) == 0 && !_core.Segment.IsDetached)
             {
@@ -70,7 +74,7 @@ internal sealed class TopicSubscription : IDisposable
                     return;
                 }
 
-                await _core.MessageEvent.WaitAsync(token, s_slice, _disposal.Token).ConfigureAwait(false);
+                await _core.MessageEvent.WaitAsync(token, s_slice, runContinuationsAsynchronously: false, _disposal.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -160,17 +164,31 @@ internal sealed class TopicSubscription : IDisposable
         }
 
         using TopicCore.Hold hold = _core.HoldWhileWaiting();
+        if (AnnounceOrReady(out int token))
+        {
+            return true;
+        }
+
         while (true)
         {
-            if (AnnounceOrReady(out int token))
+            bool woken = await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false);
+            if (AfterWake(woken, out token))
             {
                 return true;
             }
-
-            bool woken = await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false);
-            ThrowIfDisposed();
-            ThrowIfAbandoned(woken);
         }
+    }
+
+    /// <summary>
+    /// What an asynchronous wait does when it resumes (on a pool thread): inside a blocking use of the
+    /// segment, so that a detach on another thread waits for these few reads instead of unmapping under them.
+    /// </summary>
+    private bool AfterWake(bool woken, out int token)
+    {
+        using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
+        ThrowIfDisposed();
+        ThrowIfAbandoned(woken);
+        return AnnounceOrReady(out token);
     }
 
     /// <summary>A short busy spin before any sleep (subscribers of a busy topic find the next message here, without yielding the CPU to the other processes of a fan-out); true when one is there.</summary>
