@@ -338,9 +338,10 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     public override Task Completion => _subscription.Completion;
 
     /// <summary>Copies the next message into <paramref name="destination"/>; false when there is none yet.</summary>
-    /// <param name="destination">Room for the message (the topic's <see cref="SharedTopic.MaxMessageSize"/> always suffices).</param>
+    /// <param name="destination">Room for the message: the topic's <see cref="SharedTopic.MaxMessageSize"/> (the publisher may grow the buffers at any time; a destination that became too small is an <see cref="ArgumentException"/> and the message stays to be read into a larger one).</param>
     /// <param name="info">The message's header, and the messages missed just before it.</param>
     /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
+    /// <exception cref="ArgumentException">The message is larger than <paramref name="destination"/> (it stays to be read again).</exception>
     public bool TryReceive(Span<byte> destination, out TopicMessageInfo info) => _subscription.TryReceive(destination, out info);
 
     /// <summary>
@@ -349,7 +350,7 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     /// topic's futex word or semaphore itself, the shortest way from the publisher's signal to the data.
     /// For code that must not block a thread, use <see cref="ChannelReader{T}.WaitToReadAsync"/>.
     /// </summary>
-    /// <param name="destination">Room for the message (the topic's <see cref="SharedTopic.MaxMessageSize"/> always suffices).</param>
+    /// <param name="destination">Room for the message: the topic's <see cref="SharedTopic.MaxMessageSize"/> (the publisher may grow the buffers at any time; a destination that became too small is an <see cref="ArgumentException"/> and the message stays to be read into a larger one).</param>
     /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
     /// <param name="info">The message's header, and the messages missed just before it.</param>
     /// <returns>False when the timeout passed without a message.</returns>
@@ -399,8 +400,7 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     /// <inheritdoc />
     public override bool TryRead(out byte[] item)
     {
-        byte[] buffer = _subscription.Scratch;
-        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        if (!_subscription.TryReceiveScratch(out byte[] buffer, out TopicMessageInfo info))
         {
             item = [];
             return false;
@@ -447,8 +447,7 @@ public sealed class TopicSubscriber<T> : ChannelReader<T>, IDisposable
     {
         item = default;
         Span<byte> bytes = Segments.SegmentMemory.WritableBytesOf(ref item);
-        byte[] buffer = _subscription.Scratch;
-        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        if (!_subscription.TryReceiveScratch(out byte[] buffer, out TopicMessageInfo info))
         {
             return false;
         }
@@ -502,8 +501,7 @@ public sealed class SerializedTopicSubscriber<T> : ChannelReader<T>, IDisposable
     /// <exception cref="InvalidDataException">The message's bytes do not deserialize (or do not match their hash).</exception>
     public override bool TryRead(out T item)
     {
-        byte[] buffer = _subscription.Scratch;
-        if (!_subscription.TryReceive(buffer, out TopicMessageInfo info))
+        if (!_subscription.TryReceiveScratch(out byte[] buffer, out TopicMessageInfo info))
         {
             item = default!;
             return false;

@@ -23,6 +23,26 @@ internal sealed class TopicSubscription : IDisposable
     /// <summary>A buffer of the topic's message size (made again when the topic's buffers grew), reused by the convenience reads.</summary>
     public byte[] Scratch => _scratch.Length >= _core.BufferSize ? _scratch : (_scratch = new byte[_core.BufferSize]);
 
+    /// <summary>
+    /// Receives the next message into <see cref="Scratch"/>, which is returned: the publisher may grow the
+    /// buffers between the scratch's sizing and the copy, and then the copy is made again into a larger one.
+    /// </summary>
+    public bool TryReceiveScratch(out byte[] buffer, out TopicMessageInfo info)
+    {
+        while (true)
+        {
+            buffer = Scratch;
+            try
+            {
+                return TryReceive(buffer, out info);
+            }
+            catch (ArgumentException) when (buffer.Length < _core.BufferSize)
+            {
+                // Grown meanwhile (the message is left to be read again): a larger scratch, and again.
+            }
+        }
+    }
+
     public long Drops => Volatile.Read(ref _core.Row(_row).Drops);
 
     public int Count
