@@ -218,37 +218,16 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.True(SemaphoresExist(segment, fields));
         Assert.Throws<ArgumentException>(() => SharedTopic.OpenOrCreate(segment, "s", new SharedTopicOptions { BufferCount = 4, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60) }));
 
-        var children = new List<ChildProcess>();
-        try
+        // Every message waits for both subscribers' acknowledgements: each one sleeps on the semaphore between messages.
+        using (TopicPublisher publisher = topic.CreatePublisher())
         {
-            for (int i = 0; i < 2; i++)
+            await FanOutToChildrenAsync(segment.Name, "s", subscribers: 2, count: 300, lastId: 299, () =>
             {
-                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "s", "--count", "300");
-                children.Add(child);
-                child.WaitForLine("ready");
-            }
-
-            using (TopicPublisher publisher = topic.CreatePublisher())
-            {
-                // Every message waits for both subscribers' acknowledgements: each one sleeps on the semaphore between messages.
-                await Task.Run(() =>
+                for (long i = 0; i < 300; i++)
                 {
-                    for (long i = 0; i < 300; i++)
-                    {
-                        publisher.Publish(Message(i));
-                    }
-                });
-            }
-
-            foreach (ChildProcess child in children)
-            {
-                Assert.Equal("got n=300 drops=0 last=299", child.WaitForLine("got"));
-                Assert.Equal(0, child.Finish());
-            }
-        }
-        finally
-        {
-            children.ForEach(c => c.Dispose());
+                    publisher.Publish(Message(i));
+                }
+            });
         }
 
         // An asynchronous wait in this process is served through the semaphore too.
@@ -426,35 +405,14 @@ public sealed class TopicLifetimeTests : SegmentTest
         Assert.Equal(0, subscriber.Drops);
 
         // Across processes: two subscribers that keep up lose nothing while the publisher runs up to four ahead.
-        var children = new List<ChildProcess>();
-        try
+        await FanOutToChildrenAsync(segment.Name, "f", subscribers: 2, count: 2000, lastId: 2004, () =>
         {
-            for (int i = 0; i < 2; i++)
+            for (long i = 5; i < 2005; i++)
             {
-                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "f", "--count", "2000");
-                children.Add(child);
-                child.WaitForLine("ready");
+                publisher.Publish(Message(i));
+                subscriber.TryReceive(buffer, out _); // this process's subscriber keeps up too
             }
-
-            await Task.Run(() =>
-            {
-                for (long i = 5; i < 2005; i++)
-                {
-                    publisher.Publish(Message(i));
-                    subscriber.TryReceive(buffer, out _); // this process's subscriber keeps up too
-                }
-            });
-
-            foreach (ChildProcess child in children)
-            {
-                Assert.Equal("got n=2000 drops=0 last=2004", child.WaitForLine("got"));
-                Assert.Equal(0, child.Finish());
-            }
-        }
-        finally
-        {
-            children.ForEach(c => c.Dispose());
-        }
+        });
     }
 
     [Fact]

@@ -357,37 +357,14 @@ public sealed class TopicTests : SegmentTest
     {
         SharedSegment segment = NewSegment("topic", capacity: 4 << 20);
         using SharedTopic topic = SharedTopic.Create(segment, "fan", new SharedTopicOptions { BufferCount = 8, MinSize = 64, AckTimeout = TimeSpan.FromSeconds(60) });
-        var children = new List<ChildProcess>();
-        try
+        using TopicPublisher publisher = topic.CreatePublisher();
+        await FanOutToChildrenAsync(segment.Name, "fan", subscribers: 4, count: 2000, lastId: 1999, () =>
         {
-            for (int i = 0; i < 4; i++)
+            for (long i = 0; i < 2000; i++)
             {
-                ChildProcess child = HostOnBackend("topic-sub", segment.Name, "--topic", "fan", "--count", "2000");
-                children.Add(child);
-                child.WaitForLine("ready");
+                publisher.Publish(Message(i));
             }
-
-            using (TopicPublisher publisher = topic.CreatePublisher())
-            {
-                await Task.Run(() =>
-                {
-                    for (long i = 0; i < 2000; i++)
-                    {
-                        publisher.Publish(Message(i));
-                    }
-                });
-            }
-
-            foreach (ChildProcess child in children)
-            {
-                Assert.Equal("got n=2000 drops=0 last=1999", child.WaitForLine("got"));
-                Assert.Equal(0, child.Finish());
-            }
-        }
-        finally
-        {
-            children.ForEach(c => c.Dispose());
-        }
+        });
     }
 
     [Fact]

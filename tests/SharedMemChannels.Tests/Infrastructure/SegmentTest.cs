@@ -89,6 +89,37 @@ public abstract class SegmentTest : IDisposable
     /// <summary>Starts a test host child that opens segments of this test's backend ("--backend" appended), killed when the test ends.</summary>
     internal ChildProcess HostOnBackend(params string[] args) => Host([.. args, "--backend", BackendArgument]);
 
+    /// <summary>
+    /// Fan-out to child processes: starts <paramref name="subscribers"/> test-host subscribers of
+    /// <paramref name="topic"/> for <paramref name="count"/> messages each, waits until every one is
+    /// subscribed, runs <paramref name="publish"/> on a pool thread, and checks that each child got all of
+    /// them in order, without a drop, the last one <paramref name="lastId"/>.
+    /// </summary>
+    internal async Task FanOutToChildrenAsync(string segment, string topic, int subscribers, int count, long lastId, Action publish)
+    {
+        var children = new List<ChildProcess>();
+        try
+        {
+            for (int i = 0; i < subscribers; i++)
+            {
+                ChildProcess child = HostOnBackend("topic-sub", segment, "--topic", topic, "--count", count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                children.Add(child);
+                child.WaitForLine("ready");
+            }
+
+            await Task.Run(publish);
+            foreach (ChildProcess child in children)
+            {
+                Assert.Equal(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"got n={count} drops=0 last={lastId}"), child.WaitForLine("got"));
+                Assert.Equal(0, child.Finish());
+            }
+        }
+        finally
+        {
+            children.ForEach(c => c.Dispose());
+        }
+    }
+
     /// <summary>Starts a test host child as another user, killed when the test ends.</summary>
     internal ChildProcess HostAsUser(int uid, int gid, params string[] args)
     {
