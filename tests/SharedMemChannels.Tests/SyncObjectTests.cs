@@ -285,6 +285,42 @@ public abstract class SyncObjectTestsBase : SegmentTest
         Assert.True(again.AutoReset);
     }
 
+    [Fact]
+    public void A_waiter_of_a_removed_semaphore_never_takes_from_the_next_object_made_in_its_block()
+    {
+        // The child sleeps on the semaphore; it is stopped while the semaphore is removed, another one is made
+        // in the same block (under another name) and given a unit, then continued: it must fail as a waiter of
+        // a removed object, and the unit must stay with the new semaphore. Stopping the child makes the
+        // interleaving the issue saw 14-17 times in 20 certain.
+        SharedSegment segment = NewSegment("sync");
+        using SharedSemaphore removed = SharedSemaphore.Create(segment, "s", 0, 4);
+        long block = segment.GetNamedObjects().Single(o => o.Name == "shmc.sync.s").Handle.Offset;
+        using ChildProcess child = Child(segment);
+        Assert.Equal("started", Ask(child, "sem-wait-bg s"));
+        WaitUntil(() => SegmentDiagnostics.Inspect(segment.Name, Backend).SyncObjects.Single(o => o.Name == "s").Waiters == 1, "the child sleeps on the semaphore");
+        Signal(child.Pid, "STOP");
+        try
+        {
+            Assert.True(SharedSemaphore.Remove(segment, "s"));
+            using SharedSemaphore next = SharedSemaphore.Create(segment, "t", 0, 4);
+            Assert.Equal(block, segment.GetNamedObjects().Single(o => o.Name == "shmc.sync.t").Handle.Offset); // the same block
+            next.Release();
+            Signal(child.Pid, "CONT");
+            Assert.Equal("waited s err InvalidOperationException", child.WaitForLine("waited"));
+            Assert.Equal(1, next.CurrentCount);
+        }
+        finally
+        {
+            Signal(child.Pid, "CONT");
+        }
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = Process.Start("kill", $"-{signal} {pid}");
+        kill.WaitForExit();
+    }
+
     /// <summary>The control block of synchronization object <paramref name="name"/>, found by its magic in the object's block.</summary>
     private static Span<byte> ControlBlockOf(SharedSegment segment, string name)
     {

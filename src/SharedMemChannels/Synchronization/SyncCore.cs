@@ -34,6 +34,7 @@ internal sealed class SyncCore
     private readonly SegmentAttachment _segment;
     private readonly long _control;
     private readonly EventCount _event;
+    private ulong _generation;
     private int _disposed;
 
     private SyncCore(SegmentAttachment segment, string name, int kind, ObjectRef found)
@@ -78,9 +79,11 @@ internal sealed class SyncCore
         SegmentAttachment attachment = segment.Attachment;
         string objectName = SyncLayout.ObjectName(name);
         ObjectRef found;
+        SyncControl stamped = initial;
+        stamped.Generation = NewGeneration();
         try
         {
-            found = attachment.Directory.FindOrConstruct(objectName, initial, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out _);
+            found = attachment.Directory.FindOrConstruct(objectName, stamped, mayFind: mode != OpenMode.Create, mayCreate: mode != OpenMode.Open, out _);
         }
         catch (InvalidOperationException) when (mode == OpenMode.Create)
         {
@@ -98,6 +101,7 @@ internal sealed class SyncCore
 
         var core = new SyncCore(attachment, name, kind, found);
         ref SyncControl c = ref core.Control;
+        core._generation = Volatile.Read(ref c.Generation);
         core.CheckIdentity();
         if (c.Kind != kind)
         {
@@ -146,12 +150,27 @@ internal sealed class SyncCore
         }
     }
 
-    /// <summary>Checks that the control block is still this object (not removed, not damaged).</summary>
+    private static ulong NewGeneration()
+    {
+        ulong generation;
+        do
+        {
+            generation = (ulong)Random.Shared.NextInt64();
+        }
+        while (generation == 0);
+
+        return generation;
+    }
+
+    /// <summary>
+    /// Checks that the control block is still this object: not removed, not damaged, and not another object
+    /// made since in the same block (its generation differs).
+    /// </summary>
     public void CheckIdentity()
     {
         ref SyncControl c = ref Control;
         ulong magic = Volatile.Read(ref c.Magic);
-        if (magic == 0)
+        if (magic == 0 || Volatile.Read(ref c.Generation) != _generation)
         {
             throw new InvalidOperationException($"Synchronization object '{Name}' was removed from segment '{_segment.Name}'.");
         }
@@ -261,13 +280,43 @@ internal sealed class SyncCore
         try
         {
             CheckIdentity();
-            return take(this, afterSlice);
+            TakeResult result = take(this, afterSlice);
+            if (result != TakeResult.NotYet && Volatile.Read(ref Control.Generation) != _generation)
+            {
+                // Removed, and another object made in the block, between the check and the take: what was
+                // taken belongs to that object. Give it back, then fail as a waiter of a removed object does.
+                GiveBack();
+                CheckIdentity();
+            }
+
+            return result;
         }
         catch when (announced)
         {
             _event.CancelWait();
             throw;
         }
+    }
+
+    /// <summary>Undoes a take that reached another object made in this object's block.</summary>
+    private void GiveBack()
+    {
+        ref SyncControl c = ref Control;
+        ref int state = ref State;
+        switch (c.Kind)
+        {
+            case SyncControl.KindMutex:
+                Interlocked.CompareExchange(ref state, 0, (int)Owner.Value);
+                break;
+            case SyncControl.KindEvent when (c.Flags & SyncControl.FlagAutoReset) != 0:
+                Interlocked.Exchange(ref state, 1);
+                break;
+            case SyncControl.KindSemaphore:
+                Interlocked.Increment(ref state);
+                break;
+        }
+
+        Signal();
     }
 
     private static long Deadline(TimeSpan? timeout)

@@ -9,7 +9,8 @@ namespace SharedMemChannels.Synchronization;
 /// </summary>
 /// <remarks>
 /// <code>
-/// line 0   identity: magic, version, kind, flags, maximum count, creation time
+/// line 0   identity: magic, version, kind, flags, maximum count, creation time, generation (a random
+///          value of this construction of the block, so that a block freed and made again is another object)
 /// line 1   the state word (mutex: holder OwnerId; event: 0 or 1; semaphore: count) and the holder's
 ///          acquisition count, alone on their line
 /// line 2   the event count waiters sleep on (sequence, waiters)
@@ -43,6 +44,13 @@ internal struct SyncControl
     [FieldOffset(16)] public int Flags;
     [FieldOffset(20)] public int Maximum;
     [FieldOffset(24)] public long CreatedUnixMs;
+
+    /// <summary>
+    /// Random and never 0, drawn when the block is constructed: a waiter that holds only the block's offset
+    /// tells a removed object from the next one made in the same block by it (the magic, version and kind
+    /// alike are the same).
+    /// </summary>
+    [FieldOffset(32)] public ulong Generation;
 
     // Line 1.
     [FieldOffset(StateOffset)] public int State;

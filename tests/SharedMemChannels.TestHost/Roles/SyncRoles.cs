@@ -5,7 +5,9 @@ namespace SharedMemChannels.TestHost;
 /// the segment and serves one command per stdin line, answering each with one line:
 /// <c>mutex-wait NAME</c>, <c>mutex-release NAME</c>, <c>event-wait NAME</c>, <c>event-set NAME</c>,
 /// <c>sem-wait NAME</c>, <c>sem-release NAME COUNT</c>, answered <c>ok</c> (with a value where there is one)
-/// or <c>err TYPE</c>; <c>park</c> stays until killed. Waits have a generous limit (answered
+/// or <c>err TYPE</c>; <c>sem-wait-bg NAME</c> starts a wait on another thread, answers <c>started</c> at once
+/// and prints <c>waited NAME ok</c> (or <c>waited NAME err TYPE</c>, <c>waited NAME timeout</c>) when it ends;
+/// <c>park</c> stays until killed. Waits have a generous limit (answered
 /// <c>timeout</c>) so that a broken wake-up fails a test instead of hanging it.
 /// </summary>
 internal static class SyncRoles
@@ -82,6 +84,29 @@ internal static class SyncRoles
             {
                 using SharedSemaphore semaphore = SharedSemaphore.Open(segment, name);
                 return semaphore.Wait(s_limit) ? "ok" : "timeout";
+            }
+
+            case "sem-wait-bg":
+            {
+                SharedSemaphore semaphore = SharedSemaphore.Open(segment, name);
+                var waiter = new Thread(() =>
+                {
+                    string result;
+                    try
+                    {
+                        result = semaphore.Wait(s_limit) ? "ok" : "timeout";
+                    }
+                    catch (Exception e)
+                    {
+                        result = $"err {e.GetType().Name}";
+                    }
+
+                    semaphore.Dispose();
+                    Console.WriteLine($"waited {name} {result}");
+                })
+                { IsBackground = true };
+                waiter.Start();
+                return "started";
             }
 
             case "sem-release":
