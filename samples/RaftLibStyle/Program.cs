@@ -16,8 +16,8 @@ namespace SharedMemChannels.Samples;
 /// pattern, most are small and every thousandth is 1 MiB (RaftLib's record limit);</item>
 /// <item>the <b>consumer</b> process reads with two threads, one per channel (<c>receive_record</c>),
 /// checks every record byte by byte and in order, frees it (<c>free_record</c>), shows its thread's
-/// heap cache (RaftLib's TLS slab: nothing to create or close here) and removes its channel
-/// (<c>remove_channel</c>).</item>
+/// heap cache (RaftLib's TLS slab: nothing to create), removes its channel (<c>remove_channel</c>) and
+/// gives its cache back (<c>close_tls_structure</c>: optional, the thread's end returns it too).</item>
 /// </list>
 /// The producer then waits for the consumer (<c>waitpid</c>), checks that both channels are gone and the
 /// heap's used bytes are back at the baseline, and detaches, which removes the segment
@@ -253,6 +253,9 @@ internal static class Program
             // remove_channel: removes it for everyone (queued records would be freed with it); it is gone once
             // no process holds it any more.
             SharedChannel.Remove(segment, channelName);
+
+            // close_tls_structure: this thread is done with the segment, its cache goes back to the heap now.
+            segment.ReleaseThreadCache();
             return null;
         }
         catch (Exception e) when (e is ChannelClosedException or InvalidOperationException or InvalidSegmentException)

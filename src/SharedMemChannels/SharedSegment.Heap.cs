@@ -110,6 +110,22 @@ public sealed partial class SharedSegment
         return _heap.GetOwner(handle).IsNone ? ShmOwnership.Segment : ShmOwnership.Process;
     }
 
+    /// <summary>
+    /// Gives the calling thread's cache of small free blocks back to the heap now (RaftLib's
+    /// <c>close_tls_structure</c>). A thread's cache is made on its first small allocation or free and
+    /// returns by itself when the thread ends and when the segment is disposed; call this from a
+    /// long-lived thread (a pool thread, say) that is done with the segment for a while, so its stock
+    /// serves other threads and processes. Calling it again, or from a thread that has no cache, does
+    /// nothing; the thread may allocate again afterwards (a new cache is made).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The segment was disposed.</exception>
+    /// <exception cref="InvalidSegmentException">The heap is damaged (the blocks stay this process's until it detaches).</exception>
+    public void ReleaseThreadCache()
+    {
+        ThrowIfDisposed();
+        _heap.ReleaseCurrentThreadCache();
+    }
+
     /// <summary>Counts the heap's blocks and bytes (one walk over the heap, under its lock).</summary>
     public HeapStatistics GetHeapStatistics()
     {

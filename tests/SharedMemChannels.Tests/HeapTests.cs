@@ -215,29 +215,71 @@ public abstract class HeapTestsBase : SegmentTest
     }
 
     [Fact]
-    public void A_finished_threads_cache_goes_back_to_the_heap()
+    public void A_finished_threads_cache_goes_back_to_the_heap_without_a_collection()
     {
         SharedSegment segment = NewSegment("heap");
         int threadId = 0;
+        object? cache = null;
+        HeapStatistics? during = null;
         var worker = new Thread(() =>
         {
             threadId = Environment.CurrentManagedThreadId;
             var blocks = Enumerable.Range(0, 50).Select(i => segment.Allocate(32 + i)).ToList();
             blocks.ForEach(segment.Free);
+            cache = segment.HeapInternal.CurrentThreadCacheForTest();
+            during = segment.GetHeapStatistics();
         });
         worker.Start();
-        worker.Join();
-        Assert.Contains(segment.GetHeapStatistics().ThreadCaches, c => c.ThreadId == threadId);
+        Assert.True(worker.Join(ChildProcess.DefaultWait));
+        Assert.NotNull(cache);
+        Assert.Contains(during!.ThreadCaches, c => c.ThreadId == threadId && c.Blocks > 0);
 
-        WaitUntil(
-            () =>
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                return !segment.GetHeapStatistics().ThreadCaches.Any(c => c.ThreadId == threadId);
-            },
-            "the ended thread's cache is returned");
+        // The test holds the cache object, so no finalizer can return it: only the thread's end can.
+        WaitUntil(() => !segment.GetHeapStatistics().ThreadCaches.Any(c => c.ThreadId == threadId), "the ended thread's cache is returned");
+        GC.KeepAlive(cache);
         segment.ValidateHeap();
+    }
+
+    [Fact]
+    public void ReleaseThreadCache_gives_this_threads_cache_back_is_idempotent_and_allocation_goes_on()
+    {
+        SharedSegment segment = NewSegment("heap");
+        int me = Environment.CurrentManagedThreadId;
+        bool Mine(ThreadCacheStatistics c) => c.ThreadId == me && c.ProcessId == Environment.ProcessId;
+        HeapStatistics baseline = segment.GetHeapStatistics();
+        var blocks = Enumerable.Range(0, 50).Select(i => segment.Allocate(32 + i)).ToList();
+        blocks.ForEach(segment.Free);
+        Assert.Contains(segment.GetHeapStatistics().ThreadCaches, c => Mine(c) && c.Blocks > 0);
+
+        segment.ReleaseThreadCache();
+        HeapStatistics released = segment.GetHeapStatistics();
+        Assert.DoesNotContain(released.ThreadCaches, Mine);
+        Assert.Equal(baseline.UsedBytes, released.UsedBytes);
+
+        segment.ReleaseThreadCache(); // again: nothing left, nothing happens
+        HeapStatistics again = segment.GetHeapStatistics();
+        Assert.DoesNotContain(again.ThreadCaches, Mine);
+        Assert.Equal(released.CachedBytes, again.CachedBytes);
+        Assert.Equal(released.FreeBytes, again.FreeBytes);
+
+        // The thread goes on: its next small allocation makes a new cache.
+        ShmHandle handle = segment.Allocate(48);
+        segment.GetSpan(handle).Fill(7);
+        segment.Free(handle);
+        Assert.Contains(segment.GetHeapStatistics().ThreadCaches, c => Mine(c) && c.Blocks > 0);
+        segment.ReleaseThreadCache();
+        Assert.DoesNotContain(segment.GetHeapStatistics().ThreadCaches, Mine);
+
+        // A thread that never used the heap has nothing to give back.
+        Exception? error = null;
+        var idle = new Thread(() => error = Record.Exception(segment.ReleaseThreadCache));
+        idle.Start();
+        Assert.True(idle.Join(ChildProcess.DefaultWait));
+        Assert.Null(error);
+        segment.ValidateHeap();
+
+        segment.Dispose();
+        Assert.Throws<ObjectDisposedException>(segment.ReleaseThreadCache);
     }
 
     [Fact]

@@ -4,17 +4,18 @@ namespace SharedMemChannels.Heap;
 /// One thread's stock of free blocks of one heap, by size class. Only its thread pushes and pops, so
 /// neither takes a lock. The blocks themselves are marked "cached" and owned by this process in shared
 /// memory, so if the process dies they are reclaimed with its other blocks; the offsets are kept here,
-/// in process memory. When the thread ends, the finalizer gives the blocks back to the heap.
+/// in process memory. When the thread ends, the heap's thread-exit watcher gives the blocks back (or, where
+/// the kernel cannot watch threads, the next new thread's sweep or this finalizer, whichever comes first).
 /// </summary>
 internal sealed class ThreadCache
 {
     private readonly long[] _blocks;
     private readonly int[] _start;
-    private readonly SharedHeap _heap;
 
-    public ThreadCache(SharedHeap heap, uint threadTag)
+    public ThreadCache(SharedHeap heap, uint threadTag, Thread? unwatchedThread)
     {
-        _heap = heap;
+        Heap = heap;
+        UnwatchedThread = unwatchedThread;
         HeapId = heap.Id;
         ThreadTag = threadTag;
         Counts = new int[SizeClasses.Count];
@@ -32,8 +33,13 @@ internal sealed class ThreadCache
     ~ThreadCache()
     {
         // The thread that owned this cache has ended (nothing else refers to it strongly).
-        _heap.ReturnCacheOfEndedThread(this);
+        Heap.ReturnCacheOfEndedThread(this);
     }
+
+    public SharedHeap Heap { get; }
+
+    /// <summary>The owning thread when the kernel does not tell us of its end (null when it does): swept by <see cref="Thread.IsAlive"/>.</summary>
+    public Thread? UnwatchedThread { get; }
 
     public int HeapId { get; }
 

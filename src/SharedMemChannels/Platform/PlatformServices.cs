@@ -9,6 +9,7 @@ internal static class PlatformServices
     private static readonly Lazy<IWaitOnAddress> FutexInstance = new(() => { EnsureSupported(); return new LinuxFutex(); });
     private static readonly Lazy<IProcessInfo> ProcessInstance = new(() => { EnsureSupported(); return new LinuxProcessInfo(); });
     private static readonly Lazy<SharedMemoryProvider> PosixInstance = new(() => { EnsureSupported(); return new PosixSharedMemoryProvider(); });
+    private static readonly Lazy<IThreadExits> ThreadExitsInstance = new(() => { EnsureSupported(); return new LinuxThreadExits(); });
     private static readonly Lazy<SharedMemoryProvider> SystemVInstance = new(() => { EnsureSupported(); return new SystemVSharedMemoryProvider(); });
 
     /// <summary>Wait and wake on shared words.</summary>
@@ -16,6 +17,9 @@ internal static class PlatformServices
 
     /// <summary>Process identity and liveness.</summary>
     public static IProcessInfo Processes => ProcessInstance.Value;
+
+    /// <summary>Notice of this process's threads ending.</summary>
+    public static IThreadExits ThreadExits => ThreadExitsInstance.Value;
 
     /// <summary>The provider of a shared-memory facility.</summary>
     public static SharedMemoryProvider GetProvider(SharedMemoryBackend backend) => backend switch

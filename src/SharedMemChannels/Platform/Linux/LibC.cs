@@ -109,6 +109,62 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "clock_gettime", SetLastError = true)]
     public static partial int ClockGetTime(int clock, Timespec* time);
 
+    // ---------------------------------------------------------------- thread exits (pidfd, poll, eventfd)
+
+    /// <summary><c>pidfd_open(2)</c>'s flag (Linux 6.9+) for a descriptor of one thread, readable when that thread has ended.</summary>
+    public const int PIDFD_THREAD = O_EXCL;
+    public const short POLLIN = 0x1;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = O_CLOEXEC;
+    private const long SysPidfdOpen = 434; // the same number on x86-64 and arm64 (kernel 5.3+)
+
+    /// <summary>The calling thread's kernel id (glibc 2.30+, musl 1.2.2+).</summary>
+    [LibraryImport(Lib, EntryPoint = "gettid")]
+    public static partial int GetTid();
+
+    /// <summary><c>pidfd_open(2)</c>: a descriptor of the process (or, with <see cref="PIDFD_THREAD"/>, the thread) <paramref name="pid"/>; -1 and errno on failure.</summary>
+    public static int PidfdOpen(int pid, int flags) => (int)Syscall(SysPidfdOpen, pid, flags, 0, 0, 0, 0);
+
+    [LibraryImport(Lib, EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initialValue, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    private static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    /// <summary><c>poll(2)</c> over <paramref name="fds"/>; a negative timeout waits without limit.</summary>
+    public static int Poll(Span<PollFd> fds, int timeoutMilliseconds)
+    {
+        fixed (PollFd* p = fds)
+        {
+            return Poll(p, (nuint)fds.Length, timeoutMilliseconds);
+        }
+    }
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    private static partial nint Read(int fd, void* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    private static partial nint Write(int fd, void* buffer, nuint count);
+
+    /// <summary>Adds <paramref name="value"/> to an eventfd's counter (it becomes readable).</summary>
+    public static bool EventFdWrite(int fd, ulong value) => Write(fd, &value, sizeof(ulong)) == sizeof(ulong);
+
+    /// <summary>Reads and clears an eventfd's counter; false when it was zero (non-blocking descriptor).</summary>
+    public static bool EventFdRead(int fd)
+    {
+        ulong value;
+        return Read(fd, &value, sizeof(ulong)) == sizeof(ulong);
+    }
+
+    /// <summary><c>struct pollfd</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
     // ---------------------------------------------------------------- semaphores (notifiers)
 
     /// <summary>
