@@ -10,7 +10,7 @@ public static partial class SharedChannel
     /// <param name="segment">The segment that holds the channel and its records.</param>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
     /// <param name="options">Capacity (records queued at most), full mode, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/>.</param>
-    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedRecordChannel CreateRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
@@ -35,7 +35,7 @@ public static partial class SharedChannel
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel is not a record channel.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedRecordChannel OpenOrCreateRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
@@ -50,8 +50,8 @@ public static partial class SharedChannel
     /// </summary>
     /// <param name="segment">The segment that holds the channel and its records.</param>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
-    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/> (Capacity and FullMode are ignored).</param>
-    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/>; a Capacity or FullMode given is an <see cref="ArgumentException"/>.</param>
+    /// <exception cref="ArgumentException">The name is not valid, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the chain.</exception>
     public static SharedRecordChannel CreateUnboundedRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
@@ -61,7 +61,7 @@ public static partial class SharedChannel
     /// <param name="segment">The segment that holds the channel and its records.</param>
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel is not a record channel.</exception>
     public static SharedRecordChannel OpenOrCreateUnboundedRecords(SharedSegment segment, string name, SharedChannelOptions options) =>
         MakeRecords(segment, name, AsUnbounded<RecordSlot>(options), ChannelCore<RecordSlot>.OpenMode.OpenOrCreate, ChannelControl.ElementKindRecords);
@@ -82,6 +82,7 @@ public static partial class SharedChannel
         if (mode != ChannelCore<RecordSlot>.OpenMode.Open)
         {
             ArgumentNullException.ThrowIfNull(options);
+            SharedChannelOptions.ThrowIfNotApplicable(options, records: true);
         }
 
         segment.ThrowIfDisposed();

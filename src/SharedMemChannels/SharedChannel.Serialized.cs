@@ -32,7 +32,7 @@ public static partial class SharedChannel
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>
@@ -53,7 +53,7 @@ public static partial class SharedChannel
     /// throw an <see cref="InvalidDataException"/> (the record is freed all the same).
     /// </param>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer, Action<T>? itemDropped) =>
@@ -104,7 +104,7 @@ public static partial class SharedChannel
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
     /// <param name="serializer">The format, stored with the channel by its identity.</param>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel was made with a serializer of another identity or for another element type, or is not a serialized channel.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>
@@ -118,7 +118,7 @@ public static partial class SharedChannel
     /// <param name="serializer">The format, stored with the channel by its identity.</param>
     /// <param name="itemDropped">Called with each item a drop mode discards in this process (deserialized from its record).</param>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel was made with a serializer of another identity or for another element type, or is not a serialized channel.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer, Action<T>? itemDropped) =>
@@ -135,10 +135,10 @@ public static partial class SharedChannel
     /// <typeparam name="T">Any type, managed types included.</typeparam>
     /// <param name="segment">The segment that holds the channel and its records.</param>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
-    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/>; Capacity and FullMode are ignored.</param>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting, <see cref="SharedChannelOptions.MaxRecordSize"/>; a Capacity or FullMode given is an <see cref="ArgumentException"/>.</param>
     /// <param name="serializer">The format, stored with the channel by its identity.</param>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the serializer's identity is empty, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
     public static SharedChannel<T> CreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>
@@ -151,10 +151,10 @@ public static partial class SharedChannel
     /// <typeparam name="T">Any type, managed types included.</typeparam>
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
-    /// <param name="options">The options to create with, and to check an existing channel against (Capacity and FullMode are ignored).</param>
+    /// <param name="options">The options to create with, and to check an existing channel against (a Capacity or FullMode given is an <see cref="ArgumentException"/>).</param>
     /// <param name="serializer">The format, stored with the channel by its identity.</param>
     /// <exception cref="ArgumentNullException"><paramref name="segment"/>, <paramref name="options"/> or <paramref name="serializer"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's (a bounded one included).</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's (a bounded one included), or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel was made with a serializer of another identity or for another element type, or is not a serialized channel.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
     public static SharedChannel<T> OpenOrCreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options, ISharedSerializer<T> serializer) =>

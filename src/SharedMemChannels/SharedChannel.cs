@@ -32,7 +32,7 @@ public static partial class SharedChannel
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
     /// <param name="options">Capacity, full mode, single reader / writer, waiting.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
@@ -44,7 +44,7 @@ public static partial class SharedChannel
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
     /// <param name="options">Capacity, full mode, single reader / writer, waiting.</param>
     /// <param name="itemDropped">Called, in this process, with each item a drop mode discards here (after the ring is released).</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> CreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, Action<T>? itemDropped)
@@ -58,7 +58,7 @@ public static partial class SharedChannel
     /// <typeparam name="T">An unmanaged element type; its layout is recorded, and opening the channel as another type fails.</typeparam>
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="MaxNameLength"/> characters.</param>
-    /// <param name="options">Chunk capacity, single reader / writer, waiting. <see cref="SharedChannelOptions.Capacity"/> and <see cref="SharedChannelOptions.FullMode"/> are ignored.</param>
+    /// <param name="options">Chunk capacity, single reader / writer, waiting. A <see cref="SharedChannelOptions.Capacity"/> or <see cref="SharedChannelOptions.FullMode"/> given is an <see cref="ArgumentException"/>.</param>
     /// <remarks>
     /// <para>
     /// The channel behaves as <see cref="System.Threading.Channels.Channel.CreateUnbounded{T}(UnboundedChannelOptions)"/>'s:
@@ -74,7 +74,7 @@ public static partial class SharedChannel
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="ArgumentOutOfRangeException">A chunk of <see cref="SharedChannelOptions.ChunkCapacity"/> elements exceeds the largest allocation.</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
@@ -90,9 +90,9 @@ public static partial class SharedChannel
     /// <typeparam name="T">An unmanaged element type.</typeparam>
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
-    /// <param name="options">The options to create with, and to check an existing channel against (Capacity and FullMode are ignored).</param>
+    /// <param name="options">The options to create with, and to check an existing channel against (a Capacity or FullMode given is an <see cref="ArgumentException"/>).</param>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the channel and its first chunk.</exception>
     public static SharedChannel<T> OpenOrCreateUnbounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
@@ -128,7 +128,7 @@ public static partial class SharedChannel
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options)
@@ -144,7 +144,7 @@ public static partial class SharedChannel
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
     /// <param name="itemDropped">Called with each item a drop mode discards in this process.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The segment has no room for the ring.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(SharedSegment segment, string name, SharedChannelOptions options, Action<T>? itemDropped)
@@ -154,7 +154,7 @@ public static partial class SharedChannel
     /// <typeparam name="T">An unmanaged element type.</typeparam>
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The system has no room for the channel.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(string name, SharedChannelOptions options)
@@ -169,7 +169,7 @@ public static partial class SharedChannel
     /// <param name="name">The channel's name.</param>
     /// <param name="options">The options to create with, and to check an existing channel against.</param>
     /// <param name="itemDropped">Called with each item a drop mode discards in this process.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or the options disagree with the existing channel's, or the options give a setting this kind of channel has no use for (see <see cref="SharedChannelOptions"/>).</exception>
     /// <exception cref="InvalidCastException">The channel carries another element type.</exception>
     /// <exception cref="OutOfSharedMemoryException">The system has no room for the channel.</exception>
     public static SharedChannel<T> OpenOrCreateBounded<T>(string name, SharedChannelOptions options, Action<T>? itemDropped)
@@ -177,6 +177,7 @@ public static partial class SharedChannel
     {
         ValidateName(name);
         ArgumentNullException.ThrowIfNull(options);
+        SharedChannelOptions.ThrowIfNotApplicable(options, records: false); // before a segment is made for nothing
         SharedSegment segment = SharedSegment.OpenOrCreate(SegmentPrefix + name, SegmentOptionsFor<T>(options));
         try
         {
@@ -226,6 +227,7 @@ public static partial class SharedChannel
         if (mode != ChannelCore<T>.OpenMode.Open)
         {
             ArgumentNullException.ThrowIfNull(options);
+            SharedChannelOptions.ThrowIfNotApplicable(options, records: false);
         }
 
         segment.ThrowIfDisposed();

@@ -9,6 +9,17 @@ namespace SharedMemChannels;
 /// </summary>
 /// <remarks>
 /// <para>
+/// One class serves every kind of channel, but a setting that does not apply to the kind being made is
+/// refused, never ignored: the factories throw an <see cref="ArgumentException"/> (parameter
+/// <c>options</c>) for a <see cref="Capacity"/> (set by the constructor or the property) or a
+/// <see cref="FullMode"/> given to an unbounded channel, a <see cref="ChunkCapacity"/> given to a bounded
+/// one, and a <see cref="MaxRecordSize"/> given to a channel of unmanaged elements (it applies to record
+/// and serialized channels). Settings left at their defaults are never refused:
+/// <c>new SharedChannelOptions()</c> suits every kind, <c>new SharedChannelOptions(capacity)</c> suits
+/// bounded channels, as <see cref="BoundedChannelOptions"/> and <see cref="UnboundedChannelOptions"/> do
+/// in the BCL.
+/// </para>
+/// <para>
 /// <see cref="Capacity"/>, <see cref="FullMode"/>, <see cref="SingleReader"/> and
 /// <see cref="SingleWriter"/> (for an unbounded channel: <see cref="ChunkCapacity"/>,
 /// <see cref="SingleReader"/> and <see cref="SingleWriter"/>) shape the shared layout: they are stored
@@ -56,30 +67,44 @@ public sealed class SharedChannelOptions
     private BoundedChannelFullMode _fullMode;
     private int _spinCount = DefaultSpinCount;
     private int _yieldCount = DefaultYieldCount;
+    private KindSettings _given; // the kind-specific settings given (constructor or setter), even to their defaults
 
     /// <summary>
-    /// Options with the defaults: <see cref="DefaultCapacity"/> items for a bounded channel, chunks of
-    /// <see cref="DefaultChunkCapacity"/> for an unbounded one
+    /// Options with the defaults, for any kind of channel: <see cref="DefaultCapacity"/> items for a bounded
+    /// channel, chunks of <see cref="DefaultChunkCapacity"/> for an unbounded one
     /// (<c>SharedChannel.CreateUnbounded&lt;T&gt;(segment, name, new SharedChannelOptions { SingleReader = true })</c>).
     /// </summary>
     public SharedChannelOptions()
-        : this(DefaultCapacity)
     {
+        _capacity = DefaultCapacity;
     }
 
-    /// <summary>Options for a channel of <paramref name="capacity"/> items.</summary>
+    /// <summary>Options for a bounded channel of <paramref name="capacity"/> items (an unbounded channel refuses them).</summary>
     /// <param name="capacity">How many items the channel holds, 1 to <see cref="MaxCapacity"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is out of range.</exception>
     public SharedChannelOptions(int capacity)
     {
         ValidateCapacity(capacity, nameof(capacity));
         _capacity = capacity;
+        _given = KindSettings.Capacity;
+    }
+
+    /// <summary>The settings that apply to one kind of channel only.</summary>
+    [Flags]
+    private enum KindSettings
+    {
+        None = 0,
+        Capacity = 1,
+        FullMode = 2,
+        ChunkCapacity = 4,
+        MaxRecordSize = 8,
     }
 
     /// <summary>
-    /// How many items the channel holds: exactly this many (a capacity of 3 holds 3), any value from 1 to
-    /// <see cref="MaxCapacity"/>. A capacity of 0 (the BCL's rendezvous channel) is not supported across
-    /// processes. Unbounded channels ignore it (and <see cref="FullMode"/>): see <see cref="ChunkCapacity"/>.
+    /// How many items a bounded channel holds: exactly this many (a capacity of 3 holds 3), any value from
+    /// 1 to <see cref="MaxCapacity"/>; <see cref="DefaultCapacity"/> unless given. A capacity of 0 (the BCL's
+    /// rendezvous channel) is not supported across processes. An unbounded channel has none: given to one
+    /// (here or through the constructor), it is an <see cref="ArgumentException"/> (see <see cref="ChunkCapacity"/>).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int Capacity
@@ -89,6 +114,7 @@ public sealed class SharedChannelOptions
         {
             ValidateCapacity(value, nameof(value));
             _capacity = value;
+            _given |= KindSettings.Capacity;
         }
     }
 
@@ -97,7 +123,8 @@ public sealed class SharedChannelOptions
     /// queue takes a chunk of this many elements from the segment's heap each time it grows past the
     /// chunks it has, and gives chunks back as readers pass them. 1 to <see cref="MaxChunkCapacity"/>,
     /// <see cref="DefaultChunkCapacity"/> by default; stored with the channel. Bigger chunks visit the
-    /// heap less often; smaller ones give memory back sooner. Bounded channels ignore it.
+    /// heap less often; smaller ones give memory back sooner. A bounded channel has no chunks: given to
+    /// one, it is an <see cref="ArgumentException"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int ChunkCapacity
@@ -111,13 +138,17 @@ public sealed class SharedChannelOptions
             }
 
             _chunkCapacity = value;
+            _given |= KindSettings.ChunkCapacity;
         }
     }
 
     /// <summary>Whether these options make (or describe) an unbounded channel: set by the unbounded factories and when opening one.</summary>
     internal bool IsUnbounded { get; set; }
 
-    /// <summary>What a write into a full channel does. <see cref="BoundedChannelFullMode.Wait"/> by default.</summary>
+    /// <summary>
+    /// What a write into a full bounded channel does. <see cref="BoundedChannelFullMode.Wait"/> by default.
+    /// An unbounded channel is never full: given to one, it is an <see cref="ArgumentException"/>.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not a defined mode.</exception>
     public BoundedChannelFullMode FullMode
     {
@@ -130,6 +161,7 @@ public sealed class SharedChannelOptions
             }
 
             _fullMode = value;
+            _given |= KindSettings.FullMode;
         }
     }
 
@@ -148,7 +180,9 @@ public sealed class SharedChannelOptions
     /// Record channels (<see cref="SharedChannel.CreateRecords"/>): the largest record a writer may
     /// allocate, in bytes; 1 MiB (<see cref="DefaultMaxRecordSize"/>) by default, at most
     /// <see cref="MaxRecordSizeLimit"/>. Stored with the channel like the capacity: opening it with
-    /// another value is an <see cref="ArgumentException"/>. Ignored by channels of unmanaged elements.
+    /// another value is an <see cref="ArgumentException"/>. Serialized channels (made with an
+    /// <see cref="ISharedSerializer{T}"/>) carry their items as records and take it too. A channel of
+    /// unmanaged elements has no records: given to one, it is an <see cref="ArgumentException"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is less than 1 or above <see cref="MaxRecordSizeLimit"/>.</exception>
     public int MaxRecordSize
@@ -162,6 +196,7 @@ public sealed class SharedChannelOptions
             }
 
             _maxRecordSize = value;
+            _given |= KindSettings.MaxRecordSize;
         }
     }
 
@@ -219,6 +254,47 @@ public sealed class SharedChannelOptions
     private ChannelNotifier _notifier;
 
     internal SharedChannelOptions Clone() => (SharedChannelOptions)MemberwiseClone();
+
+    /// <summary>
+    /// Refuses, as the BCL's split of <see cref="BoundedChannelOptions"/> and <see cref="UnboundedChannelOptions"/>
+    /// does at compile time, a setting given that the channel being made (<see cref="IsUnbounded"/>, of
+    /// records or not) has no use for: an ignored setting would make a channel that silently behaves
+    /// otherwise than asked (an unbounded channel "of capacity 5" that takes 100 items).
+    /// </summary>
+    /// <param name="options">The options given to a factory.</param>
+    /// <param name="records">Whether the channel carries records (record and serialized channels).</param>
+    /// <exception cref="ArgumentException">A setting given does not apply.</exception>
+    internal static void ThrowIfNotApplicable(SharedChannelOptions options, bool records)
+    {
+        string? problem = options.Problem(records);
+        if (problem is not null)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+    }
+
+    private string? Problem(bool records)
+    {
+        string? problem = null;
+        if (IsUnbounded && (_given & KindSettings.Capacity) != 0)
+        {
+            problem = $"Capacity ({_capacity}) was given, but an unbounded channel has no capacity: its queue grows in chunks of ChunkCapacity elements. Leave Capacity unset (new SharedChannelOptions()), or make a bounded channel.";
+        }
+        else if (IsUnbounded && (_given & KindSettings.FullMode) != 0)
+        {
+            problem = $"FullMode ({_fullMode}) was given, but an unbounded channel is never full. Leave FullMode unset, or make a bounded channel.";
+        }
+        else if (!IsUnbounded && (_given & KindSettings.ChunkCapacity) != 0)
+        {
+            problem = $"ChunkCapacity ({_chunkCapacity}) was given, but a bounded channel has no chunks: it holds Capacity ({_capacity}) items. Leave ChunkCapacity unset, or make an unbounded channel.";
+        }
+        else if (!records && (_given & KindSettings.MaxRecordSize) != 0)
+        {
+            problem = $"MaxRecordSize ({_maxRecordSize}) was given, but a channel of unmanaged elements carries no records. Leave MaxRecordSize unset, or make a record or serialized channel.";
+        }
+
+        return problem;
+    }
 
     private static void ValidateCapacity(int capacity, string paramName)
     {

@@ -87,11 +87,11 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
     [Fact]
     public void Open_opens_an_unbounded_channel_and_mismatched_options_or_kinds_are_refused()
     {
-        var options = new SharedChannelOptions { ChunkCapacity = 32, SingleReader = true, Capacity = 5, FullMode = BoundedChannelFullMode.DropOldest };
+        var options = new SharedChannelOptions { ChunkCapacity = 32, SingleReader = true };
         (SharedSegment segment, string name, SharedChannel<long> channel) = NewChannel(options);
         Assert.True(channel.IsUnbounded);
         Assert.Equal(int.MaxValue, channel.Capacity);
-        Assert.Equal(BoundedChannelFullMode.Wait, channel.FullMode); // ignored for unbounded
+        Assert.Equal(BoundedChannelFullMode.Wait, channel.FullMode); // never full: as the BCL's unbounded channel
         Assert.Contains("unbounded", channel.ToString(), StringComparison.Ordinal);
 
         using SharedChannel<long> opened = SharedChannel.Open<long>(segment, name);

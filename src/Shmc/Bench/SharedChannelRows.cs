@@ -70,12 +70,16 @@ internal static class SharedChannelRows
     /// <summary>The options both sides use in a mode (the peer opens with the same, so its own wait settings apply).</summary>
     internal static SharedChannelOptions OptionsFor(Mode mode)
     {
-        var options = new SharedChannelOptions(Capacity)
+        var options = new SharedChannelOptions
         {
-            FullMode = BoundedChannelFullMode.Wait,
             SingleReader = mode != Mode.StreamMpmc,
             SingleWriter = mode != Mode.StreamMpmc,
         };
+        if (mode != Mode.StreamSpscUnbounded)
+        {
+            options.Capacity = Capacity; // an unbounded channel takes none (its chunks have the default size)
+            options.FullMode = BoundedChannelFullMode.Wait;
+        }
         if (mode == Mode.Sleep)
         {
             // No spinning, no yielding: a read that finds nothing sleeps in the kernel at once, and its

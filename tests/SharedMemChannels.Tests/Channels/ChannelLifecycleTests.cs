@@ -34,6 +34,70 @@ public sealed class ChannelLifecycleTests : SegmentTest
         Assert.Throws<ArgumentOutOfRangeException>(() => options.YieldCount = -1);
     }
 
+    [Fact]
+    public void An_unbounded_channel_refuses_a_capacity_or_full_mode_and_makes_nothing()
+    {
+        SharedSegment segment = NewSegment("life");
+        Action[] refused =
+        [
+            () => SharedChannel.CreateUnbounded<int>(segment, "u", new SharedChannelOptions(5)),
+            () => SharedChannel.CreateUnbounded<int>(segment, "u", new SharedChannelOptions { Capacity = SharedChannelOptions.DefaultCapacity }),
+            () => SharedChannel.CreateUnbounded<int>(segment, "u", new SharedChannelOptions { FullMode = BoundedChannelFullMode.Wait }),
+            () => SharedChannel.OpenOrCreateUnbounded<int>(segment, "u", new SharedChannelOptions { FullMode = BoundedChannelFullMode.DropOldest }),
+            () => SharedChannel.CreateUnboundedRecords(segment, "u", new SharedChannelOptions(5)),
+            () => SharedChannel.OpenOrCreateUnboundedRecords(segment, "u", new SharedChannelOptions { FullMode = BoundedChannelFullMode.DropWrite }),
+            () => SharedChannel.CreateUnbounded(segment, "u", new SharedChannelOptions(5), new SystemTextJsonSharedSerializer<string>(new System.Text.Json.JsonSerializerOptions())),
+        ];
+        foreach (Action make in refused)
+        {
+            ArgumentException e = Assert.Throws<ArgumentException>(make);
+            Assert.Equal("options", e.ParamName);
+            Assert.Contains("unbounded", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(segment.GetNamedObjects());
+
+        // Left unset, every other setting suits an unbounded channel; the one the issue found took 100 items "with capacity 5".
+        using SharedChannel<int> ok = SharedChannel.CreateUnbounded<int>(segment, "u", new SharedChannelOptions { ChunkCapacity = 4, SingleReader = true, Persistent = true });
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.True(ok.Writer.TryWrite(i));
+        }
+
+        Assert.Equal(int.MaxValue, ok.Capacity);
+        Assert.True(SharedChannel.Remove(segment, "u"));
+    }
+
+    [Fact]
+    public void A_bounded_channel_refuses_a_chunk_capacity_and_an_unmanaged_one_a_record_size()
+    {
+        SharedSegment segment = NewSegment("life");
+        string name = NewName("one");
+        Action[] refused =
+        [
+            () => SharedChannel.CreateBounded<int>(segment, "b", new SharedChannelOptions(4) { ChunkCapacity = 16 }),
+            () => SharedChannel.OpenOrCreateBounded<int>(segment, "b", new SharedChannelOptions { ChunkCapacity = SharedChannelOptions.DefaultChunkCapacity }),
+            () => SharedChannel.CreateRecords(segment, "b", new SharedChannelOptions(4) { ChunkCapacity = 16 }),
+            () => SharedChannel.CreateBounded<int>(segment, "b", new SharedChannelOptions(4) { MaxRecordSize = 64 }),
+            () => SharedChannel.CreateUnbounded<int>(segment, "b", new SharedChannelOptions { MaxRecordSize = 64 }),
+            () => SharedChannel.OpenOrCreateBounded<int>(name, new SharedChannelOptions(4) { ChunkCapacity = 16 }),
+        ];
+        foreach (Action make in refused)
+        {
+            ArgumentException e = Assert.Throws<ArgumentException>(make);
+            Assert.Equal("options", e.ParamName);
+        }
+
+        Assert.Empty(segment.GetNamedObjects());
+        Assert.False(SharedSegment.Exists(SharedChannel.SegmentPrefix + name)); // the one-line form made no segment for nothing
+
+        // Where they apply, they are taken: a record channel's largest record, an unbounded one's chunks.
+        using SharedRecordChannel records = SharedChannel.CreateRecords(segment, "r", new SharedChannelOptions(4) { MaxRecordSize = 64 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => records.Writer.Allocate(65));
+        using SharedRecordChannel unboundedRecords = SharedChannel.CreateUnboundedRecords(segment, "ur", new SharedChannelOptions { ChunkCapacity = 8, MaxRecordSize = 64 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => unboundedRecords.Writer.Allocate(65));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("a/b")]

@@ -25,9 +25,8 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
     /// <summary>Makes the channel's local side and opens it in the child; returns the pair as one channel.</summary>
     protected Channel<int> CreateBounded(ChannelSpec spec, bool localWriter)
     {
-        var options = new SharedChannelOptions(Unbounded ? SharedChannelOptions.DefaultCapacity : spec.Capacity)
+        var options = new SharedChannelOptions
         {
-            FullMode = spec.FullMode,
             SingleReader = spec.SingleReader,
             SingleWriter = spec.SingleWriter,
             AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
@@ -35,7 +34,13 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
         };
         if (Unbounded)
         {
+            _ = new SharedChannelOptions(spec.Capacity) { FullMode = spec.FullMode }; // items 1 and 2 check them, as the oracle does
             options.ChunkCapacity = spec.Capacity; // small chunks: the queue crosses chunks every few items
+        }
+        else
+        {
+            options.Capacity = spec.Capacity;
+            options.FullMode = spec.FullMode;
         }
 
         _segment ??= NewSegment("xchan", capacity: 4 << 20, max: 64 << 20);

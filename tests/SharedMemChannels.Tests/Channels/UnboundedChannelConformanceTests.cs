@@ -36,10 +36,10 @@ public sealed class SharedUnboundedChannelConformanceTests : ChannelConformanceT
 
     protected override Channel<int> CreateBounded(ChannelSpec spec)
     {
+        _ = new SharedChannelOptions(spec.Capacity) { FullMode = spec.FullMode }; // items 1 and 2 check them, as the oracle does
         var options = new SharedChannelOptions
         {
-            ChunkCapacity = spec.Capacity,
-            FullMode = spec.FullMode,
+            ChunkCapacity = spec.Capacity, // an unbounded channel takes no capacity or full mode: the spec's are ignored here, as the BCL oracle ignores them
             SingleReader = spec.SingleReader,
             SingleWriter = spec.SingleWriter,
             AllowSynchronousContinuations = spec.AllowSynchronousContinuations,
