@@ -162,8 +162,9 @@ public static partial class SharedChannel
 
     /// <summary>
     /// Opens or creates the channel <paramref name="name"/> in a segment of its own (named
-    /// <see cref="SegmentPrefix"/> + name, sized from the capacity, removed when the last process detaches),
-    /// which the channel disposes with itself: a user who only wants a channel never handles a segment.
+    /// <see cref="SegmentPrefix"/> + name, sized from the capacity, removed when the last process detaches
+    /// unless the channel is retained for items or a completion no reader has taken yet), which the channel
+    /// disposes with itself: a user who only wants a channel never handles a segment.
     /// </summary>
     /// <typeparam name="T">An unmanaged element type.</typeparam>
     /// <param name="name">The channel's name.</param>
@@ -193,8 +194,9 @@ public static partial class SharedChannel
     /// <summary>
     /// Removes the channel <paramref name="name"/> from <paramref name="segment"/>: it is completed for
     /// every process (their reads and writes fail with <see cref="ChannelClosedException"/>), it can no
-    /// longer be opened, and its memory is freed when the last process attached to it detaches. False
-    /// when there is no such channel.
+    /// longer be opened (<see cref="Exists"/> is false from now on), and its memory, with the items it
+    /// still holds, is freed when the last process attached to it detaches (now, for a retained channel
+    /// nobody holds). The on-purpose end of a channel's items. False when there is no such channel.
     /// </summary>
     /// <param name="segment">The segment that holds the channel.</param>
     /// <param name="name">The channel's name.</param>
@@ -207,7 +209,11 @@ public static partial class SharedChannel
         return ChannelCore<byte>.Remove(segment.Attachment, name);
     }
 
-    /// <summary>Whether <paramref name="segment"/> holds a channel named <paramref name="name"/>.</summary>
+    /// <summary>
+    /// Whether <paramref name="segment"/> has a channel named <paramref name="name"/> that is not removed
+    /// (as <see cref="SharedTopic.Exists"/>): false once <see cref="Remove"/> ran, even while processes still
+    /// hold the removed channel; true for a channel retained for the items it holds.
+    /// </summary>
     /// <param name="segment">The segment to look in.</param>
     /// <param name="name">The channel's name.</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
@@ -216,7 +222,7 @@ public static partial class SharedChannel
         ArgumentNullException.ThrowIfNull(segment);
         ValidateName(name);
         segment.ThrowIfDisposed();
-        return segment.GetNamedObjects().Any(o => o.Name == ChannelLayout.ObjectName(name));
+        return ChannelCore<byte>.Exists(segment.Attachment, name);
     }
 
     private static SharedChannel<T> Make<T>(SharedSegment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, ChannelCore<T>.OpenMode mode, bool ownsSegment)

@@ -207,14 +207,26 @@ public sealed class SharedChannelOptions
     public bool SingleWriter { get; set; }
 
     /// <summary>
-    /// Whether the channel outlives its users. False by default: a channel is reference counted across
-    /// processes (each process that opens it holds a reference until it disposes its channel or dies) and
-    /// is removed from its segment, with the items still queued, when the last reference goes, as RaftLib's
-    /// channels are. True keeps it, and what it holds, until <see cref="SharedChannel.Remove(SharedSegment, string)"/>
-    /// or the segment goes: a writer may then fill it and exit before any reader opens it.
-    /// Stored with the channel when it is made.
+    /// Whether the channel outlives its users even when it holds nothing. False by default: a channel is
+    /// reference counted across processes (each process that opens it holds a reference until it disposes
+    /// its channel or dies), and a drained one is removed from its segment when the last reference goes, as
+    /// RaftLib's channels are (one that still holds items stays, see <see cref="RetainUndelivered"/>). True
+    /// keeps it, drained or not, until <see cref="SharedChannel.Remove(SharedSegment, string)"/> or the
+    /// segment goes. Stored with the channel when it is made.
     /// </summary>
     public bool Persistent { get; set; }
+
+    /// <summary>
+    /// Whether a channel that still holds items, or a completion no reader has seen, when its last
+    /// reference goes (disposed, or its process killed) stays with them until a reader takes them or
+    /// <see cref="SharedChannel.Remove(SharedSegment, string)"/> removes it. True by default: an item whose
+    /// write returned is committed, so a writer may fill a channel, complete it and exit before any reader
+    /// starts, and the reader still gets every item and the completion (a segment made for the channel, or
+    /// with <see cref="SegmentOptions.RemoveOnLastDetach"/>, stays as long as it holds such a channel).
+    /// False is RaftLib's rule: the channel goes with its last reference and with what it holds. Stored with
+    /// the channel when it is made; opening it with the other value is an <see cref="ArgumentException"/>.
+    /// </summary>
+    public bool RetainUndelivered { get; set; } = true;
 
     /// <summary>
     /// Whether this process's continuations may run inline on the thread that completes them (this

@@ -25,7 +25,7 @@ internal static class Commands
             return Program.ExitOk;
         }
 
-        Table table = Output.Table("NAME", "BACKEND", "CAPACITY", "OBJECT", "MAX", "LIVE", "VERSION", "STATE");
+        Table table = Output.Table("NAME", "BACKEND", "CAPACITY", "OBJECT", "MAX", "LIVE", "VERSION", "RETAINED", "STATE");
         foreach (SegmentReport r in reports)
         {
             bool header = r.Capacity != 0;
@@ -37,11 +37,21 @@ internal static class Commands
                 Output.Text(header ? Format.Bytes(r.MaxCapacity) : "-"),
                 Output.Text(r.Status == SegmentStatus.Ready || r.Processes.Count > 0 ? Format.Number(r.LiveProcessCount) : "-"),
                 Output.Text(r.LayoutVersion == 0 ? "-" : Format.Number(r.LayoutVersion)),
+                Output.Text(Retained(r)),
                 Status(r));
         }
 
         console.Write(table);
         return Program.ExitOk;
+    }
+
+    /// <summary>The list's RETAINED cell: channels kept without a live reference for what they hold, and their items.</summary>
+    private static string Retained(SegmentReport r)
+    {
+        List<ChannelReport> retained = [.. r.Channels.Where(c => c.Retained)];
+        return retained.Count == 0
+            ? "-"
+            : $"{Format.Number(retained.Count)} ({Format.Number(retained.Sum(c => c.Count))} items)";
     }
 
     public static int Inspect(string name, SharedMemoryBackend? backend, bool json)
@@ -200,14 +210,16 @@ internal static class Commands
             Table channel = Output.Table("FIELD", "VALUE");
             void ChannelRow(string field, string value) => channel.AddRow(Output.Text(field), Output.Text(value));
             ChannelRow("name", ch.Name);
-            ChannelRow("state", ch.State);
+            ChannelRow("state", ch.Retained
+                ? $"{ch.State}, retained: no live reference, kept for {Format.Number(ch.Count)} items{(ch.Completion != "open" && !ch.CompletionSeen ? " and a completion no reader has seen" : string.Empty)}"
+                : ch.State);
             ChannelRow("element", ch.ElementKind switch
             {
                 "serialized" => $"{ch.ElementTypeName}, serialized by {ch.SerializerIdentity} (records up to {Format.Bytes(ch.MaxRecordSize)})",
                 "records" => $"records up to {Format.Bytes(ch.MaxRecordSize)}",
                 _ => $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)",
             });
-            string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}";
+            string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}{(ch.RetainUndelivered ? string.Empty : ", discards undelivered")}";
             ChannelRow("capacity", ch.IsUnbounded
                 ? $"unbounded, chunks of {Format.Number(ch.ChunkCapacity)}{flags}"
                 : $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{flags}");

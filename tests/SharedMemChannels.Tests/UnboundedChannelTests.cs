@@ -714,8 +714,8 @@ public sealed class UnboundedChannelTests(ITestOutputHelper output) : SegmentTes
         Assert.True(SharedChannel.Remove(segment, first));
         long baseline = Used(segment);
 
-        // Without Persistent, the last reference going frees the whole chain.
-        SharedChannel<long> counted = SharedChannel.CreateUnbounded<long>(segment, NewName("c"), new SharedChannelOptions { ChunkCapacity = 64 });
+        // Without Persistent, and without retaining undelivered items, the last reference going frees the whole chain.
+        SharedChannel<long> counted = SharedChannel.CreateUnbounded<long>(segment, NewName("c"), new SharedChannelOptions { ChunkCapacity = 64, RetainUndelivered = false });
         for (long i = 0; i < 10_000; i++)
         {
             Assert.True(counted.Writer.TryWrite(i));

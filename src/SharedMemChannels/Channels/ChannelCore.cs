@@ -14,7 +14,7 @@ namespace SharedMemChannels.Channels;
 /// knows locally (its role leases, the exception it completed the channel with, its Completion task).
 /// <see cref="SharedChannel{T}"/>'s reader and writer are thin views of this.
 /// </summary>
-internal sealed class ChannelCore<T>
+internal sealed partial class ChannelCore<T>
     where T : unmanaged
 {
     private static readonly TimeSpan s_initTimeout = TimeSpan.FromSeconds(10);
@@ -149,7 +149,9 @@ internal sealed class ChannelCore<T>
         }
         catch
         {
-            // A channel we could not use: give the reference back (destroying it if it was the last of a removed one).
+            // A channel we could not use: give the reference back (destroying it if it was the last of a
+            // removed one, or of one whose making failed here: a failed create leaves nothing).
+            core.AbandonInitialization();
             core.ReleaseReference(lastInstanceHere: !core.HasOtherInstance());
             throw;
         }
@@ -242,6 +244,33 @@ internal sealed class ChannelCore<T>
             throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the ring of channel '{Name}' in segment '{_segment.Name}'.");
         }
 
+        try
+        {
+            Lay(options, element, kind, capacity, fullMode, unbounded, block, bytes);
+        }
+        catch
+        {
+            // Nothing of a failed layout stays: the ring block (still ours), an unbounded ring's first
+            // chunk, semaphores made before the failure. The control block goes with our reference.
+            if (_ring is UnboundedRing<T> chain)
+            {
+                chain.Dispose();
+                UnboundedRing<byte>.FreeChain(_segment, c.RingOffset, c.RingLength);
+            }
+
+            _ring = null!;
+            NotifierSemaphores.Destroy(_segment.Name, ref c.Notifier);
+            c.RingBlock = 0;
+            heap.Free(block);
+            throw;
+        }
+    }
+
+    /// <summary>The layout itself, in the ring block the initializer allocated; published ready last.</summary>
+    private void Lay(SharedChannelOptions options, TypeLayoutInfo element, RingKind kind, int capacity, BoundedChannelFullMode fullMode, bool unbounded, ShmHandle block, long bytes)
+    {
+        ref ChannelControl c = ref Control;
+        SharedHeap heap = _segment.Heap;
         long payload = heap.GetPayloadOffset(block, out _, out _);
         long ring = (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
         long length = bytes - (ring - payload);
@@ -252,7 +281,8 @@ internal sealed class ChannelCore<T>
         c.Capacity = capacity;
         c.FullMode = (int)fullMode;
         c.Flags = (options.SingleReader ? ChannelControl.FlagSingleReader : 0) | (options.SingleWriter ? ChannelControl.FlagSingleWriter : 0) |
-            (unbounded ? ChannelControl.FlagUnbounded : 0) | (options.Persistent ? ChannelControl.FlagPersistent : 0);
+            (unbounded ? ChannelControl.FlagUnbounded : 0) | (options.Persistent ? ChannelControl.FlagPersistent : 0) |
+            (options.RetainUndelivered ? 0 : ChannelControl.FlagDiscardUndelivered);
         c.ElementFingerprint = element.Fingerprint;
         c.ElementSize = element.Size;
         c.RingKind = (int)kind;
@@ -289,6 +319,10 @@ internal sealed class ChannelCore<T>
         Volatile.Write(ref c.RingBlock, block.Value);
         (_ring as UnboundedRing<T>)?.GiveToSegment();
         heap.SetOwnership(block, ShmOwnership.Segment);
+
+        // Counted before it can hold anything, uncounted when destroyed: the segment keeps its name meanwhile.
+        CountChannel(_segment);
+        c.Flags |= ChannelControl.FlagCounted;
         Volatile.Write(ref c.State, ChannelControl.StateReady);
     }
 
@@ -316,6 +350,7 @@ internal sealed class ChannelCore<T>
         bool singleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0;
         bool singleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0;
         bool persistent = (c.Flags & ChannelControl.FlagPersistent) != 0;
+        bool retain = (c.Flags & ChannelControl.FlagDiscardUndelivered) == 0;
         var notifier = (ChannelNotifier)c.Notifier.Kind;
         if (!Enum.IsDefined(notifier))
         {
@@ -333,13 +368,13 @@ internal sealed class ChannelCore<T>
         if (options is not null && (options.IsUnbounded != unbounded ||
             (unbounded ? options.ChunkCapacity != c.Capacity : options.Capacity != c.Capacity || options.FullMode != fullMode) ||
             options.SingleReader != singleReader || options.SingleWriter != singleWriter ||
-            options.Persistent != persistent || options.Notifier != notifier))
+            options.Persistent != persistent || options.RetainUndelivered != retain || options.Notifier != notifier))
         {
             string exists = unbounded ? $"unbounded with chunks of {c.Capacity}" : $"capacity {c.Capacity}, {fullMode}";
             string asked = options.IsUnbounded ? $"unbounded with chunks of {options.ChunkCapacity}" : $"capacity {options.Capacity}, {options.FullMode}";
             throw new ArgumentException(
-                $"Channel '{Name}' exists {exists}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, notifier {notifier}; " +
-                $"the options ask for {asked}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, notifier {options.Notifier}.",
+                $"Channel '{Name}' exists {exists}, single reader {singleReader}, single writer {singleWriter}, persistent {persistent}, retain undelivered {retain}, notifier {notifier}; " +
+                $"the options ask for {asked}, single reader {options.SingleReader}, single writer {options.SingleWriter}, persistent {options.Persistent}, retain undelivered {options.RetainUndelivered}, notifier {options.Notifier}.",
                 nameof(options));
         }
 
@@ -357,6 +392,7 @@ internal sealed class ChannelCore<T>
         Options.SingleReader = singleReader;
         Options.SingleWriter = singleWriter;
         Options.Persistent = persistent;
+        Options.RetainUndelivered = retain;
         Options.Notifier = notifier;
         _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter);
         _header = _ring.Header;
@@ -449,19 +485,6 @@ internal sealed class ChannelCore<T>
         ChannelControl.ElementKindSerialized => "serialized elements",
         _ => $"elements of unknown kind {kind}",
     };
-
-    /// <summary>Takes a row of the endpoint table for this process (reusing a dead process's row); under the directory's lock.</summary>
-    private static int ClaimEndpoint(SegmentAttachment segment, string name, long control)
-    {
-        int row = OwnerRows.Claim(segment, control, ChannelControl.EndpointCount, ChannelLayout.EndpointOffset);
-        if (row < 0)
-        {
-            throw new InvalidOperationException($"Channel '{name}' already has {ChannelControl.EndpointCount} references, the most it records.");
-        }
-
-        Volatile.Write(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, row)).Roles, 0);
-        return row;
-    }
 
     private ref ChannelEndpoint Endpoint(int index) => ref _segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(_control, index));
 
@@ -764,6 +787,7 @@ internal sealed class ChannelCore<T>
     /// </summary>
     public Exception? CompletionError()
     {
+        NoteCompletionSeen();
         if (_localError is not null)
         {
             return _localError;
@@ -822,6 +846,7 @@ internal sealed class ChannelCore<T>
         }
 
         // Drained and completed: tell this process's Completion, and the other processes' watchers.
+        NoteCompletionSeen();
         _completionEvent.Signal();
         TaskCompletionSource? completion;
         lock (_completionLock)
@@ -1071,7 +1096,7 @@ internal sealed class ChannelCore<T>
         return ready(this);
     }
 
-    // ---------------------------------------------------------------- detaching
+    // ---------------------------------------------------------------- detaching (the rest: ChannelCore.Lifetime.cs)
 
     public void ThrowIfDetached()
     {
@@ -1079,215 +1104,5 @@ internal sealed class ChannelCore<T>
         {
             ThrowHelper.ThrowObjectDisposed(nameof(SharedChannel<T>));
         }
-    }
-
-    /// <summary>Gives up this process's endpoint row and leases. The channel stays for the others.</summary>
-    public void Detach()
-    {
-        if (Interlocked.Exchange(ref _detached, 1) != 0 || _segment.IsDetached)
-        {
-            return;
-        }
-
-        // The next read or write of this instance takes the slow path, which sees it detached.
-        _roles = 0;
-
-        try
-        {
-            // This process's pending operations on the channel end with it (unless another instance here
-            // still uses the channel: the waits are per word, not per instance), before anything is freed.
-            if (ReleaseInstance())
-            {
-                var disposed = new ObjectDisposedException(nameof(SharedChannel<T>), $"Channel '{Name}' was disposed while the operation waited.");
-                AsyncWaiter.Shared.FailWaits(_segment.Memory, _ring.Header.Offset, RingLayout.SlotsOffset, disposed);
-                AsyncWaiter.Shared.FailWaits(_segment.Memory, _control, ChannelControl.Size, disposed);
-            }
-
-            (_ring as IDisposable)?.Dispose(); // an unbounded ring's pins: the chunks it held may be freed
-            ReleaseReference(lastInstanceHere: !HasOtherInstance());
-        }
-        catch (InvalidSegmentException)
-        {
-            // A damaged control block: nothing more to give back.
-        }
-    }
-
-    /// <summary>
-    /// Gives back this instance's reference (its endpoint row) and, with the process's last instance, its
-    /// leases; then, as one step under the directory's lock, destroys the channel if that was the last
-    /// live reference (and it does not persist), or if it was removed and nobody holds it any more.
-    /// </summary>
-    private void ReleaseReference(bool lastInstanceHere)
-    {
-        NotifierSemaphores.Release(_notifierHold);
-        _notifierHold = null;
-        int endpoint = _endpoint;
-        _endpoint = -1;
-        uint me = _segment.Owner.Value;
-        using (_segment.Directory.Lock())
-        {
-            if (lastInstanceHere)
-            {
-                Interlocked.CompareExchange(ref Control.ReaderLease, 0, me);
-                Interlocked.CompareExchange(ref Control.WriterLease, 0, me);
-            }
-
-            if (endpoint >= 0)
-            {
-                ref ChannelEndpoint row = ref Endpoint(endpoint);
-                Volatile.Write(ref row.Roles, 0);
-                Interlocked.CompareExchange(ref row.Owner, 0, me);
-            }
-
-            DestroyIfUnreferencedLocked(_segment, Name, _controlBlock, _control);
-        }
-    }
-
-    /// <summary>Instances of each channel in this process, by mapping and control block.</summary>
-    private static readonly Dictionary<(SegmentMemory Memory, long Control), int> s_instances = [];
-
-    private void AddInstance()
-    {
-        lock (s_instances)
-        {
-            s_instances[(_segment.Memory, _control)] = s_instances.GetValueOrDefault((_segment.Memory, _control)) + 1;
-        }
-    }
-
-    /// <summary>Drops this instance from the count; true when it was the process's last of the channel.</summary>
-    private bool ReleaseInstance()
-    {
-        lock (s_instances)
-        {
-            int left = s_instances.GetValueOrDefault((_segment.Memory, _control)) - 1;
-            if (left > 0)
-            {
-                s_instances[(_segment.Memory, _control)] = left;
-                return false;
-            }
-
-            s_instances.Remove((_segment.Memory, _control));
-            return true;
-        }
-    }
-
-    private bool HasOtherInstance()
-    {
-        lock (s_instances)
-        {
-            return s_instances.ContainsKey((_segment.Memory, _control));
-        }
-    }
-
-    // ---------------------------------------------------------------- removal
-
-    /// <summary>
-    /// Removes the channel <paramref name="name"/>: it is completed for everyone with
-    /// <see cref="ChannelRemovedException"/>, nobody can open it any more, and its memory goes when the last
-    /// process holding it lets go (now, if none does). False when there is no such channel.
-    /// </summary>
-    public static bool Remove(SegmentAttachment segment, string name)
-    {
-        ObjectDirectory directory = segment.Directory;
-        using (directory.Lock())
-        {
-            if (!directory.TryFindLocked<ChannelControl>(ChannelLayout.ObjectName(name), out ObjectRef found))
-            {
-                return false; // none, or not a channel control block under that name
-            }
-
-            long control = found.ValueOffset;
-            ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
-            int state = Volatile.Read(ref c.State);
-            if (state == ChannelControl.StateRemoved || Interlocked.CompareExchange(ref c.State, ChannelControl.StateRemoved, state) != state)
-            {
-                return false;
-            }
-
-            if (state == ChannelControl.StateReady && Volatile.Read(ref c.Magic) == ChannelControl.MagicValue)
-            {
-                try
-                {
-                    var header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
-                    header.TryComplete(segment.Owner, new ChannelRemovedException($"Channel '{name}' was removed from segment '{segment.Name}'."));
-                    object? notifiers = null;
-                    try
-                    {
-                        notifiers = NotifierSemaphores.Attach(segment.Name, c.Notifier, header.ReadersEvent, header.WritersEvent);
-                    }
-                    catch (Exception e) when (e is InvalidSegmentException or IOException or UnauthorizedAccessException)
-                    {
-                        // Its semaphores are gone or foreign: the futex words still wake, and sleepers look again after a slice.
-                    }
-
-                    header.ReadersEvent.Signal();
-                    header.WritersEvent.Signal();
-                    NotifierSemaphores.Release(notifiers);
-                }
-                catch (InvalidSegmentException)
-                {
-                    // A damaged ring: nothing to complete; the channel still goes.
-                }
-
-                Interlocked.Increment(ref c.CompletionSequence);
-                Platform.PlatformServices.Futex.Wake(ref c.CompletionSequence, int.MaxValue);
-            }
-
-            DestroyIfUnreferencedLocked(segment, name, found.Block, control);
-            return true;
-        }
-    }
-
-    /// <summary>
-    /// The end of a channel, under the directory's lock (<see cref="ObjectDirectory.Lock"/>), so that no
-    /// process can find and reference it meanwhile: destroys it (what its queued items own, its ring or
-    /// chain, its semaphores, its control block) when no live process holds a reference and it is either
-    /// removed, or ready and not persistent (RaftLib's reference counting; dead processes' rows do not
-    /// count). A channel still being laid out is left alone. Returns whether it was destroyed.
-    /// </summary>
-    internal static bool DestroyIfUnreferencedLocked(SegmentAttachment segment, string name, ShmHandle controlBlock, long control)
-    {
-        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
-        int state = Volatile.Read(ref c.State);
-        bool persistent = (Volatile.Read(ref c.Flags) & ChannelControl.FlagPersistent) != 0;
-        if (state != ChannelControl.StateRemoved && (state != ChannelControl.StateReady || persistent))
-        {
-            return false;
-        }
-
-        // Rows of this process count too: another instance here may still use the channel.
-        if (OwnerRows.Count(segment, control, ChannelControl.EndpointCount, ChannelLayout.EndpointOffset).Live != 0)
-        {
-            return false;
-        }
-
-        Volatile.Write(ref c.State, ChannelControl.StateRemoved); // whatever follows, nobody opens it again
-        bool unbounded = c.RingKind == (int)RingKind.Unbounded;
-        long ringOffset = c.RingOffset;
-        long ringLength = c.RingLength;
-        ulong ring = Interlocked.Exchange(ref c.RingBlock, 0);
-        ChannelControl last = c; // the notifier's identity outlives the block
-        if (ring != 0)
-        {
-            // Free the storage queued items own, and the records of this channel a crash left in the
-            // segment, while the control block still describes them.
-            OwnedHandles.ReleaseAll(segment, control);
-            if (unbounded)
-            {
-                UnboundedRing<byte>.FreeChain(segment, ringOffset, ringLength);
-            }
-
-            try
-            {
-                segment.Heap.Free(ShmHandle.FromValue(ring));
-            }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-            {
-                // Freed already.
-            }
-        }
-
-        NotifierSemaphores.Destroy(segment.Name, ref last.Notifier);
-        return segment.Directory.DestroyLocked(ChannelLayout.ObjectName(name), controlBlock);
     }
 }

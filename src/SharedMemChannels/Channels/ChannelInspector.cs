@@ -66,6 +66,7 @@ internal static class ChannelInspector
             SingleReader = (c.Flags & ChannelControl.FlagSingleReader) != 0,
             SingleWriter = (c.Flags & ChannelControl.FlagSingleWriter) != 0,
             Persistent = (c.Flags & ChannelControl.FlagPersistent) != 0,
+            RetainUndelivered = (c.Flags & ChannelControl.FlagDiscardUndelivered) == 0,
             Ring = (RingKind)c.RingKind switch
             {
                 RingKind.Spsc => "spsc",
@@ -106,9 +107,14 @@ internal static class ChannelInspector
             chunkBytes = chunks * Math.Clamp(Volatile.Read(ref memory.Int64(ring + ChainLayout.ChunkBytesOffset)), 0, memory.MappedLength);
         }
 
+        long count = Math.Clamp(tail - head, 0, unbounded ? long.MaxValue : c.Capacity);
+        bool completionSeen = completionState != RingCompletionState.Open && c.CompletionSeen != 0;
         return report with
         {
-            Count = Math.Clamp(tail - head, 0, unbounded ? long.MaxValue : c.Capacity),
+            Count = count,
+            CompletionSeen = completionSeen,
+            Retained = state == "ready" && !report.Persistent && report.RetainUndelivered && report.Endpoints.All(e => e.Liveness != ProcessLiveness.Alive) &&
+                (count > 0 || (completionState != RingCompletionState.Open && !completionSeen)),
             ChunkCount = chunks,
             ChunkBytes = chunkBytes,
             Written = Volatile.Read(ref memory.Int64(ring + RingLayout.WrittenOffset)),

@@ -15,7 +15,9 @@ namespace SharedMemChannels.Channels;
 /// line 0     identity and shape, written by the initializer before State is published
 ///            (version 2 adds the element kind, the largest record, the channel's random id and
 ///            the number of owned heap handles in an element; a serialized channel adds the
-///            fingerprint of its serializer identity and element type name)
+///            fingerprint of its serializer identity and element type name); then two lifetime
+///            words written under the directory's lock or once: whether a reader has seen the
+///            completion, and the references taken (the cross-check of the endpoint table)
 /// line 1     the reader and writer leases (single reader / writer), written on first use;
 ///            bytes 192..255: the offsets inside an element of its owned heap handles (version 2)
 /// line 2     the completion event count: bumped when the channel is completed and when it drains;
@@ -51,6 +53,15 @@ internal struct ChannelControl
 
     /// <summary>The channel is not destroyed with its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
     public const int FlagPersistent = 8;
+
+    /// <summary>
+    /// The channel goes with its last reference even if it holds items or a completion no reader has seen
+    /// (<see cref="SharedChannelOptions.RetainUndelivered"/> false): RaftLib's rule. Without it such a channel is retained.
+    /// </summary>
+    public const int FlagDiscardUndelivered = 16;
+
+    /// <summary>The channel is counted in its segment's <see cref="Segments.SegmentHeader.ChannelCount"/> (uncounted when destroyed).</summary>
+    public const int FlagCounted = 32;
 
     public const int CompletionSequenceOffset = 256;
     public const int CompletionWaitersOffset = 260;
@@ -107,6 +118,8 @@ internal struct ChannelControl
     [FieldOffset(96)] public ulong ChannelId;       // random, never 0: stamped into the records of this channel
     [FieldOffset(104)] public ulong SerializerFingerprint; // serialized elements: FNV-1a 64 of the serializer identity and the element type name; 0 otherwise
     [FieldOffset(112)] public int SerializerIdentityLength; // bytes of the identity text at SerializerIdentityOffset
+    [FieldOffset(116)] public int CompletionSeen;   // 1 once a reader process saw the channel completed and drained
+    [FieldOffset(120)] public int References;       // endpoint rows claimed less those given back (a dead holder's stay counted)
 
     // Line 1: who holds the single reader and writer ends (an OwnerId, 0 when nobody).
     [FieldOffset(128)] public uint ReaderLease;

@@ -9,7 +9,9 @@ namespace SharedMemChannels.Channels;
 /// dispose drops the last reference destroys the channel itself (<see cref="ChannelCore{T}"/>'s detach);
 /// this sweep is for the last holder that died: run when a process attaches to the segment and when it
 /// reclaims dead processes, it destroys every channel that does not persist and whose references are all
-/// dead.
+/// dead, unless it still holds items or a completion no reader has seen (then it is retained, as after a
+/// clean last dispose: see <see cref="ChannelCore{T}.DestroyIfUnreferencedLocked"/>), and every channel
+/// whose creator died before it was ready.
 /// </summary>
 internal static class ChannelLifetime
 {

@@ -68,6 +68,22 @@ public sealed record ChannelReport
     /// <summary>Whether the channel outlives its last reference (<see cref="SharedChannelOptions.Persistent"/>).</summary>
     public bool Persistent { get; init; }
 
+    /// <summary>
+    /// Whether the channel stays when its last reference goes while it holds items or a completion no
+    /// reader has seen (<see cref="SharedChannelOptions.RetainUndelivered"/>, true by default).
+    /// </summary>
+    public bool RetainUndelivered { get; init; }
+
+    /// <summary>
+    /// Whether the channel is retained: ready, not persistent, held by no live process, and kept only for
+    /// what it still holds (<see cref="Count"/> items, or a completion no reader has seen) until a reader
+    /// takes it or the channel is removed.
+    /// </summary>
+    public bool Retained { get; init; }
+
+    /// <summary>Whether a reader process has seen the channel completed and drained (false while it is open).</summary>
+    public bool CompletionSeen { get; init; }
+
     /// <summary>The ring under the channel: "spsc", "mpmc" or "unbounded".</summary>
     public string Ring { get; init; } = string.Empty;
 

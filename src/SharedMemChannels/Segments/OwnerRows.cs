@@ -13,9 +13,19 @@ internal static class OwnerRows
     /// <param name="table">The table's block (the control block that holds it).</param>
     /// <param name="count">The rows of the table.</param>
     /// <param name="rowOffset">The descriptor's offset of row i from the table's block.</param>
-    public static int Claim(SegmentAttachment segment, long table, int count, Func<long, int, long> rowOffset)
+    public static int Claim(SegmentAttachment segment, long table, int count, Func<long, int, long> rowOffset) =>
+        Claim(segment, table, count, rowOffset, out _);
+
+    /// <summary>As <see cref="Claim(SegmentAttachment, long, int, Func{long, int, long})"/>, saying whose row it was (0 for a free one).</summary>
+    /// <param name="segment">The attachment whose owner id goes in.</param>
+    /// <param name="table">The table's block.</param>
+    /// <param name="count">The rows of the table.</param>
+    /// <param name="rowOffset">The descriptor's offset of row i from the table's block.</param>
+    /// <param name="replaced">The dead (or impossible) owner whose row was taken over; 0 for a free row.</param>
+    public static int Claim(SegmentAttachment segment, long table, int count, Func<long, int, long> rowOffset, out uint replaced)
     {
         uint me = segment.Owner.Value;
+        replaced = 0;
         for (int pass = 0; pass < 2; pass++)
         {
             for (int i = 0; i < count; i++)
@@ -25,12 +35,48 @@ internal static class OwnerRows
                 bool free = seen == 0 || (pass == 1 && seen != me && !segment.Processes.IsAlive(new OwnerId(seen)));
                 if (free && Interlocked.CompareExchange(ref owner, me, seen) == seen)
                 {
+                    replaced = seen;
                     return i;
                 }
             }
         }
 
         return -1;
+    }
+
+    /// <summary>
+    /// How many rows live processes hold, how many dead ones left, and how many name an owner the process
+    /// table never had (<see cref="ProcessTable.CouldHaveBeen"/>: damage, counted apart from the dead so that
+    /// a damaged word never passes for a dead holder whose reference may be dropped).
+    /// </summary>
+    public static (int Live, int Dead, int Damaged) Census(SegmentAttachment segment, long table, int count, Func<long, int, long> rowOffset)
+    {
+        int live = 0;
+        int dead = 0;
+        int damaged = 0;
+        for (int i = 0; i < count; i++)
+        {
+            var owner = new OwnerId(Volatile.Read(ref segment.Memory.Ref<uint>(rowOffset(table, i))));
+            if (owner.IsNone)
+            {
+                continue;
+            }
+
+            if (segment.Processes.IsAlive(owner))
+            {
+                live++;
+            }
+            else if (segment.Processes.CouldHaveBeen(owner))
+            {
+                dead++;
+            }
+            else
+            {
+                damaged++;
+            }
+        }
+
+        return (live, dead, damaged);
     }
 
     /// <summary>How many rows live processes hold, and how many dead ones left.</summary>

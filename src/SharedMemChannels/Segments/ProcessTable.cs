@@ -160,6 +160,22 @@ internal sealed class ProcessTable
         return Probe(ref slot, stateAndPid) != Liveness.Dead;
     }
 
+    /// <summary>
+    /// Whether <paramref name="owner"/> can be an id this table handed out: a slot it has, no bit the id
+    /// never uses, a generation the slot has reached. An id that cannot is damage in the word that holds
+    /// it, never a dead process (a generation that wrapped past the id's reads as impossible too: the
+    /// callers then keep what the id may hold, which is the safe side).
+    /// </summary>
+    public bool CouldHaveBeen(OwnerId owner)
+    {
+        if (owner.IsNone || (owner.Value & 0x8000_0000) != 0 || (uint)owner.Slot >= (uint)Capacity)
+        {
+            return false;
+        }
+
+        return owner.Generation <= (Volatile.Read(ref SlotAt(owner.Slot).Generation) & 0x7FFF);
+    }
+
     /// <summary>Reads every slot in use.</summary>
     public List<ProcessSlotInfo> Snapshot()
     {

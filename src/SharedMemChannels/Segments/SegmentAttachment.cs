@@ -204,11 +204,22 @@ internal sealed class SegmentAttachment
             // Threads blocked in synchronous waits on this mapping see the detach after their current sleep
             // (a slice of at most half a second) and leave without touching it again.
             SpinWait.SpinUntil(() => Volatile.Read(ref _blockingUses) == 0, TimeSpan.FromSeconds(10));
-            _object.Unmap();
+            bool removeName = false;
             try
             {
-                // Only when no other process holds its attachment: the kernel dropped those of the dead.
-                if (RemoveOnLastDetach && _object.TryBecomeSole() && _object.IsCurrent())
+                // Only when no other process holds its attachment (the kernel dropped those of the dead), and
+                // the segment holds no channel: a channel may hold items whose writes returned, and those
+                // outlive the processes (the count is read while sole, so nobody changes it meanwhile).
+                removeName = RemoveOnLastDetach && _object.TryBecomeSole() && Volatile.Read(ref Memory.Header.ChannelCount) == 0;
+            }
+            finally
+            {
+                _object.Unmap();
+            }
+
+            try
+            {
+                if (removeName && _object.IsCurrent())
                 {
                     _object.RemoveName();
                 }

@@ -63,6 +63,12 @@ internal struct SegmentHeader
     public const int MutableOffset = 1024;
     public const int CapacityOffset = MutableOffset;
 
+    /// <summary>
+    /// Where the count of the segment's channels is (see <see cref="ChannelCount"/>): a mutable word on the
+    /// line after the capacity's (each written by other parties), zero in segments made before it was kept.
+    /// </summary>
+    public const int ChannelCountOffset = MutableOffset + SegmentLayout.CacheLine;
+
     // Stable prefix.
     [FieldOffset(MagicOffset)] public ulong Magic;
     [FieldOffset(LayoutVersionOffset)] public uint LayoutVersion;
@@ -88,4 +94,11 @@ internal struct SegmentHeader
 
     // Mutable words, on a line of their own.
     [FieldOffset(CapacityOffset)] public long Capacity; // bytes of the backing object in use; only grows
+
+    /// <summary>
+    /// Channels laid out in the segment and not yet destroyed (counted by the channel layer). A channel may
+    /// hold items whose writes returned, so a remove-on-last-detach segment keeps its name while this is not
+    /// zero: its last process to detach leaves it, and an opener attaches to it rather than replacing it.
+    /// </summary>
+    [FieldOffset(ChannelCountOffset)] public int ChannelCount;
 }

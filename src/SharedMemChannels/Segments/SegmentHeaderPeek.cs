@@ -90,6 +90,7 @@ internal static class SegmentHeaderPeek
             Backend = BinaryPrimitives.ReadUInt32LittleEndian(header[SegmentHeader.BackendOffset..]),
             Checksum = BinaryPrimitives.ReadUInt64LittleEndian(header[SegmentHeader.ChecksumOffset..]),
             Capacity = BinaryPrimitives.ReadInt64LittleEndian(header[SegmentHeader.CapacityOffset..]),
+            ChannelCount = BinaryPrimitives.ReadInt32LittleEndian(header[SegmentHeader.ChannelCountOffset..]),
         };
     }
 

@@ -389,16 +389,25 @@ internal sealed class SegmentOpener
                             if (backing.TryBecomeSole())
                             {
                                 // Meant to vanish with its last user, and nobody alive is attached: a
-                                // leftover of processes that all died. Replace it.
-                                if (backing.IsCurrent())
+                                // leftover of processes that all died. Replace it, unless it holds
+                                // channels, whose items may be committed data nobody has read yet (the
+                                // count is read again now that nobody else can attach and change it):
+                                // then attach to it as to a live one.
+                                if (SegmentHeaderPeek.Read(CopyHeader(peek, backing, size)).ChannelCount != 0)
                                 {
-                                    backing.RemoveName();
+                                    backing.DowngradeToAttachToken();
                                 }
+                                else
+                                {
+                                    if (backing.IsCurrent())
+                                    {
+                                        backing.RemoveName();
+                                    }
 
-                                return AttachOutcome.Retry;
+                                    return AttachOutcome.Retry;
+                                }
                             }
-
-                            if (!backing.TryAcquireAttachToken())
+                            else if (!backing.TryAcquireAttachToken())
                             {
                                 continue;
                             }

@@ -6,9 +6,10 @@ namespace SharedMemChannels.Tests.Channels;
 
 /// <summary>
 /// RaftLib's channel lifetime: channels are reference counted across processes (each open adds a
-/// reference, Dispose drops it, a dead process's references are dropped for it) and removed with what they
-/// hold when the last reference goes, unless made to persist; an explicit removal completes the channel
-/// for the others with <see cref="ChannelRemovedException"/>.
+/// reference, Dispose drops it, a dead process's references are dropped for it) and a drained one is
+/// removed when the last reference goes, unless made to persist (one that still holds items is retained:
+/// <see cref="ChannelRetentionTests"/>); an explicit removal completes the channel for the others with
+/// <see cref="ChannelRemovedException"/>.
 /// </summary>
 public sealed class ChannelLifetimeTests : SegmentTest
 {
@@ -21,7 +22,7 @@ public sealed class ChannelLifetimeTests : SegmentTest
     }
 
     [Fact]
-    public void The_last_reference_going_removes_the_channel_and_what_it_holds()
+    public void The_last_reference_going_removes_a_drained_channel()
     {
         SharedSegment segment = SegmentWithDirectory(out long usedBefore);
         SharedChannel<long> first = SharedChannel.CreateBounded<long>(segment, "c", new SharedChannelOptions(256));
@@ -33,8 +34,10 @@ public sealed class ChannelLifetimeTests : SegmentTest
         Assert.True(SharedChannel.Exists(segment, "c"));
         Assert.True(second.Reader.TryRead(out long item));
         Assert.Equal(1, item);
+        Assert.True(second.Reader.TryRead(out item));
+        Assert.Equal(2, item);
 
-        second.Dispose(); // the last reference: the channel goes with its queued item
+        second.Dispose(); // the last reference, and nothing left in it: the channel goes
         Assert.False(SharedChannel.Exists(segment, "c"));
         Assert.Empty(SegmentDiagnostics.Inspect(segment.Name).Channels);
         Assert.Equal(usedBefore, segment.GetHeapStatistics().UsedBytes);
@@ -138,13 +141,13 @@ public sealed class ChannelLifetimeTests : SegmentTest
         SharedSegment segment = SegmentWithDirectory(out long usedBefore);
         string name = "k";
         SharedChannel<long> mine = SharedChannel.CreateBounded<long>(segment, name, new SharedChannelOptions(64));
-        using ChildProcess child = HostOnBackend("channel-hold", segment.Name, "--channel", name, "--as", "writer");
+        using ChildProcess child = HostOnBackend("channel-hold", segment.Name, "--channel", name, "--as", "reader");
         child.WaitForLine("holding");
 
-        // The child's reference keeps the channel (and its item) after ours goes.
+        // The child's reference keeps the (drained) channel after ours goes.
         mine.Dispose();
         Assert.True(SharedChannel.Exists(segment, name));
-        Assert.Equal(1, Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Channels).Count);
+        Assert.Single(Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Channels).Endpoints);
 
         child.Kill();
         WaitUntil(() => segment.ReclaimDeadProcesses() >= 0 && !SharedChannel.Exists(segment, name), "the dead child's reference dropped and the channel removed");
@@ -176,9 +179,9 @@ public sealed class ChannelLifetimeTests : SegmentTest
         {
         }
 
-        // A persistent channel stays; a plain one whose last holder was killed goes when a process attaches.
+        // A persistent channel stays; a plain drained one whose last holder was killed goes when a process attaches.
         SharedChannel<long> mine = SharedChannel.CreateBounded<long>(segment, "orphan", new SharedChannelOptions(64));
-        using ChildProcess child = HostOnBackend("channel-hold", segment.Name, "--channel", "orphan", "--as", "writer");
+        using ChildProcess child = HostOnBackend("channel-hold", segment.Name, "--channel", "orphan", "--as", "reader");
         child.WaitForLine("holding");
         mine.Dispose();
         Assert.True(SharedChannel.Exists(segment, "orphan"));
@@ -208,9 +211,11 @@ public sealed class ChannelLifetimeTests : SegmentTest
         Assert.True(SharedChannel.Remove(segment, name));
         Assert.Equal("end ChannelRemovedException", reader.WaitForLine("end"));
         Assert.Equal(0, reader.Finish());
-        Assert.True(SharedChannel.Exists(segment, name)); // removed, but this process still holds it
+        Assert.False(SharedChannel.Exists(segment, name)); // removed, though this process still holds it (as topics)
         Assert.Throws<InvalidOperationException>(() => SharedChannel.Open<long>(segment, name));
+        Assert.Single(SegmentDiagnostics.Inspect(segment.Name).Channels, c => c.Name == name && c.State == "removed");
         mine.Dispose();
         Assert.False(SharedChannel.Exists(segment, name));
+        Assert.DoesNotContain(SegmentDiagnostics.Inspect(segment.Name).Channels, c => c.Name == name);
     }
 }

@@ -195,7 +195,7 @@ public sealed class OwnedElementTests : SegmentTest
     {
         SharedSegment segment = NewWarmSegment("destroy");
         long baseline = Used(segment);
-        SharedChannel<Nested> channel = SharedChannel.CreateBounded<Nested>(segment, "c", new SharedChannelOptions(8));
+        SharedChannel<Nested> channel = SharedChannel.CreateBounded<Nested>(segment, "c", new SharedChannelOptions(8) { RetainUndelivered = false });
         for (int n = 0; n < 5; n++)
         {
             var item = new Nested { Inner = Make(segment, n), Outer = ShmString.Create(segment, "outer") };

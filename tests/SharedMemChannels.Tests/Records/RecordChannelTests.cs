@@ -381,7 +381,7 @@ public sealed class RecordChannelTests : SegmentTest
     {
         SharedSegment segment = NewWarmSegment("destroy");
         long baseline = Used(segment);
-        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(16) { SingleReader = spsc, SingleWriter = spsc });
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(16) { SingleReader = spsc, SingleWriter = spsc, RetainUndelivered = removeWhileAttached });
         for (byte n = 0; n < 10; n++)
         {
             Assert.True(channel.Writer.TryWrite(Filled(channel, 1000 * (n + 1), n)));
@@ -403,7 +403,7 @@ public sealed class RecordChannelTests : SegmentTest
         }
         else
         {
-            channel.Dispose(); // the last reference: the channel goes with what it holds
+            channel.Dispose(); // the last reference: the channel goes with what it holds (RaftLib's rule, asked for)
             Assert.False(SharedChannel.Remove(segment, "rec"));
         }
 

@@ -184,7 +184,7 @@ public sealed class RecordCrossProcessTests : SegmentTest
         SharedChannel.CreateRecords(segment, "warm", new SharedChannelOptions(1)).Dispose();
         Assert.False(SharedChannel.Exists(segment, "warm")); // the last reference went with it
         long baseline = Used(segment);
-        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8));
+        SharedRecordChannel channel = SharedChannel.CreateRecords(segment, "rec", new SharedChannelOptions(8) { RetainUndelivered = false });
         using ChildProcess reader = HostOnBackend("record-reader", segment.Name, "--channel", "rec", "--sizes", "100,5000", "--every", "1");
         reader.WaitForLine("ready", Generous);
         int threshold = Random.Shared.Next(20, 500);

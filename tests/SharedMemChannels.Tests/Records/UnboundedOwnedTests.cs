@@ -27,7 +27,7 @@ public sealed class UnboundedOwnedTests : SegmentTest
     {
         SharedSegment segment = WarmSegment();
         long baseline = Used(segment);
-        SharedRecordChannel channel = SharedChannel.CreateUnboundedRecords(segment, "r", new SharedChannelOptions { ChunkCapacity = 64 });
+        SharedRecordChannel channel = SharedChannel.CreateUnboundedRecords(segment, "r", new SharedChannelOptions { ChunkCapacity = 64, RetainUndelivered = false });
         Assert.True(channel.IsUnbounded);
         Assert.Equal(int.MaxValue, channel.Capacity);
         for (int n = 0; n < 2_000; n++)
@@ -57,7 +57,7 @@ public sealed class UnboundedOwnedTests : SegmentTest
     {
         SharedSegment segment = WarmSegment();
         long baseline = Used(segment);
-        SharedChannel<Labeled> channel = SharedChannel.CreateUnbounded<Labeled>(segment, "e", new SharedChannelOptions { ChunkCapacity = 32 });
+        SharedChannel<Labeled> channel = SharedChannel.CreateUnbounded<Labeled>(segment, "e", new SharedChannelOptions { ChunkCapacity = 32, RetainUndelivered = false });
         for (int n = 0; n < 1_000; n++)
         {
             Assert.True(channel.Writer.TryWrite(new Labeled { Id = n, Label = ShmString.Create(segment, $"label-{n}"), Values = ShmVector.Create(segment, new[] { n, n + 1 }) }));

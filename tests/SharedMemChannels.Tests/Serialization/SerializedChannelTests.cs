@@ -358,7 +358,7 @@ public sealed class SerializedChannelTests(ITestOutputHelper output) : SegmentTe
     {
         SharedSegment segment = NewWarmSegment("gone");
         long baseline = Used(segment);
-        SharedChannel<Trade> channel = SharedChannel.CreateBounded(segment, "trades", new SharedChannelOptions(16), TradeSerializers.For("memorypack"));
+        SharedChannel<Trade> channel = SharedChannel.CreateBounded(segment, "trades", new SharedChannelOptions(16) { RetainUndelivered = false }, TradeSerializers.For("memorypack"));
         for (int n = 0; n < 10; n++)
         {
             Assert.True(channel.Writer.TryWrite(Trade.Make(n, bigEvery: 3, bigSize: 2000)));
