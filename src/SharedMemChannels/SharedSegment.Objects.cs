@@ -10,13 +10,29 @@ public sealed partial class SharedSegment
     private ObjectDirectory Objects => _attachment.Directory;
 
     /// <summary>
+    /// A user's object name: valid, and not one of the library's own (<c>shmc.</c> names its channels',
+    /// topics' and synchronization objects' control blocks, which only their own types may make, find or
+    /// destroy: destroying a live channel's block through here would free it under its users).
+    /// </summary>
+    private static void ValidateObjectName(string name)
+    {
+        SharedName.Validate(name, nameof(name));
+        if (name.StartsWith(DirectoryLayout.ReservedPrefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException(
+                $"Names beginning with '{DirectoryLayout.ReservedPrefix}' are reserved for the library's own objects (channels, topics, synchronization objects); use SharedChannel, SharedTopic, SharedMutex / SharedEvent / SharedSemaphore for those.",
+                nameof(name));
+        }
+    }
+
+    /// <summary>
     /// Creates the named object <paramref name="name"/>, zero-initialized. Other processes find it by name
     /// with <see cref="TryFind{T}"/>. It belongs to the segment and lives until <see cref="Destroy"/>.
     /// </summary>
     /// <typeparam name="T">An unmanaged type; its layout is recorded, and finding the object as a type of
     /// another layout fails.</typeparam>
     /// <param name="name">Letters, digits, '.', '_' and '-', at most <see cref="SharedName.MaxLength"/> characters.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid or begins with the library's reserved <c>shmc.</c>, or <typeparamref name="T"/> holds pointers.</exception>
     /// <exception cref="InvalidOperationException">An object of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">No room for the object.</exception>
     public ShmPtr<T> Construct<T>(string name)
@@ -26,13 +42,13 @@ public sealed partial class SharedSegment
     /// <typeparam name="T">An unmanaged type.</typeparam>
     /// <param name="name">The object's name.</param>
     /// <param name="value">Its initial value, copied in before any other process can see the object.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid or begins with the library's reserved <c>shmc.</c>, or <typeparamref name="T"/> holds pointers.</exception>
     /// <exception cref="InvalidOperationException">An object of that name exists.</exception>
     /// <exception cref="OutOfSharedMemoryException">No room for the object.</exception>
     public ShmPtr<T> Construct<T>(string name, in T value)
         where T : unmanaged
     {
-        SharedName.Validate(name, nameof(name));
+        ValidateObjectName(name);
         ThrowIfDisposed();
         return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: false, mayCreate: true, out _));
     }
@@ -43,7 +59,7 @@ public sealed partial class SharedSegment
     /// </summary>
     /// <typeparam name="T">An unmanaged type.</typeparam>
     /// <param name="name">The object's name.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid or begins with the library's reserved <c>shmc.</c>, or <typeparamref name="T"/> holds pointers.</exception>
     /// <exception cref="InvalidCastException">The object exists with another type.</exception>
     /// <exception cref="OutOfSharedMemoryException">No room for the object.</exception>
     public ShmPtr<T> FindOrConstruct<T>(string name)
@@ -54,13 +70,13 @@ public sealed partial class SharedSegment
     /// <param name="name">The object's name.</param>
     /// <param name="value">The initial value if it is created.</param>
     /// <param name="created">True when this call created it.</param>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid or begins with the library's reserved <c>shmc.</c>, or <typeparamref name="T"/> holds pointers.</exception>
     /// <exception cref="InvalidCastException">The object exists with another type.</exception>
     /// <exception cref="OutOfSharedMemoryException">No room for the object.</exception>
     public ShmPtr<T> FindOrConstruct<T>(string name, in T value, out bool created)
         where T : unmanaged
     {
-        SharedName.Validate(name, nameof(name));
+        ValidateObjectName(name);
         ThrowIfDisposed();
         return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: true, mayCreate: true, out created));
     }
@@ -69,12 +85,12 @@ public sealed partial class SharedSegment
     /// <typeparam name="T">The type it was constructed as (or one of the same layout).</typeparam>
     /// <param name="name">The object's name.</param>
     /// <param name="found">The object, or the null pointer.</param>
-    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or begins with the library's reserved <c>shmc.</c>.</exception>
     /// <exception cref="InvalidCastException">The object exists with another type.</exception>
     public bool TryFind<T>(string name, out ShmPtr<T> found)
         where T : unmanaged
     {
-        SharedName.Validate(name, nameof(name));
+        ValidateObjectName(name);
         ThrowIfDisposed();
         found = PtrTo<T>(Objects.FindOrConstruct(name, default(T), mayFind: true, mayCreate: false, out _));
         return !found.IsNull;
@@ -86,10 +102,10 @@ public sealed partial class SharedSegment
     /// Returns false when there was no object of that name.
     /// </summary>
     /// <param name="name">The object's name.</param>
-    /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, or begins with the library's reserved <c>shmc.</c>.</exception>
     public bool Destroy(string name)
     {
-        SharedName.Validate(name, nameof(name));
+        ValidateObjectName(name);
         ThrowIfDisposed();
         return Objects.Destroy(name);
     }

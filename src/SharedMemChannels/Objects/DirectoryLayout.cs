@@ -13,6 +13,13 @@ namespace SharedMemChannels.Objects;
 internal static class DirectoryLayout
 {
     public const uint TableMagic = 0x5249_4453; // "SDIR"
+
+    /// <summary>
+    /// The names the library gives its own objects begin with this (channels, topics, synchronization
+    /// objects: <c>shmc.channel.</c>, <c>shmc.topic.</c>, <c>shmc.sync.</c>): users' named objects may not,
+    /// so that no user call can make, find or destroy one of them.
+    /// </summary>
+    public const string ReservedPrefix = "shmc.";
     public const uint ObjectMagic = 0x4A42_4F53; // "SOBJ"
 
     /// <summary>The block tag of object blocks (named and anonymous).</summary>
