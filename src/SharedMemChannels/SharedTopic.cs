@@ -31,7 +31,7 @@ public sealed class SharedTopic : IDisposable
 
     /// <summary>
     /// The payload bytes a buffer holds now: MinSize + Reserve at first; a larger message makes the publisher
-    /// grow the buffers (subscribers follow), so a destination for <see cref="TopicSubscriber.TryReceive"/>
+    /// grow the buffers (subscribers follow), so a destination for <see cref="TopicSubscriber.TryReceive(Span{byte}, out TopicMessageInfo)"/>
     /// should be sized from this when the message is read.
     /// </summary>
     public int MaxMessageSize => _core.BufferSize;
@@ -189,7 +189,7 @@ public sealed class SharedTopic : IDisposable
 }
 
 /// <summary>The publisher end of a <see cref="SharedTopic"/> (one live process at a time).</summary>
-public sealed class TopicPublisher : IDisposable
+public sealed partial class TopicPublisher : IDisposable
 {
     private readonly TopicCore _core;
     private int _disposed;
@@ -287,7 +287,7 @@ public sealed class TopicPublisher : IDisposable
         ThrowIfDisposed();
         if (!_loanOpen)
         {
-            throw new InvalidOperationException("This loan was sent already.");
+            throw _core.IsCompleted ? _core.ClosedException() : new InvalidOperationException("This loan was sent already.");
         }
 
         _loanOpen = false;
@@ -313,10 +313,10 @@ public sealed class TopicPublisher : IDisposable
 
 /// <summary>
 /// A subscriber of a <see cref="SharedTopic"/>'s byte messages, and a <see cref="ChannelReader{T}"/> of
-/// them (<c>await foreach</c>, each message a new array). <see cref="TryReceive"/> copies into a span of
+/// them (<c>await foreach</c>, each message a new array). <see cref="TryReceive(Span{byte}, out TopicMessageInfo)"/> copies into a span of
 /// yours without allocating.
 /// </summary>
-public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
+public sealed partial class TopicSubscriber : ChannelReader<byte[]>, IDisposable
 {
     private readonly TopicSubscription _subscription;
 
@@ -358,35 +358,8 @@ public sealed class TopicSubscriber : ChannelReader<byte[]>, IDisposable
     /// <exception cref="ChannelAbandonedException">The publisher died and nothing is left to read.</exception>
     /// <exception cref="ChannelRemovedException">The topic was removed and nothing is left to read.</exception>
     /// <exception cref="InvalidDataException">The message does not match its hash.</exception>
-    public bool Receive(Span<byte> destination, TimeSpan timeout, out TopicMessageInfo info)
-    {
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, "The timeout must not be negative (or Timeout.InfiniteTimeSpan).");
-        }
-
-        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        while (true)
-        {
-            if (_subscription.TryReceive(destination, out info))
-            {
-                LastMessage = info;
-                return true;
-            }
-
-            long left = deadline - Environment.TickCount64;
-            if (left < 0 || !_subscription.Wait(deadline == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(left)))
-            {
-                return _subscription.TryReceive(destination, out info) && SetLast(info);
-            }
-        }
-    }
-
-    private bool SetLast(TopicMessageInfo info)
-    {
-        LastMessage = info;
-        return true;
-    }
+    public bool Receive(Span<byte> destination, TimeSpan timeout, out TopicMessageInfo info) =>
+        Receive(destination, timeout, CancellationToken.None, out info);
 
     /// <summary>
     /// Borrows the next message in place, without copying (see <see cref="TopicMessage"/>); false when there

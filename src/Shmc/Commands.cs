@@ -253,6 +253,7 @@ internal static class Commands
 
             string publisher = !t.HasPublisher ? "none" : $"process {(t.PublisherProcessId == 0 ? "?" : Format.Number(t.PublisherProcessId))}{(t.PublisherLiveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}";
             console.WriteLine($"  publisher: {publisher}");
+            console.WriteLine($"  completion: {(t.CompletionError is null ? t.Completion : $"{t.Completion}: {t.CompletionError}")}");
             Table subscribers = Output.Table("SUBSCRIBER", "POSITION", "BEHIND", "DROPS");
             foreach (TopicSubscriberReport s in t.Subscribers)
             {

@@ -46,7 +46,8 @@ internal static class Program
         UnboundedRoles.Register,
         RecordRoles.Register,
         SerializedRoles.Register,
-        TopicRoles.Register);
+        TopicRoles.Register,
+        TopicStreamRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

@@ -9,6 +9,12 @@ public sealed record TopicReport
     /// <summary>"ready"; "removed" (by <see cref="SharedTopic.Remove(SharedSegment, string)"/>, still held by a process); or "damaged" when the control block is not one.</summary>
     public string State { get; init; } = string.Empty;
 
+    /// <summary>"open"; "completed", "faulted" or "canceled" once its publisher completed it (<see cref="TopicPublisher.Complete(Exception?)"/>; a removed topic reads "faulted" with a <see cref="ChannelRemovedException"/>); "completing" while a completer writes the record.</summary>
+    public string Completion { get; init; } = string.Empty;
+
+    /// <summary>The completing error ("Type: message"), when it faulted or was canceled with one.</summary>
+    public string? CompletionError { get; init; }
+
     /// <summary>Whether the topic outlives its users (<see cref="SharedTopicOptions.Persistent"/>).</summary>
     public bool Persistent { get; init; }
 

@@ -12,7 +12,7 @@ namespace SharedMemChannels.Topics;
 /// value checked. <see cref="SharedTopic"/>, <see cref="TopicPublisher"/> and <see cref="TopicSubscriber"/>
 /// are its views.
 /// </summary>
-internal sealed class TopicCore
+internal sealed partial class TopicCore
 {
     /// <summary>The heap tag of a topic's buffer area ("TOP1").</summary>
     public const uint BufferAreaTag = 0x544F_5031;
@@ -515,6 +515,7 @@ internal sealed class TopicCore
                 // Its semaphores are gone or foreign: the futex words still move, and sleepers look again after a slice.
             }
 
+            TryRecordCompletion(segment.Memory, control, segment.Owner, new ChannelRemovedException($"Topic '{name}' was removed."));
             messages.Signal();
             acks.Signal();
             NotifierSemaphores.Release(hold);
@@ -689,6 +690,11 @@ internal sealed class TopicCore
         if (IsRemoved)
         {
             throw new ChannelRemovedException($"Topic '{Name}' was removed from segment '{_segment.Name}'.");
+        }
+
+        if (IsCompleted)
+        {
+            throw ClosedException();
         }
 
         Area area = CurrentArea();
@@ -878,213 +884,4 @@ internal sealed class TopicCore
         Interlocked.CompareExchange(ref row.Owner, 0, _segment.Owner.Value);
         AckEvent.Signal(); // a publisher waiting for this subscriber's acknowledgement goes on
     }
-
-    /// <summary>
-    /// Copies the subscriber's next message into <paramref name="destination"/> (which must hold
-    /// <see cref="BufferSize"/> bytes, or the message); false when there is none yet. Messages overwritten
-    /// before they were read are counted as drops and skipped.
-    /// </summary>
-    public bool TryReceive(int index, Span<byte> destination, out TopicMessageInfo info)
-    {
-        ref TopicSubscriberRow row = ref Row(index);
-        long dropped = 0;
-        for (int attempt = 0; attempt < 1_000; attempt++)
-        {
-            long next = Volatile.Read(ref Control.NextSequence);
-            long position = Volatile.Read(ref row.Position);
-            if (position < 0 || next < 0)
-            {
-                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative position or sequence.");
-            }
-
-            if (position >= next)
-            {
-                info = default;
-                if (dropped != 0)
-                {
-                    Interlocked.Add(ref row.Drops, dropped);
-                }
-
-                return false;
-            }
-
-            if (next - position > BufferCount)
-            {
-                // Overwritten before it was read: the slow subscriber jumps to the oldest buffer still whole.
-                dropped += next - BufferCount - position;
-                position = next - BufferCount;
-                Volatile.Write(ref row.Position, position);
-            }
-
-            Area area = CurrentArea();
-            long buffer = TopicLayout.BufferOffset(area.Start, (int)(position % BufferCount), area.BufferSize);
-            ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(buffer);
-            long version = Volatile.Read(ref header.Version);
-            if (version != (2 * position) + 2)
-            {
-                if (version > (2 * position) + 2)
-                {
-                    dropped++; // a newer message is in it already
-                    Volatile.Write(ref row.Position, position + 1);
-                }
-
-                continue; // still being written: look again
-            }
-
-            // The copy is optimistic: the publisher may start on this buffer's next message meanwhile, so what
-            // was read is judged only once the version is seen unchanged after it (a torn read is a drop).
-            TopicBufferHeader copy = header;
-            bool sizeValid = copy.Size >= 0 && copy.Size <= area.BufferSize;
-            if (sizeValid)
-            {
-                if (destination.Length < copy.Size)
-                {
-                    throw new ArgumentException($"The destination holds {destination.Length} bytes; the message has {copy.Size}.", nameof(destination));
-                }
-
-                _segment.Memory.Span(buffer + TopicLayout.BufferHeaderSize, copy.Size).CopyTo(destination);
-            }
-
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref header.Version) != version)
-            {
-                dropped++; // overwritten while we copied: not a torn message, a lost one
-                Volatile.Write(ref row.Position, position + 1);
-                continue;
-            }
-
-            if (!sizeValid || copy.Id != position)
-            {
-                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
-            }
-
-            Volatile.Write(ref row.Position, position + 1);
-            Interlocked.Add(ref row.Drops, dropped);
-            Volatile.Write(ref row.Acknowledged, position);
-            AckEvent.Signal();
-            if ((copy.Flags & TopicBufferHeader.FlagHashed) != 0 && XxHash64.HashToUInt64(destination[..copy.Size]) != copy.Hash)
-            {
-                throw new InvalidDataException($"Message {position} of topic '{Name}' does not match its hash: its payload was damaged.");
-            }
-
-            info = new TopicMessageInfo(copy.Id, copy.Clock, new DateTime(Math.Clamp(copy.TimeUtcTicks, 0, DateTime.MaxValue.Ticks), DateTimeKind.Utc),
-                copy.Size, copy.Hash, (copy.Flags & TopicBufferHeader.FlagZeroCopy) != 0, dropped);
-            return true;
-        }
-
-        info = default;
-        return false; // a publisher rewriting faster than we can copy: try again later
-    }
-
-    /// <summary>
-    /// Borrows the subscriber's next message in place (zero copy): the buffer is marked held in the
-    /// subscriber's row, so the publisher waits (at most its acknowledgement timeout) before it overwrites
-    /// it. False when there is no message yet. One borrow at a time per subscriber.
-    /// </summary>
-    public bool TryBorrow(int index, out long payload, out long version, out TopicMessageInfo info)
-    {
-        ref TopicSubscriberRow row = ref Row(index);
-        if (Volatile.Read(ref row.HeldBuffer) != 0)
-        {
-            throw new InvalidOperationException("This subscriber still holds a borrowed message: dispose it first.");
-        }
-
-        long dropped = 0;
-        for (int attempt = 0; attempt < 1_000; attempt++)
-        {
-            long next = Volatile.Read(ref Control.NextSequence);
-            long position = Volatile.Read(ref row.Position);
-            if (position < 0 || next < 0)
-            {
-                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a negative position or sequence.");
-            }
-
-            if (position >= next)
-            {
-                break;
-            }
-
-            if (next - position > BufferCount)
-            {
-                dropped += next - BufferCount - position;
-                position = next - BufferCount;
-                Volatile.Write(ref row.Position, position);
-            }
-
-            int buffer = (int)(position % BufferCount);
-            Area area = CurrentArea();
-            long start = TopicLayout.BufferOffset(area.Start, buffer, area.BufferSize);
-            ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(start);
-            long expected = (2 * position) + 2;
-
-            // Hold first (a full fence), then check the version: the publisher looks at holds after it
-            // decides to write, so either it sees the hold or we see its new version.
-            Volatile.Write(ref row.HeldVersion, expected);
-            Interlocked.Exchange(ref row.HeldBuffer, buffer + 1);
-            long seen = Volatile.Read(ref header.Version);
-            if (seen != expected)
-            {
-                Volatile.Write(ref row.HeldBuffer, 0);
-                if (seen > expected)
-                {
-                    dropped++;
-                    Volatile.Write(ref row.Position, position + 1);
-                }
-
-                continue;
-            }
-
-            TopicBufferHeader copy = header;
-            if (copy.Size < 0 || copy.Size > area.BufferSize || copy.Id != position)
-            {
-                Volatile.Write(ref row.HeldBuffer, 0);
-                ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged message header (size {copy.Size}, id {copy.Id}).");
-            }
-
-            payload = start + TopicLayout.BufferHeaderSize;
-            version = expected;
-            if ((copy.Flags & TopicBufferHeader.FlagHashed) != 0 && XxHash64.HashToUInt64(_segment.Memory.Span(payload, copy.Size)) != copy.Hash)
-            {
-                Volatile.Write(ref row.HeldBuffer, 0);
-                Volatile.Write(ref row.Position, position + 1);
-                throw new InvalidDataException($"Message {position} of topic '{Name}' does not match its hash: its payload was damaged.");
-            }
-
-            Volatile.Write(ref row.Position, position + 1);
-            Interlocked.Add(ref row.Drops, dropped);
-            info = new TopicMessageInfo(copy.Id, copy.Clock, new DateTime(Math.Clamp(copy.TimeUtcTicks, 0, DateTime.MaxValue.Ticks), DateTimeKind.Utc),
-                copy.Size, copy.Hash, (copy.Flags & TopicBufferHeader.FlagZeroCopy) != 0, dropped);
-            return true;
-        }
-
-        if (dropped != 0)
-        {
-            Interlocked.Add(ref row.Drops, dropped);
-        }
-
-        payload = 0;
-        version = 0;
-        info = default;
-        return false;
-    }
-
-    /// <summary>Ends a borrow: acknowledges the message and frees the buffer for the publisher; false when it was overwritten meanwhile.</summary>
-    public bool ReleaseBorrow(int index, long id, long payload, long version)
-    {
-        ref TopicSubscriberRow row = ref Row(index);
-        ref TopicBufferHeader header = ref _segment.Memory.Ref<TopicBufferHeader>(payload - TopicLayout.BufferHeaderSize);
-        bool intact = Volatile.Read(ref header.Version) == version;
-        Volatile.Write(ref row.HeldBuffer, 0);
-        Volatile.Write(ref row.Acknowledged, id);
-        AckEvent.Signal();
-        return intact;
-    }
-
-    /// <summary>Whether a borrowed buffer still holds the message it was borrowed for.</summary>
-    public bool IsIntact(long payload, long version) =>
-        Volatile.Read(ref _segment.Memory.Ref<TopicBufferHeader>(payload - TopicLayout.BufferHeaderSize).Version) == version;
-
-    /// <summary>Messages waiting for subscriber <paramref name="index"/> (at most the buffer count).</summary>
-    public long Pending(int index) =>
-        Math.Clamp(Volatile.Read(ref Control.NextSequence) - Volatile.Read(ref Row(index).Position), 0, BufferCount);
 }

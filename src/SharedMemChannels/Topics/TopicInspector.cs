@@ -51,8 +51,11 @@ internal static class TopicInspector
 
             bool valid = c.Magic == TopicControl.MagicValue && c.Version == TopicControl.CurrentVersion && Enum.IsDefined((ChannelNotifier)c.Notifier.Kind);
             int typeLength = Math.Clamp(c.MessageTypeLength, 0, TopicControl.MessageTypeCapacity);
+            (string completion, string? completionError) = ReadCompletion(memory, control);
             reports.Add(new TopicReport
             {
+                Completion = completion,
+                CompletionError = completionError,
                 Name = info.Name[TopicLayout.ObjectPrefix.Length..],
                 State = !valid ? "damaged" : c.State switch
                 {
@@ -80,5 +83,31 @@ internal static class TopicInspector
         }
 
         return reports;
+    }
+
+    /// <summary>The completion record as text; lengths clamped to the record (a torn or damaged record reads short, never outside).</summary>
+    private static (string State, string? Error) ReadCompletion(SegmentMemory memory, long control)
+    {
+        long word = Volatile.Read(ref memory.Int64(control + TopicControl.CompletionStateOffset));
+        var state = (Rings.RingCompletionState)(int)(word & 0xFFFFFFFF);
+        string? error = null;
+        if (state is Rings.RingCompletionState.Faulted or Rings.RingCompletionState.Canceled)
+        {
+            int typeLength = Math.Clamp(Volatile.Read(ref memory.Int32(control + TopicControl.CompletionTypeLengthOffset)), 0, TopicControl.CompletionTypeCapacity);
+            int messageLength = Math.Clamp(Volatile.Read(ref memory.Int32(control + TopicControl.CompletionMessageLengthOffset)), 0, TopicControl.CompletionMessageCapacity);
+            string type = System.Text.Encoding.UTF8.GetString(memory.Span(control + TopicControl.CompletionTypeOffset, typeLength));
+            string message = System.Text.Encoding.UTF8.GetString(memory.Span(control + TopicControl.CompletionMessageOffset, messageLength));
+            error = type.Length == 0 && message.Length == 0 ? null : $"{type}: {message}";
+        }
+
+        return (state switch
+        {
+            Rings.RingCompletionState.Open => "open",
+            Rings.RingCompletionState.Completing => "completing",
+            Rings.RingCompletionState.Completed => "completed",
+            Rings.RingCompletionState.Faulted => "faulted",
+            Rings.RingCompletionState.Canceled => "canceled",
+            _ => "damaged",
+        }, error);
     }
 }

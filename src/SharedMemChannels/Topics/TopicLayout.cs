@@ -21,6 +21,8 @@ namespace SharedMemChannels.Topics;
 ///   lines 36,37 reference table: 64 OwnerIds, one per open instance (a topic without a live one goes,
 ///               unless it persists: RaftLib's reference counting, as channels have it)
 ///   line 38     the typed messages' description (UTF-8: "type serialized by identity")
+///   lines 39-49 the completion record (the publisher's Complete, or Remove): { state | completer OwnerId },
+///               type-name and message lengths, then the exception's type name (256 B) and message (1 KiB)
 /// buffer area (one heap block): a line of its own shape (magic, buffer size, buffer count), then
 ///   BufferCount buffers of a 64-byte header and BufferSize payload bytes
 ///   header: version (seqlock: odd while written), id (sequence), clock, time (UTC ticks), size, flags, hash
@@ -35,12 +37,12 @@ namespace SharedMemChannels.Topics;
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal struct TopicControl
 {
-    public const int Size = 4992;
+    public const int Size = 6400;
 
     /// <summary>"SHMCTOP1", little-endian.</summary>
     public const ulong MagicValue = 0x3150_4F54_434D_4853;
 
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
 
     public const int FlagHashPayloads = 1;
     public const int FlagPersistent = 2;
@@ -62,6 +64,13 @@ internal struct TopicControl
     public const int ReferenceCount = 64;
     public const int MessageTypeOffset = 4864;
     public const int MessageTypeCapacity = 128;
+    public const int CompletionStateOffset = 4992;          // long: RingCompletionState | completer OwnerId << 32
+    public const int CompletionTypeLengthOffset = 5000;
+    public const int CompletionMessageLengthOffset = 5004;
+    public const int CompletionTypeOffset = 5120;
+    public const int CompletionTypeCapacity = 256;
+    public const int CompletionMessageOffset = 5376;
+    public const int CompletionMessageCapacity = 1024;
 
     // Line 0.
     [FieldOffset(0)] public ulong Magic;

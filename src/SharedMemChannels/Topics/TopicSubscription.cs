@@ -1,3 +1,5 @@
+using System.Threading.Channels;
+
 namespace SharedMemChannels.Topics;
 
 /// <summary>What the subscriber views share: the row, the receive, and the wait for the next message.</summary>
@@ -55,8 +57,9 @@ internal sealed class TopicSubscription : IDisposable
     }
 
     /// <summary>
-    /// Completes when no message will come any more: faulted with <see cref="ChannelRemovedException"/> once
-    /// the topic was removed and this subscriber read what was buffered; canceled when the subscriber is
+    /// Completes when no message will come any more, once this subscriber read what was buffered: as the
+    /// publisher completed the topic (with success, its error, or canceled), or faulted with
+    /// <see cref="ChannelRemovedException"/> when the topic was removed; canceled when the subscriber is
     /// disposed. A dead publisher does not complete it (a new one may take over). Watched, once asked for,
     /// by a wait on the waiter thread, not a thread of its own.
     /// </summary>
@@ -88,7 +91,7 @@ internal sealed class TopicSubscription : IDisposable
             while (Volatile.Read(ref _disposed) == 0 && !_core.Segment.IsDetached)
             {
                 int token = _core.MessageEvent.PrepareWait();
-                if (CompleteIfRemovedAndDrained())
+                if (CompleteIfEnded())
                 {
                     _core.MessageEvent.CancelWait();
                     return;
@@ -107,22 +110,52 @@ internal sealed class TopicSubscription : IDisposable
         }
     }
 
-    /// <summary>Faults the completion once the topic is removed and nothing is left to read; true if so.</summary>
-    private bool CompleteIfRemovedAndDrained()
+    /// <summary>
+    /// Whether no message will come any more and nothing is left to read (the topic completed by its
+    /// publisher, or removed); completes <see cref="Completion"/> as the ending says, and returns true if so.
+    /// </summary>
+    private bool CompleteIfEnded()
     {
-        if (_core.IsRemoved && _core.Pending(_row) == 0)
+        if (!(_core.IsCompletionFinal || _core.IsRemoved) || _core.Pending(_row) != 0)
         {
-            _completion.TrySetException(new ChannelRemovedException($"Topic '{_core.Name}' was removed."));
-            return true;
+            return false;
         }
 
-        return false;
+        switch (EndError())
+        {
+            case null:
+                _completion.TrySetResult();
+                break;
+            case OperationCanceledException canceled:
+                _completion.TrySetCanceled(canceled.CancellationToken);
+                break;
+            case Exception error:
+                _completion.TrySetException(error);
+                break;
+        }
+
+        return true;
     }
+
+    /// <summary>The error an ended topic reports (null for a plain <c>Complete()</c>): the publisher's, or the removal.</summary>
+    private Exception? EndError() =>
+        _core.IsCompletionFinal ? _core.CompletionError() : new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
+
+    /// <summary>What a blocking receive of an ended topic throws: the removal, the cancellation, or a <see cref="ChannelClosedException"/>.</summary>
+    private Exception EndException() =>
+        _core.IsCompletionFinal ? _core.ClosedException() : new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
 
     public bool TryReceive(Span<byte> destination, out TopicMessageInfo info)
     {
         ThrowIfDisposed();
         return _core.TryReceive(_row, destination, out info);
+    }
+
+    public ReceiveOutcome TryReceive<TSink>(ref TSink sink, out TopicMessageInfo info, out int size)
+        where TSink : IMessageSink, allows ref struct
+    {
+        ThrowIfDisposed();
+        return _core.TryReceive(_row, ref sink, out info, out size);
     }
 
     public bool TryBorrow(out TopicMessage message)
@@ -141,11 +174,14 @@ internal sealed class TopicSubscription : IDisposable
     /// <summary>
     /// Blocks this thread (spin, then the kernel: the futex word or the semaphore) until a message is there;
     /// false when <paramref name="timeout"/> passed first. A dead publisher with nothing left to read is
-    /// <see cref="ChannelAbandonedException"/>, a removed topic drained is <see cref="ChannelRemovedException"/>.
+    /// <see cref="ChannelAbandonedException"/>; a topic completed (or removed) and drained throws what
+    /// <see cref="EndException"/> says; <paramref name="cancellationToken"/> wakes the sleep and throws
+    /// <see cref="OperationCanceledException"/>.
     /// </summary>
-    public bool Wait(TimeSpan timeout)
+    public bool Wait(TimeSpan timeout, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
         using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
         using TopicCore.Hold hold = _core.HoldWhileWaiting();
         long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
@@ -154,23 +190,46 @@ internal sealed class TopicSubscription : IDisposable
             return true;
         }
 
+        // A cancellation wakes the sleepers of the message event (a futex wake, or posts for the announced
+        // sleepers of a semaphore; others look and sleep again); registered inside the blocking use, so the
+        // callback never touches an unmapped word: disposing the registration waits for a running one.
+        using CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static events => WakeSleepers((Synchronization.EventCount)events!), _core.MessageEvent)
+            : default;
         while (true)
         {
-            if (AnnounceOrReady(out int token))
+            switch (AnnounceOrReady(out int token))
             {
-                return true;
+                case WaitStep.Ready:
+                    return true;
+                case WaitStep.Ended:
+                    throw EndException();
             }
 
             long left = deadline - Environment.TickCount64;
-            if (left <= 0)
+            if (left <= 0 || cancellationToken.IsCancellationRequested)
             {
                 _core.MessageEvent.CancelWait();
+                cancellationToken.ThrowIfCancellationRequested();
                 return false;
             }
 
             bool woken = _core.MessageEvent.Wait(token, TimeSpan.FromMilliseconds(Math.Min(left, (long)s_slice.TotalMilliseconds)));
             ThrowIfDisposed(); // before the mapping is touched again: a detach waits for this wait to leave
+            cancellationToken.ThrowIfCancellationRequested();
             ThrowIfAbandoned(woken);
+        }
+    }
+
+    private static void WakeSleepers(Synchronization.EventCount events)
+    {
+        if (events.Notifier is { } notifier)
+        {
+            notifier.Post(events.Waiters);
+        }
+        else
+        {
+            events.WakeAll();
         }
     }
 
@@ -184,26 +243,28 @@ internal sealed class TopicSubscription : IDisposable
         }
 
         using TopicCore.Hold hold = _core.HoldWhileWaiting();
-        if (AnnounceOrReady(out int token))
+        WaitStep step = AnnounceOrReady(out int token);
+        while (step == WaitStep.Sleep)
+        {
+            bool woken = await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false);
+            step = AfterWake(woken, out token);
+        }
+
+        if (step == WaitStep.Ready)
         {
             return true;
         }
 
-        while (true)
-        {
-            bool woken = await _core.MessageEvent.WaitAsync(token, s_slice, cancellationToken).ConfigureAwait(false);
-            if (AfterWake(woken, out token))
-            {
-                return true;
-            }
-        }
+        // Ended: false for a plain completion (a channel's WaitToReadAsync), else its error.
+        Exception? error = EndError();
+        return error is null ? false : throw error;
     }
 
     /// <summary>
     /// What an asynchronous wait does when it resumes (on a pool thread): inside a blocking use of the
     /// segment, so that a detach on another thread waits for these few reads instead of unmapping under them.
     /// </summary>
-    private bool AfterWake(bool woken, out int token)
+    private WaitStep AfterWake(bool woken, out int token)
     {
         using Segments.SegmentAttachment.BlockingUse use = _core.Segment.EnterBlocking();
         ThrowIfDisposed();
@@ -229,26 +290,33 @@ internal sealed class TopicSubscription : IDisposable
     }
 
     /// <summary>
-    /// Announces a sleeper on the message event count and looks once more: true (announcement withdrawn)
-    /// when a message is there; <see cref="ChannelRemovedException"/> when the topic is removed and drained;
-    /// else false with the token to sleep on.
+    /// Announces a sleeper on the message event count and looks once more: <see cref="WaitStep.Ready"/>
+    /// (announcement withdrawn) when a message is there, <see cref="WaitStep.Ended"/> (withdrawn) when the
+    /// topic is completed or removed and drained, else <see cref="WaitStep.Sleep"/> with the token.
     /// </summary>
-    private bool AnnounceOrReady(out int token)
+    private WaitStep AnnounceOrReady(out int token)
     {
         token = _core.MessageEvent.PrepareWait();
         if (_core.Pending(_row) > 0)
         {
             _core.MessageEvent.CancelWait();
-            return true;
+            return WaitStep.Ready;
         }
 
-        if (CompleteIfRemovedAndDrained())
+        if (CompleteIfEnded())
         {
             _core.MessageEvent.CancelWait();
-            throw new ChannelRemovedException($"Topic '{_core.Name}' was removed.");
+            return WaitStep.Ended;
         }
 
-        return false;
+        return WaitStep.Sleep;
+    }
+
+    private enum WaitStep
+    {
+        Sleep,
+        Ready,
+        Ended,
     }
 
     /// <summary>After a sleep that nothing ended (a whole slice), with nothing to read and the publisher's process dead: <see cref="ChannelAbandonedException"/>.</summary>

@@ -225,8 +225,9 @@ internal static class TopicRoles
         var places = new List<string>();
         for (int k = 0, n = random.Next(1, 4); k < n; k++)
         {
-            (long at, string place) = random.Next(6) switch
+            (long at, string place) = random.Next(7) switch
             {
+                6 => (control + Topics.TopicControl.CompletionStateOffset + (random.Next(0, 2) * 8), "completion"),
                 0 => (control + (random.Next(0, 512 / 8) * 8), "control"),
                 1 => (control + Topics.TopicControl.SubscribersOffset + (random.Next(0, 2 * Topics.TopicControl.SubscriberSize / 8) * 8), "subscriber-row"),
                 2 => (control + Topics.TopicControl.ReferencesOffset + (random.Next(0, 256 / 8) * 8), "references"),
@@ -271,6 +272,16 @@ internal static class TopicRoles
             });
         }
 
+        yield return ("receive-writer", () => Task.FromResult(first.TryReceive(new System.Buffers.ArrayBufferWriter<byte>(), out _)));
+        yield return ("borrow-blocking", () =>
+        {
+            if (first.Borrow(TimeSpan.Zero, out TopicMessage message))
+            {
+                message.Dispose();
+            }
+
+            return Task.CompletedTask;
+        });
         yield return ("publish-large", () => Task.FromResult(publisher.Publish(new byte[topic.MaxMessageSize + 100])));
         yield return ("waittoread", async () =>
         {
@@ -291,6 +302,8 @@ internal static class TopicRoles
         });
         yield return ("exists", () => Task.FromResult(SharedTopic.Exists(segment, "victim")));
         yield return ("inspect", () => Task.FromResult(Diagnostics.SegmentDiagnostics.Inspect(segment.Name).Topics.Count));
+        yield return ("complete", () => Task.FromResult(publisher.TryComplete(new TimeoutException("damaged"))));
+        yield return ("receive-completed", () => Task.FromResult(first.Receive(new System.Buffers.ArrayBufferWriter<byte>(), TimeSpan.Zero, out _)));
         yield return ("remove", () => Task.FromResult(SharedTopic.Remove(segment, "victim")));
         yield return ("publish-removed", () => Task.FromResult(publisher.Publish(8L)));
     }
