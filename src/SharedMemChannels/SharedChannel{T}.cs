@@ -60,6 +60,12 @@ public sealed class SharedChannel<T> : Channel<T>, IDisposable
     /// <summary>Whether the channel is unbounded (<see cref="SharedChannel.CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>): its queue grows in chunks of <see cref="SharedChannelOptions.ChunkCapacity"/> elements.</summary>
     public bool IsUnbounded => _backend.Options.IsUnbounded;
 
+    /// <summary>
+    /// The identity of the comparer a prioritized channel orders its items by (<c>default</c> for
+    /// <see cref="Comparer{T}.Default"/>); null for a channel that is not prioritized.
+    /// </summary>
+    public string? ComparerIdentity => _backend.ComparerIdentity;
+
     /// <summary>What a write into the full channel does.</summary>
     public BoundedChannelFullMode FullMode => _backend.Options.FullMode;
 

@@ -220,10 +220,16 @@ internal static class Commands
                 _ => $"{ch.ElementTypeName} ({Format.Number(ch.ElementSize)} B)",
             });
             string flags = $"{(ch.SingleReader ? ", single reader" : string.Empty)}{(ch.SingleWriter ? ", single writer" : string.Empty)}{(ch.Persistent ? ", persistent" : string.Empty)}{(ch.RetainUndelivered ? string.Empty : ", discards undelivered")}";
-            ChannelRow("capacity", ch.IsUnbounded
+            ChannelRow("capacity", ch.ComparerIdentity is not null
+                ? $"unbounded, prioritized by {ch.ComparerIdentity}{flags}"
+                : ch.IsUnbounded
                 ? $"unbounded, chunks of {Format.Number(ch.ChunkCapacity)}{flags}"
                 : $"{Format.Number(ch.Capacity)}, {ch.FullMode}, {ch.Ring}{flags}");
-            if (ch.IsUnbounded)
+            if (ch.ComparerIdentity is not null)
+            {
+                ChannelRow("heap", $"room for {Format.Number(ch.HeapCapacity)} ({Format.Bytes(ch.ChunkBytes)})");
+            }
+            else if (ch.IsUnbounded)
             {
                 ChannelRow("chunks", $"{Format.Number(ch.ChunkCount)} ({Format.Bytes(ch.ChunkBytes)})");
             }

@@ -275,6 +275,7 @@ internal sealed partial class ChannelCore<T>
 
         Volatile.Write(ref c.State, ChannelControl.StateRemoved); // whatever follows, nobody opens it again
         bool unbounded = c.RingKind == (int)RingKind.Unbounded;
+        bool prioritized = c.RingKind == (int)RingKind.Prioritized;
         long ringOffset = c.RingOffset;
         long ringLength = c.RingLength;
         ulong ring = Interlocked.Exchange(ref c.RingBlock, 0);
@@ -287,6 +288,10 @@ internal sealed partial class ChannelCore<T>
             if (unbounded)
             {
                 UnboundedRing<byte>.FreeChain(segment, ringOffset, ringLength);
+            }
+            else if (prioritized)
+            {
+                PriorityRing<byte>.FreeArrays(segment, ringOffset, ringLength);
             }
 
             try

@@ -35,6 +35,7 @@ internal sealed partial class ChannelCore<T>
     private int _endpoint = -1;     // our row in the endpoint table
     private int _detached;
     private object? _notifierHold;  // this instance's hold on the channel's semaphores (none for the futex)
+    private PriorityOrder<T>? _order; // a prioritized channel's comparer in this process
 
     private ChannelCore(SegmentAttachment segment, string name, ShmHandle controlBlock, long control, SharedChannelOptions options, Action<T>? itemDropped, ElementOwnership<T>? ownership)
     {
@@ -65,6 +66,9 @@ internal sealed partial class ChannelCore<T>
 
     public RingHeader Header => _ring.Header;
 
+    /// <summary>The identity of a prioritized channel's comparer (as stored); null for the other kinds.</summary>
+    public string? ComparerIdentity => _order?.Identity;
+
     /// <summary>The ring under the channel (for tests and diagnostics).</summary>
     internal IRing<T> Ring => _ring;
 
@@ -94,7 +98,8 @@ internal sealed partial class ChannelCore<T>
     /// record channels; null for a <see cref="SharedChannel{T}"/>, which gets the rules of its
     /// <see cref="ShmString"/> / <see cref="ShmVector{T}"/> fields, if it has any.
     /// </summary>
-    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership)
+    /// <remarks><paramref name="order"/>: a prioritized channel's comparer (made prioritized, or checked against the stored one).</remarks>
+    public static ChannelCore<T> Open(SegmentAttachment segment, string name, SharedChannelOptions? options, Action<T>? itemDropped, OpenMode mode, ElementOwnership<T>? ownership, PriorityOrder<T>? order = null)
     {
         TypeLayoutInfo element = TypeLayout<T>.Info;
         if (ownership is null && TypeLayout<T>.OwnedHandleOffsets.Length != 0)
@@ -142,6 +147,7 @@ internal sealed partial class ChannelCore<T>
 
         var core = new ChannelCore<T>(segment, name, found.Block, found.ValueOffset, (options ?? new SharedChannelOptions(1)).Clone(), itemDropped, ownership);
         core._endpoint = row;
+        core._order = order;
         try
         {
             core.WaitReadyOrInitialize(options, created, element);
@@ -230,7 +236,7 @@ internal sealed partial class ChannelCore<T>
         }
 
         bool unbounded = options.IsUnbounded;
-        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode, unbounded);
+        RingKind kind = ChannelRing<T>.KindFor(options.SingleReader, options.SingleWriter, options.FullMode, unbounded, _order is not null);
         int capacity = unbounded ? options.ChunkCapacity : options.Capacity; // an unbounded channel stores its chunk capacity
         BoundedChannelFullMode fullMode = unbounded ? BoundedChannelFullMode.Wait : options.FullMode;
         long bytes = ChannelRing<T>.RequiredBytes(kind, capacity) + RingLayout.LineSize;
@@ -274,7 +280,7 @@ internal sealed partial class ChannelCore<T>
         long payload = heap.GetPayloadOffset(block, out _, out _);
         long ring = (payload + RingLayout.LineSize - 1) & ~(long)(RingLayout.LineSize - 1);
         long length = bytes - (ring - payload);
-        _ring = ChannelRing<T>.Create(kind, _segment, ring, length, capacity, options.SingleReader, options.SingleWriter);
+        _ring = ChannelRing<T>.Create(kind, _segment, ring, length, capacity, options.SingleReader, options.SingleWriter, _order);
 
         c.Magic = ChannelControl.MagicValue;
         c.Version = ChannelControl.CurrentVersion;
@@ -360,10 +366,12 @@ internal sealed partial class ChannelCore<T>
         bool unbounded = (c.Flags & ChannelControl.FlagUnbounded) != 0;
         int maxCapacity = unbounded ? SharedChannelOptions.MaxChunkCapacity : SharedChannelOptions.MaxCapacity;
         if (c.Capacity < 1 || c.Capacity > maxCapacity || (uint)fullMode > (uint)BoundedChannelFullMode.DropWrite ||
-            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode, unbounded))
+            kind != ChannelRing<T>.KindFor(singleReader, singleWriter, fullMode, unbounded, unbounded && kind == RingKind.Prioritized))
         {
             ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
         }
+
+        _order = PrioritizedChannel.CheckOrder(Name, kind, options is not null, _order);
 
         if (options is not null && (options.IsUnbounded != unbounded ||
             (unbounded ? options.ChunkCapacity != c.Capacity : options.Capacity != c.Capacity || options.FullMode != fullMode) ||
@@ -394,7 +402,7 @@ internal sealed partial class ChannelCore<T>
         Options.Persistent = persistent;
         Options.RetainUndelivered = retain;
         Options.Notifier = notifier;
-        _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter);
+        _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter, _order);
         _header = _ring.Header;
         _spsc = _ring as SpscRing<T>;
         _notifierHold ??= NotifierSemaphores.Attach(_segment.Name, c.Notifier, _header.ReadersEvent, _header.WritersEvent);

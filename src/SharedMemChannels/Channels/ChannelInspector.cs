@@ -40,7 +40,8 @@ internal static class ChannelInspector
             _ => "initializing",
         };
         int typeNameLength = Math.Clamp(c.ElementTypeNameLength, 0, ChannelControl.ElementTypeNameCapacity);
-        bool unbounded = (RingKind)c.RingKind == RingKind.Unbounded;
+        bool prioritized = (RingKind)c.RingKind == RingKind.Prioritized;
+        bool unbounded = (RingKind)c.RingKind == RingKind.Unbounded || prioritized;
         var report = new ChannelReport
         {
             Name = name,
@@ -71,6 +72,7 @@ internal static class ChannelInspector
             {
                 RingKind.Spsc => "spsc",
                 RingKind.Unbounded => "unbounded",
+                RingKind.Prioritized => "prioritized",
                 _ => "mpmc",
             },
             Endpoints = Endpoints(memory, control, c, processes),
@@ -98,7 +100,15 @@ internal static class ChannelInspector
 
         long chunks = 0;
         long chunkBytes = 0;
-        if (unbounded)
+        long heapCapacity = 0;
+        if (prioritized)
+        {
+            // The heap descriptor (PriorityLayout): the element array's capacity; a snapshot, clamped.
+            heapCapacity = Math.Clamp(Volatile.Read(ref memory.Int64(ring + PriorityLayout.ArrayCapacityOffset)), 0, memory.MappedLength);
+            chunks = heapCapacity == 0 ? 0 : 1;
+            chunkBytes = heapCapacity * Math.Clamp(c.ElementSize, 0, 1 << 20);
+        }
+        else if (unbounded)
         {
             // The chain descriptor (ChainLayout): how many chunks, of how many bytes; snapshots, clamped.
             long first = Volatile.Read(ref memory.Int64(ring + ChainLayout.FirstIndexOffset));
@@ -117,6 +127,8 @@ internal static class ChannelInspector
                 (count > 0 || (completionState != RingCompletionState.Open && !completionSeen)),
             ChunkCount = chunks,
             ChunkBytes = chunkBytes,
+            HeapCapacity = heapCapacity,
+            ComparerIdentity = prioritized ? Rings.PriorityRing<byte>.StoredIdentity(memory, ring) : null,
             Written = Volatile.Read(ref memory.Int64(ring + RingLayout.WrittenOffset)),
             Read = Volatile.Read(ref memory.Int64(ring + RingLayout.ReadOffset)),
             Dropped = Volatile.Read(ref memory.Int64(ring + RingLayout.DroppedOffset)),

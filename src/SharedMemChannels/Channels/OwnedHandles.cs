@@ -67,6 +67,13 @@ internal static class OwnedHandles
             return;
         }
 
+        if (kind == RingKind.Prioritized)
+        {
+            int[] owned = offsets.ToArray();
+            PriorityRing<byte>.VisitQueued(segment, c.RingOffset, c.RingLength, element => ReleaseElement(segment, element, elementSize, owned, channelId));
+            return;
+        }
+
         if (kind is not (RingKind.Spsc or RingKind.Mpmc))
         {
             return; // a ring kind this walk does not know: its items' storage stays with the segment

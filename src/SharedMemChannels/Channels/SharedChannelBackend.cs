@@ -25,6 +25,9 @@ internal abstract class SharedChannelBackend<T>
     /// <summary>The identity of the serializer the channel carries its items with; null for unmanaged items.</summary>
     public virtual string? SerializerIdentity => null;
 
+    /// <summary>The identity of the comparer a prioritized channel is ordered by; null for the other kinds.</summary>
+    public virtual string? ComparerIdentity => null;
+
     /// <summary>Detaches this process (its channel instance is disposed).</summary>
     public abstract void Detach();
 

@@ -27,6 +27,8 @@ internal sealed class UnmanagedChannelBackend<T> : SharedChannelBackend<T>
 
     public override ChannelWriter<T> Writer { get; }
 
+    public override string? ComparerIdentity => Core.ComparerIdentity;
+
     public override void Detach() => Core.Detach();
 
     public override void Release(in T item) => (Core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);

@@ -53,8 +53,17 @@ public sealed record ChannelReport
     /// <summary>Chunks an unbounded channel holds now; 0 for a bounded one.</summary>
     public long ChunkCount { get; init; }
 
-    /// <summary>Heap bytes an unbounded channel's chunks take now; 0 for a bounded one.</summary>
+    /// <summary>Heap bytes an unbounded channel's chunks (a prioritized channel's element array) take now; 0 for a bounded one.</summary>
     public long ChunkBytes { get; init; }
+
+    /// <summary>
+    /// The identity of the comparer a prioritized channel orders its items by (<c>default</c> for
+    /// <see cref="System.Collections.Generic.Comparer{T}.Default"/>); null for the other channels.
+    /// </summary>
+    public string? ComparerIdentity { get; init; }
+
+    /// <summary>How many items a prioritized channel's element array has room for now (it doubles and halves); 0 for the other channels.</summary>
+    public long HeapCapacity { get; init; }
 
     /// <summary>What a write into the full channel does.</summary>
     public BoundedChannelFullMode FullMode { get; init; }

@@ -93,7 +93,7 @@ internal sealed class RingHeader
     /// </summary>
     public static RingHeader Initialize(SegmentMemory memory, long offset, long length, RingKind kind, int elementSize, int capacity, ProcessTable processes)
     {
-        if (kind is not (RingKind.Spsc or RingKind.Mpmc or RingKind.Unbounded))
+        if (kind is not (RingKind.Spsc or RingKind.Mpmc or RingKind.Unbounded or RingKind.Prioritized))
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(kind), kind, "Unknown ring kind.");
         }

@@ -16,6 +16,13 @@ internal enum RingKind
     /// the cells live in a chain of chunks taken from the heap (<see cref="UnboundedRing{T}"/>).
     /// </summary>
     Unbounded = 3,
+
+    /// <summary>
+    /// An unbounded prioritized channel: this block holds the header, the heap descriptor and the intent
+    /// record (<see cref="PriorityLayout"/>); the items live in a binary heap in one heap block that grows
+    /// and shrinks (<see cref="PriorityRing{T}"/>).
+    /// </summary>
+    Prioritized = 4,
 }
 
 /// <summary>
@@ -128,14 +135,17 @@ internal static class RingLayout
         kind == RingKind.Spsc ? elementSize : (CellItemOffset + elementSize + 7) & ~7;
 
     /// <summary>Slots in the ring's own block: none for an unbounded channel (its cells are in the chunks).</summary>
-    public static int SlotCountIn(RingKind kind, int capacity) => kind == RingKind.Unbounded ? 0 : SlotCountFor(capacity);
+    public static int SlotCountIn(RingKind kind, int capacity) => kind is RingKind.Unbounded or RingKind.Prioritized ? 0 : SlotCountFor(capacity);
 
     /// <summary>The bytes a ring of this shape needs, from its (line-aligned) start.</summary>
-    /// <remarks>For <see cref="RingKind.Unbounded"/>, <paramref name="capacity"/> is the chunk capacity and the block holds the chain descriptor only.</remarks>
-    public static long RequiredBytes(RingKind kind, int elementSize, int capacity) =>
-        kind == RingKind.Unbounded
-            ? SlotsOffset + ChainLayout.DescriptorBytes
-            : SlotsOffset + ((long)SlotCountFor(capacity) * CellSizeFor(kind, elementSize));
+    /// <remarks>For <see cref="RingKind.Unbounded"/>, <paramref name="capacity"/> is the chunk capacity and the block holds the chain descriptor only;
+    /// for <see cref="RingKind.Prioritized"/>, the block holds the heap descriptor and the intent record's element.</remarks>
+    public static long RequiredBytes(RingKind kind, int elementSize, int capacity) => kind switch
+    {
+        RingKind.Unbounded => SlotsOffset + ChainLayout.DescriptorBytes,
+        RingKind.Prioritized => SlotsOffset + PriorityLayout.DescriptorBytes(elementSize),
+        _ => SlotsOffset + ((long)SlotCountFor(capacity) * CellSizeFor(kind, elementSize)),
+    };
 
     /// <summary>Offset of slot <paramref name="index"/> (already masked) from the ring's start.</summary>
     public static long SlotOffset(long index, int cellSize) => SlotsOffset + (index * cellSize);
