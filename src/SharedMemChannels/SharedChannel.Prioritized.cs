@@ -16,7 +16,7 @@ public static partial class SharedChannel
     /// <param name="options">Single reader / writer, waiting; <see cref="SharedChannelOptions.ChunkCapacity"/> is the heap's first size.</param>
     /// <returns>The channel.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, or <typeparamref name="T"/> holds pointers.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, <typeparamref name="T"/> holds pointers, or the options give a setting this kind of channel has no use for (a capacity, a full mode).</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     public static SharedChannel<T> CreateUnboundedPrioritized<T>(SharedSegment segment, string name, SharedChannelOptions options)
         where T : unmanaged => CreateUnboundedPrioritized<T>(segment, name, options, comparer: null);
@@ -33,8 +33,9 @@ public static partial class SharedChannel
     /// <param name="options">
     /// Single reader / writer (enforced across processes, as for every channel), notifier, persistence and
     /// waiting. <see cref="SharedChannelOptions.ChunkCapacity"/> is how many items the heap has room for
-    /// before it first grows (stored with the channel). <see cref="SharedChannelOptions.Capacity"/> and
-    /// <see cref="SharedChannelOptions.FullMode"/> are ignored.
+    /// before it first grows (stored with the channel). A <see cref="SharedChannelOptions.Capacity"/> or
+    /// <see cref="SharedChannelOptions.FullMode"/> given is an <see cref="ArgumentException"/>, as for
+    /// <see cref="CreateUnbounded{T}(SharedSegment, string, SharedChannelOptions)"/>.
     /// </param>
     /// <param name="comparer">
     /// The order; null for <see cref="Comparer{T}.Default"/>. Every process must use the same: its identity
@@ -59,7 +60,7 @@ public static partial class SharedChannel
     /// </para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="ArgumentException">The name is not valid, <typeparamref name="T"/> holds pointers, or an <see cref="ISharedComparer{T}"/> has an empty identity.</exception>
+    /// <exception cref="ArgumentException">The name is not valid, <typeparamref name="T"/> holds pointers, the options give a setting this kind of channel has no use for (a capacity, a full mode), or an <see cref="ISharedComparer{T}"/> has an empty identity.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An array of <see cref="SharedChannelOptions.ChunkCapacity"/> elements exceeds the largest allocation.</exception>
     /// <exception cref="InvalidOperationException">A channel of that name exists.</exception>
     public static SharedChannel<T> CreateUnboundedPrioritized<T>(SharedSegment segment, string name, SharedChannelOptions options, IComparer<T>? comparer)
@@ -122,6 +123,11 @@ public static partial class SharedChannel
     {
         ArgumentNullException.ThrowIfNull(segment);
         ValidateName(name);
+        if (options is not null)
+        {
+            SharedChannelOptions.ThrowIfNotApplicable(options, records: false);
+        }
+
         PriorityOrder<T> order = OrderFor(comparer);
         segment.ThrowIfDisposed();
         ChannelCore<T> core = ChannelCore<T>.Open(segment.Attachment, name, options, itemDropped: null, mode, ownership: null, order);

@@ -206,6 +206,9 @@ public sealed class PrioritizedChannelTests : SegmentTest
         Assert.Throws<KeyNotFoundException>(() => SharedChannel.OpenPrioritized<long>(segment, NewName("none"), null));
 
         Assert.Throws<ArgumentNullException>(() => SharedChannel.CreateUnboundedPrioritized<long>(segment, "x", null!));
+        Assert.Throws<ArgumentException>(() => SharedChannel.CreateUnboundedPrioritized<long>(segment, "x", new SharedChannelOptions(5)));
+        Assert.Throws<ArgumentException>(() => SharedChannel.CreateUnboundedPrioritized<long>(segment, "x", new SharedChannelOptions { FullMode = BoundedChannelFullMode.DropOldest }));
+        Assert.False(SharedChannel.Exists(segment, "x"));
         Assert.Throws<ArgumentException>(() => SharedChannel.CreateUnboundedPrioritized<long>(segment, "bad name!", new SharedChannelOptions()));
         Assert.Throws<ArgumentOutOfRangeException>(() => SharedChannel.CreateUnboundedPrioritized<Page>(segment, "huge", new SharedChannelOptions { ChunkCapacity = SharedChannelOptions.MaxChunkCapacity }));
         Assert.False(SharedChannel.Exists(segment, "huge"));
