@@ -45,7 +45,9 @@ public abstract class RemoteChannelConformanceTests : ChannelConformanceTests
 
         _segment ??= NewSegment("xchan", capacity: 4 << 20, max: 64 << 20);
         string name = NewName("c");
-        SharedChannel<int> local = Track(Unbounded
+        SharedChannel<int> local = Track(Prioritized
+            ? SharedChannel.CreateUnboundedPrioritized<int>(_segment, name, options)
+            : Unbounded
             ? SharedChannel.CreateUnbounded<int>(_segment, name, options)
             : SharedChannel.CreateBounded(_segment, name, options, localWriter ? spec.ItemDropped : null));
         _host ??= new ChannelHost(HostOnBackend("channel-serve", _segment.Name));
@@ -82,6 +84,28 @@ public sealed class RemoteWriterUnboundedChannelConformanceTests : RemoteChannel
 public sealed class RemoteReaderUnboundedChannelConformanceTests : RemoteChannelConformanceTests
 {
     protected override bool Unbounded => true;
+
+    protected override bool DropsHere => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: true);
+}
+
+/// <summary>Prioritized: reader here, writer in a child process (which opens the channel with <see cref="SharedChannel.Open{T}(SharedSegment, string)"/>, the default comparer).</summary>
+public sealed class RemoteWriterPrioritizedChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override bool Unbounded => true;
+
+    protected override bool Prioritized => true;
+
+    protected override Channel<int> CreateBounded(ChannelSpec spec) => CreateBounded(spec, localWriter: false);
+}
+
+/// <summary>Prioritized: writer here, reader in a child process.</summary>
+public sealed class RemoteReaderPrioritizedChannelConformanceTests : RemoteChannelConformanceTests
+{
+    protected override bool Unbounded => true;
+
+    protected override bool Prioritized => true;
 
     protected override bool DropsHere => true;
 
