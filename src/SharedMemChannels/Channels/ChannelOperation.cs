@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
+using SharedMemChannels.Common;
 using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels.Channels;
@@ -165,6 +166,7 @@ internal sealed class ReadOperation<T>(ChannelCore<T> channel) : ChannelOperatio
     where T : unmanaged
 {
     private ManualResetValueTaskSourceCore<T> _core;
+    private int _continuation; // SingleContinuation's flag
 
     protected override bool WaitsForData => true;
 
@@ -205,14 +207,18 @@ internal sealed class ReadOperation<T>(ChannelCore<T> channel) : ChannelOperatio
         finally
         {
             _core.Reset();
+            _continuation = 0;
             Channel.ReturnRead(this);
         }
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        SingleContinuation.Claim(ref _continuation, token, _core.Version);
         _core.OnCompleted(continuation, state, token, flags);
+    }
 }
 
 /// <summary>A pending <c>WaitToReadAsync</c> or <c>WaitToWriteAsync</c>.</summary>
@@ -220,6 +226,7 @@ internal sealed class WaitOperation<T>(ChannelCore<T> channel, bool forData) : C
     where T : unmanaged
 {
     private ManualResetValueTaskSourceCore<bool> _core;
+    private int _continuation; // SingleContinuation's flag
 
     protected override bool WaitsForData => forData;
 
@@ -269,14 +276,18 @@ internal sealed class WaitOperation<T>(ChannelCore<T> channel, bool forData) : C
         finally
         {
             _core.Reset();
+            _continuation = 0;
             Channel.ReturnWait(this, forData);
         }
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        SingleContinuation.Claim(ref _continuation, token, _core.Version);
         _core.OnCompleted(continuation, state, token, flags);
+    }
 }
 
 /// <summary>A pending <c>WriteAsync</c> on a full channel (Wait mode).</summary>
@@ -284,6 +295,7 @@ internal sealed class WriteOperation<T>(ChannelCore<T> channel) : ChannelOperati
     where T : unmanaged
 {
     private ManualResetValueTaskSourceCore<bool> _core;
+    private int _continuation; // SingleContinuation's flag
     private T _item;
 
     protected override bool WaitsForData => false;
@@ -327,6 +339,7 @@ internal sealed class WriteOperation<T>(ChannelCore<T> channel) : ChannelOperati
         finally
         {
             _core.Reset();
+            _continuation = 0;
             _item = default;
             Channel.ReturnWrite(this);
         }
@@ -334,8 +347,11 @@ internal sealed class WriteOperation<T>(ChannelCore<T> channel) : ChannelOperati
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        SingleContinuation.Claim(ref _continuation, token, _core.Version);
         _core.OnCompleted(continuation, state, token, flags);
+    }
 }
 
 /// <summary>What the operations share.</summary>

@@ -30,6 +30,7 @@ internal sealed class SlotReadOperation<T> : IValueTaskSource<T>
     private readonly ISlotTaker<T> _reader;
     private readonly Action _onInnerCompleted;
     private ManualResetValueTaskSourceCore<T> _source; // a mutable struct: never copied
+    private int _continuation; // SingleContinuation's flag
     private ConfiguredValueTaskAwaitable<RecordSlot>.ConfiguredValueTaskAwaiter _inner;
 
     public SlotReadOperation(ISlotTaker<T> reader)
@@ -93,12 +94,16 @@ internal sealed class SlotReadOperation<T> : IValueTaskSource<T>
         finally
         {
             _source.Reset();
+            _continuation = 0;
             _reader.Return(this);
         }
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _source.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        Common.SingleContinuation.Claim(ref _continuation, token, _source.Version);
         _source.OnCompleted(continuation, state, token, flags);
+    }
 }

@@ -15,6 +15,7 @@ internal sealed class SerializedWriteOperation<T> : IValueTaskSource
     private readonly SerializedChannelWriter<T> _writer;
     private readonly Action _onInnerCompleted;
     private ManualResetValueTaskSourceCore<bool> _source;
+    private int _continuation; // SingleContinuation's flag
     private ConfiguredValueTaskAwaitable.ConfiguredValueTaskAwaiter _inner;
     private ShmRecord _record;
 
@@ -80,12 +81,16 @@ internal sealed class SerializedWriteOperation<T> : IValueTaskSource
         finally
         {
             _source.Reset();
+            _continuation = 0;
             _writer.Return(this);
         }
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => _source.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        Common.SingleContinuation.Claim(ref _continuation, token, _source.Version);
         _source.OnCompleted(continuation, state, token, flags);
+    }
 }

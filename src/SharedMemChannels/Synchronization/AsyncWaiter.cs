@@ -336,6 +336,7 @@ internal sealed class AsyncWaiter
         private ManualResetValueTaskSourceCore<bool> _core;
         private EventCount? _events;
         private int _done;
+        private int _continuation; // SingleContinuation's flag
 
         public Registration(AsyncWaiter owner) => _owner = owner;
 
@@ -440,6 +441,7 @@ internal sealed class AsyncWaiter
                 Cancellation = default;
                 _events = null;
                 _core.Reset();
+                _continuation = 0;
                 lock (_owner._lock)
                 {
                     _owner._registrations.Push(this);
@@ -449,8 +451,11 @@ internal sealed class AsyncWaiter
 
         public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            Common.SingleContinuation.Claim(ref _continuation, token, _core.Version);
             _core.OnCompleted(continuation, state, token, flags);
+        }
     }
 
     /// <summary>The waits on one word, with the value they sleep under. Pooled.</summary>

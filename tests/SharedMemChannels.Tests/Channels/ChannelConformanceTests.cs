@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SharedMemChannels.Tests.Infrastructure;
 
@@ -795,6 +796,86 @@ public abstract partial class ChannelConformanceTests : SegmentTest
         Assert.True(c.Writer.TryWrite(3));
         Assert.Equal(3, await read);
         Assert.Throws<InvalidOperationException>(() => read.GetAwaiter().GetResult());
+    }
+
+    [Theory]
+    [InlineData(true, null)]
+    [InlineData(false, null)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void Item52_a_second_continuation_on_a_pending_operation_is_InvalidOperationException_under_a_SynchronizationContext(bool flowContext, bool? continueOnCapturedContext)
+    {
+        // A context of another type than SynchronizationContext itself is captured by the awaiters' OnCompleted:
+        // the runtime's tests met it as xunit's, where the second registration failed inside
+        // ManualResetValueTaskSourceCore with an InvalidCastException.
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(new PoolPostingContext());
+        try
+        {
+            Channel<int> c = CreateBounded(new ChannelSpec(1));
+            ValueTask<int> read = c.Reader.ReadAsync();
+            AssertOneContinuation(read.IsCompleted, () => Register(read));
+            ValueTask<bool> waitRead = c.Reader.WaitToReadAsync();
+            AssertOneContinuation(waitRead.IsCompleted, () => Register(waitRead));
+            if (!Unbounded)
+            {
+                c = CreateBounded(new ChannelSpec(1)); // no pending reader: the BCL's would take the item
+                Assert.True(c.Writer.TryWrite(1));
+                ValueTask write = c.Writer.WriteAsync(2);
+                AssertOneContinuation(write.IsCompleted, () => RegisterVoid(write));
+                ValueTask<bool> waitWrite = c.Writer.WaitToWriteAsync();
+                AssertOneContinuation(waitWrite.IsCompleted, () => Register(waitWrite));
+            }
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        static void AssertOneContinuation(bool completed, Action register)
+        {
+            Assert.False(completed);
+            register();
+            Assert.Throws<InvalidOperationException>(register);
+        }
+
+        void Register<TResult>(ValueTask<TResult> pending)
+        {
+            if (continueOnCapturedContext is { } captured)
+            {
+                ConfiguredValueTaskAwaitable<TResult>.ConfiguredValueTaskAwaiter awaiter = pending.ConfigureAwait(captured).GetAwaiter();
+                Action registration = flowContext ? () => awaiter.OnCompleted(() => { }) : () => awaiter.UnsafeOnCompleted(() => { });
+                registration();
+            }
+            else
+            {
+                ValueTaskAwaiter<TResult> awaiter = pending.GetAwaiter();
+                Action registration = flowContext ? () => awaiter.OnCompleted(() => { }) : () => awaiter.UnsafeOnCompleted(() => { });
+                registration();
+            }
+        }
+
+        void RegisterVoid(ValueTask pending)
+        {
+            if (continueOnCapturedContext is { } captured)
+            {
+                ConfiguredValueTaskAwaitable.ConfiguredValueTaskAwaiter awaiter = pending.ConfigureAwait(captured).GetAwaiter();
+                Action registration = flowContext ? () => awaiter.OnCompleted(() => { }) : () => awaiter.UnsafeOnCompleted(() => { });
+                registration();
+            }
+            else
+            {
+                ValueTaskAwaiter awaiter = pending.GetAwaiter();
+                Action registration = flowContext ? () => awaiter.OnCompleted(() => { }) : () => awaiter.UnsafeOnCompleted(() => { });
+                registration();
+            }
+        }
+    }
+
+    /// <summary>A context of its own type (so that awaiters capture it) that posts to the pool.</summary>
+    private sealed class PoolPostingContext : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state) => ThreadPool.UnsafeQueueUserWorkItem(s => d(s), state, preferLocal: false);
     }
 
     [SkippableFact]

@@ -202,6 +202,7 @@ internal sealed class RemoteCall<TResult> : IRemoteCall, IValueTaskSource<TResul
     private bool _first; // the first answer (done or pending) has come; guarded by _lock
     private readonly object _lock = new();
     private ManualResetValueTaskSourceCore<TResult> _core = new() { RunContinuationsAsynchronously = true };
+    private int _continuation;
     private bool _pending;
     private bool _finished;
     private string[]? _syncResult;
@@ -390,8 +391,16 @@ internal sealed class RemoteCall<TResult> : IRemoteCall, IValueTaskSource<TResul
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        // One continuation, as the channel's own operations take (ManualResetValueTaskSourceCore does not refuse a second itself).
+        if (token == _core.Version && Interlocked.Exchange(ref _continuation, 1) != 0)
+        {
+            throw new InvalidOperationException("The operation has a continuation already: a ValueTask may be awaited once.");
+        }
+
         _core.OnCompleted(continuation, state, token, flags);
+    }
 }
 
 /// <summary>A writer whose every call runs in the child, on the same shared channel.</summary>
