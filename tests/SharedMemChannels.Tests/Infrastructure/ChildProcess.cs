@@ -96,6 +96,18 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>Starts the shmc tool.</summary>
     public static ChildProcess Shmc(params string[] args) => new(DotnetStart(Path.Combine(AppContext.BaseDirectory, "shmc.dll"), args));
 
+    /// <summary>Starts the dotnet CLI itself (for example <c>dotnet msbuild ...</c>) in <paramref name="workingDirectory"/>.</summary>
+    public static ChildProcess Dotnet(string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo(DotnetPath) { WorkingDirectory = workingDirectory };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return new ChildProcess(start);
+    }
+
     /// <summary>Waits for a line that starts with <paramref name="prefix"/> and returns it.</summary>
     public string WaitForLine(string prefix, TimeSpan? timeout = null)
     {
