@@ -36,7 +36,7 @@ internal static class Commands
                 Output.Text(Format.Bytes(r.ObjectSize)),
                 Output.Text(header ? Format.Bytes(r.MaxCapacity) : "-"),
                 Output.Text(r.Status == SegmentStatus.Ready || r.Processes.Count > 0 ? Format.Number(r.LiveProcessCount) : "-"),
-                Output.Text(r.LayoutVersion == 0 ? "-" : Format.Number(r.LayoutVersion)),
+                Output.Text(r.LayoutVersion == 0 ? "-" : Format.Id(r.LayoutVersion)),
                 Output.Text(Retained(r)),
                 Status(r));
         }
@@ -110,10 +110,10 @@ internal static class Commands
         Row("location", r.Location);
         header.AddRow(Output.Text("status"), Status(r));
         Row("object size", Format.Bytes(r.ObjectSize));
-        Row("owner uid", Format.Number(r.OwnerUserId));
+        Row("owner uid", Format.Id(r.OwnerUserId));
         if (r.LayoutVersion != 0)
         {
-            Row("layout version", Format.Number(r.LayoutVersion));
+            Row("layout version", Format.Id(r.LayoutVersion));
         }
 
         if (r.MaxCapacity != 0)
@@ -123,7 +123,7 @@ internal static class Commands
             Row("initial capacity", Format.Bytes(r.InitialCapacity));
             Row("mode", Format.Mode(r.Mode));
             Row("remove on last detach", r.RemoveOnLastDetach ? "yes" : "no");
-            Row("creator pid", Format.Number(r.CreatorProcessId));
+            Row("creator pid", Format.Id(r.CreatorProcessId));
             Row("created", Format.Time(r.CreationTime));
         }
 
@@ -139,9 +139,9 @@ internal static class Commands
         foreach (ProcessReport p in r.Processes)
         {
             processes.AddRow(
-                Output.Text(Format.Number(p.Slot)),
-                Output.Text(Format.Number(p.ProcessId)),
-                Output.Text(Format.Number(p.Generation)),
+                Output.Text(Format.Id(p.Slot)),
+                Output.Text(Format.Id(p.ProcessId)),
+                Output.Text(Format.Id(p.Generation)),
                 Output.Text(p.State.ToString().ToLowerInvariant()),
                 p.Liveness switch
                 {
@@ -180,9 +180,9 @@ internal static class Commands
             foreach (ThreadCacheStatistics c in h.ThreadCaches)
             {
                 caches.AddRow(
-                    Output.Text(c.ProcessId == 0 ? "?" : Format.Number(c.ProcessId)),
-                    Output.Text(Format.Number(c.ProcessSlot)),
-                    Output.Text(Format.Number(c.ThreadId)),
+                    Output.Text(c.ProcessId == 0 ? "?" : Format.Id(c.ProcessId)),
+                    Output.Text(Format.Id(c.ProcessSlot)),
+                    Output.Text(Format.Id(c.ThreadId)),
                     Output.Text(Format.Number(c.Blocks)),
                     Output.Text(Format.Bytes(c.Bytes)));
             }
@@ -242,7 +242,7 @@ internal static class Commands
             foreach (ChannelEndpointReport e in ch.Endpoints)
             {
                 string roles = string.Join(" ", new[] { e.IsReader ? "reader" : null, e.IsWriter ? "writer" : null, e.HoldsReaderLease ? "(single reader)" : null, e.HoldsWriterLease ? "(single writer)" : null }.Where(x => x is not null));
-                ChannelRow($"process {(e.ProcessId == 0 ? "?" : Format.Number(e.ProcessId))}", $"{(roles.Length == 0 ? "attached" : roles)}{(e.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}");
+                ChannelRow($"process {(e.ProcessId == 0 ? "?" : Format.Id(e.ProcessId))}", $"{(roles.Length == 0 ? "attached" : roles)}{(e.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}");
             }
 
             console.Write(channel);
@@ -257,14 +257,14 @@ internal static class Commands
                 console.WriteLine($"  messages: {t.MessageType}");
             }
 
-            string publisher = !t.HasPublisher ? "none" : $"process {(t.PublisherProcessId == 0 ? "?" : Format.Number(t.PublisherProcessId))}{(t.PublisherLiveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}";
+            string publisher = !t.HasPublisher ? "none" : $"process {(t.PublisherProcessId == 0 ? "?" : Format.Id(t.PublisherProcessId))}{(t.PublisherLiveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}";
             console.WriteLine($"  publisher: {publisher}");
             console.WriteLine($"  completion: {(t.CompletionError is null ? t.Completion : $"{t.Completion}: {t.CompletionError}")}");
             Table subscribers = Output.Table("SUBSCRIBER", "POSITION", "BEHIND", "DROPS");
             foreach (TopicSubscriberReport s in t.Subscribers)
             {
                 subscribers.AddRow(
-                    Output.Text($"process {(s.ProcessId == 0 ? "?" : Format.Number(s.ProcessId))}{(s.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}"),
+                    Output.Text($"process {(s.ProcessId == 0 ? "?" : Format.Id(s.ProcessId))}{(s.Liveness == ProcessLiveness.Dead ? " DEAD" : string.Empty)}"),
                     Output.Text(Format.Number(s.Position)),
                     Output.Text(Format.Number(Math.Max(0, t.MessageCount - s.Position))),
                     Output.Text(Format.Number(s.Drops)));

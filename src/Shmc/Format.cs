@@ -20,7 +20,11 @@ internal static class Format
         return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[unit]}");
     }
 
-    public static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+    /// <summary>A count or a counter, with thousands separators ("1,234,567"), for people to read at a glance.</summary>
+    public static string Number(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
+
+    /// <summary>An identifier (a pid, a slot, a uid, a generation, a version): digits only, as other tools print it.</summary>
+    public static string Id(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     public static string Time(DateTimeOffset? time) => time is { } t ? t.ToString("u", CultureInfo.InvariantCulture) : "-";
 

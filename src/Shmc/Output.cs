@@ -15,12 +15,19 @@ internal static class Output
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
         if (System.Console.IsOutputRedirected)
         {
-            // A pipe has no width: without this, long names and problems would wrap at 80 columns.
-            console.Profile.Width = 1000;
+            // A pipe has no width: without this, long names and problems would wrap at 80 columns. A width
+            // asked for through COLUMNS (as ls and other tools read it) is kept.
+            console.Profile.Width = RequestedWidth() ?? 1000;
         }
 
         return console;
     }
+
+    /// <summary>The width in COLUMNS, when it is set to a sensible one.</summary>
+    private static int? RequestedWidth() =>
+        int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int columns) && columns is >= 20 and <= 1000
+            ? columns
+            : null;
 
     public static Table Table(params string[] headers)
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.CommandLine.Parsing;
 using SharedMemChannels;
 
@@ -18,7 +19,8 @@ internal static class Program
     private static int Main(string[] args)
     {
         RootCommand root = BuildCommandLine();
-        ParseResult parsed = root.Parse(args);
+        // A bare "shmc" is someone finding their way: show them the commands, as "shmc --help" does.
+        ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         // Help and --version clear parse errors (e.g. "inspect --help" without a name); anything else
         // that did not parse is bad usage: one line and exit 2, not the parser's help dump.
         if (parsed.Errors.Count > 0 && parsed.Action is not { ClearsParseErrors: true })
@@ -74,17 +76,15 @@ internal static class Program
         var demoName = new Option<string>("--name") { Description = "The demo channel's name (default: demo-<pid>)." };
         demoName.Validators.Add(ValidateName);
         var demoChild = new Option<bool>("--child") { Hidden = true, Description = "Run as the demo's producer process." };
-        var demoMessages = new Option<int>("--messages") { Description = $"How many messages the producer sends at most (default {Demo.DefaultMessages}).", DefaultValueFactory = _ => Demo.DefaultMessages };
-        demoMessages.Validators.Add(r => Range<int>(r, 1, 100_000_000));
-        var demoSeconds = new Option<double>("--seconds") { Description = $"How long the producer sends at most (default {Demo.DefaultSeconds}).", DefaultValueFactory = _ => Demo.DefaultSeconds };
-        demoSeconds.Validators.Add(r => Range<double>(r, 0.01, 600));
+        Option<int> demoMessages = WholeNumberOption("--messages", "How many messages the producer sends at most.", Demo.DefaultMessages, 1, 100_000_000);
+        Option<double> demoSeconds = NumberOption("--seconds", "How long the producer sends at most, in seconds.", Demo.DefaultSeconds, 0.01, 600);
         var demo = new Command("demo", "A producer process writes into a shared channel and this process reads with await foreach: progress, messages/s and latency percentiles; everything is removed afterwards.")
         {
             demoName, demoChild, demoMessages, demoSeconds,
         };
         demo.SetAction(result => Demo.Run(result.GetValue(demoName), result.GetValue(demoChild), result.GetValue(demoMessages), result.GetValue(demoSeconds)));
 
-        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, WatchCommandLine(), remove, demo, BenchCommandLine(json), BenchPeerCommandLine() };
+        return new RootCommand("shmc: SharedMemChannels segments, from the command line.") { list, inspect, WatchCommandLine(), remove, demo, BenchCommandLine(), BenchPeerCommandLine() };
     }
 
     /// <summary><c>shmc watch</c>: a segment's live traffic, sampled every interval.</summary>
@@ -115,12 +115,12 @@ internal static class Program
             CustomParser = result =>
             {
                 string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-                if (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int parsed) && parsed >= 1)
+                if (int.TryParse(value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out int parsed) && parsed >= 1)
                 {
                     return parsed;
                 }
 
-                result.AddError($"option --count takes a number from 1 up, not '{value}'");
+                result.AddError($"option --count takes a whole number from 1 up, not '{value}'");
                 return null;
             },
         };
@@ -134,16 +134,30 @@ internal static class Program
     }
 
     /// <summary><c>shmc bench</c>: cross-process latency and throughput, each row beside references measured in the same run.</summary>
-    private static Command BenchCommandLine(Option<bool> json)
+    private static Command BenchCommandLine()
     {
         var defaults = new Bench.BenchOptions();
-        var messages = new Option<int>("--messages") { Description = $"Round trips per latency row (default {defaults.Messages}).", DefaultValueFactory = _ => defaults.Messages };
-        var streamMessages = new Option<int>("--stream-messages") { Description = $"Messages per streaming row (default {defaults.StreamMessages}).", DefaultValueFactory = _ => defaults.StreamMessages };
-        var seconds = new Option<double>("--seconds") { Description = $"At most this long per row (default {defaults.Seconds}).", DefaultValueFactory = _ => defaults.Seconds };
-        var only = new Option<string?>("--only") { Description = "Only these rows or scenarios (comma-separated ids)." };
-        messages.Validators.Add(r => Range<int>(r, 1, 100_000_000));
-        streamMessages.Validators.Add(r => Range<int>(r, 1, 1_000_000_000));
-        seconds.Validators.Add(r => Range<double>(r, 0.01, 600));
+        Option<int> messages = WholeNumberOption("--messages", "Round trips per latency row.", defaults.Messages, 1, 100_000_000);
+        Option<int> streamMessages = WholeNumberOption("--stream-messages", "Messages per streaming row.", defaults.StreamMessages, 1, 1_000_000_000);
+        Option<double> seconds = NumberOption("--seconds", "At most this long per row, in seconds.", defaults.Seconds, 0.01, 600);
+        string[] ids = Bench.BenchPlan.Ids;
+        var only = new Option<string?>("--only")
+        {
+            Description = $"Only these scenarios or rows, comma-separated. Scenarios: {string.Join(", ", Bench.BenchScenario.All.Select(s => s.Id))}. Rows: {string.Join(", ", ids.Except(Bench.BenchScenario.All.Select(s => s.Id)))}.",
+            HelpName = "ids",
+        };
+        only.Validators.Add(result =>
+        {
+            // An id that names nothing would make an empty report and exit 0, as if every row had passed.
+            IReadOnlySet<string> given = Bench.BenchPlan.SplitIds(result.GetValueOrDefault<string?>());
+            string[] unknown = [.. given.Where(id => !ids.Contains(id, StringComparer.Ordinal))];
+            if (given.Count == 0 || unknown.Length > 0)
+            {
+                string what = given.Count == 0 ? "no id given" : $"unknown id {string.Join(", ", unknown.Select(u => $"'{u}'"))}";
+                result.AddError($"option --only: {what}; the ids are {string.Join(", ", ids)}");
+            }
+        });
+        var json = new Option<bool>("--json") { Description = "Write the run as one JSON object (tool, machine, options, scenarios with their baselines, rows with their figures, ratios and notes; docs/benchmarks.md) instead of a table." };
         var bench = new Command("bench", "Latency and throughput between processes, each row beside its references (C ring, C futex, BCL channel, naive mapped ring) measured in the same run.")
         {
             messages, streamMessages, seconds, only, json,
@@ -154,7 +168,7 @@ internal static class Program
                 Messages = result.GetValue(messages),
                 StreamMessages = result.GetValue(streamMessages),
                 Seconds = result.GetValue(seconds),
-                Only = (result.GetValue(only) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(),
+                Only = Bench.BenchPlan.SplitIds(result.GetValue(only)),
                 Json = result.GetValue(json),
             },
             Console.Out));
@@ -172,24 +186,47 @@ internal static class Program
         return peer;
     }
 
-    private static void Range<T>(OptionResult result, double min, double max)
-        where T : IConvertible
+    /// <summary>
+    /// An option that takes a whole number from <paramref name="min"/> to <paramref name="max"/>. Its own
+    /// parser, so that a bad value says "a whole number from 1 to 100,000", not the parser's
+    /// "as expected type 'System.Int32'". The default shows once, as the parser's "[default: ...]".
+    /// </summary>
+    private static Option<int> WholeNumberOption(string name, string description, int defaultValue, int min, int max) => new(name)
     {
-        double value;
-        try
+        Description = description,
+        HelpName = "number",
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
         {
-            value = Convert.ToDouble(result.GetValueOrDefault<T>(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (InvalidOperationException)
-        {
-            return; // not a number: the parser reports that itself
-        }
+            string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (int.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out int parsed) && parsed >= min && parsed <= max)
+            {
+                return parsed;
+            }
 
-        if (!(value >= min && value <= max))
+            result.AddError(string.Create(CultureInfo.InvariantCulture, $"option {name} takes a whole number from {min:#,0} to {max:#,0}, not '{value}'"));
+            return defaultValue;
+        },
+    };
+
+    /// <summary>As <see cref="WholeNumberOption"/>, for a number that may have a fraction ("0.5").</summary>
+    private static Option<double> NumberOption(string name, string description, double defaultValue, double min, double max) => new(name)
+    {
+        Description = description,
+        HelpName = "number",
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
         {
-            result.AddError(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"option {result.Option.Name} takes a number from {min} to {max}"));
-        }
-    }
+            string value = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (double.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out double parsed) && parsed >= min && parsed <= max)
+            {
+                return parsed;
+            }
+
+            result.AddError(string.Create(CultureInfo.InvariantCulture, $"option {name} takes a number from {min:#,0.###} to {max:#,0.###}, not '{value}'"));
+            return defaultValue;
+        },
+    };
 
     private static Argument<string> NameArgument()
     {

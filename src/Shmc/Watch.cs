@@ -48,7 +48,7 @@ internal static class Watch
                     }
 
                     console.WriteLine(WatchView.Separator(s));
-                    console.Write(WatchView.Render(s, interval));
+                    console.Write(WatchView.Render(s, interval, console.Profile.Width));
                 }
                 catch (IOException)
                 {
@@ -67,14 +67,14 @@ internal static class Watch
         }
 
         int code = Program.ExitOk;
-        Output.Console.Live(WatchView.Render(first, interval)).Start(live =>
+        Output.Console.Live(WatchView.Render(first, interval, Output.Console.Profile.Width)).Start(live =>
         {
             code = sampler.Loop(
                 interval,
                 count is { } c ? c - 1 : null,
                 s =>
                 {
-                    live.UpdateTarget(WatchView.Render(s, interval));
+                    live.UpdateTarget(WatchView.Render(s, interval, Output.Console.Profile.Width));
                     live.Refresh();
                 },
                 waitFirst: true,

@@ -10,7 +10,8 @@ internal static class WatchView
 {
     private static readonly Style Bad = new(Color.Red);
 
-    public static IRenderable Render(WatchSample s, TimeSpan interval)
+    /// <summary>The sample as tables for <paramref name="width"/> columns of text (a terminal's, or COLUMNS in a pipe).</summary>
+    public static IRenderable Render(WatchSample s, TimeSpan interval, int width)
     {
         var parts = new List<IRenderable>
         {
@@ -20,13 +21,13 @@ internal static class WatchView
                 ? $"Heap: {Format.Bytes(h.UsedBytes)} used, {Format.Bytes(h.CachedBytes)} cached, {Format.Bytes(h.FreeBytes)} free of {Format.Bytes(h.Capacity)}"
                 : "Heap: not read"),
         };
-        parts.Add(s.Channels.Count == 0 ? Output.Text("No channels.") : Channels(s.Channels));
+        parts.Add(s.Channels.Count == 0 ? Output.Text("No channels.") : Channels(s.Channels, width));
         if (s.Topics.Count > 0)
         {
-            parts.Add(Topics(s.Topics));
+            parts.Add(Topics(s.Topics, width));
             if (s.Topics.Any(t => t.Subscribers.Count > 0))
             {
-                parts.Add(Subscribers(s.Topics));
+                parts.Add(Subscribers(s.Topics, width));
             }
         }
 
@@ -37,7 +38,7 @@ internal static class WatchView
     public static string Separator(WatchSample s) => $"--- {Time(s.Time)} ---";
 
     /// <summary>A rate for a table: "-" when there is none yet.</summary>
-    public static string Rate(double? rate) => rate is { } r ? r.ToString(r < 10 ? "0.##" : "0", CultureInfo.InvariantCulture) : "-";
+    public static string Rate(double? rate) => rate is { } r ? r.ToString(r < 10 ? "0.##" : "#,0", CultureInfo.InvariantCulture) : "-";
 
     private static string Time(DateTimeOffset time) => time.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
@@ -50,7 +51,7 @@ internal static class WatchView
         var line = new Paragraph($"Processes ({s.LiveProcessCount} live of {s.Processes.Count}):");
         foreach (WatchProcess p in s.Processes)
         {
-            line.Append($" {Format.Number(p.ProcessId)}");
+            line.Append($" {Format.Id(p.ProcessId)}");
             if (p.Liveness == ProcessLiveness.Dead)
             {
                 line.Append(" DEAD", Bad);
@@ -64,63 +65,84 @@ internal static class WatchView
         return line;
     }
 
-    private static Table Channels(IReadOnlyList<WatchChannel> channels)
+    private static Table Channels(IReadOnlyList<WatchChannel> channels, int width)
     {
-        Table table = Output.Table("CHANNEL", "WRITTEN/S", "READ/S", "DROPPED/S", "COUNT", "WRITTEN", "READ", "DROPPED", "WAITING R/W", "COMPLETION");
+        // At 80 columns the rates, the queue, the waiters and the completion stay; the totals go first.
+        var table = new WatchTable()
+            .Column("CHANNEL", "CHANNEL", int.MaxValue, numbers: false)
+            .Column("WRITTEN/S", "WRITE/S", 10)
+            .Column("READ/S", "READ/S", 9)
+            .Column("DROPPED/S", "DROP/S", 6)
+            .Column("COUNT", "QUEUED", 8)
+            .Column("WRITTEN", "WRITTEN", 3)
+            .Column("READ", "READ", 2)
+            .Column("DROPPED", "DROPPED", 4)
+            .Column("WAITING R/W", "WAIT R/W", 7)
+            .Column("COMPLETION", "STATE", 5, numbers: false);
         foreach (WatchChannel c in channels)
         {
-            table.AddRow(
-                Output.Text(c.State == "ready" ? c.Name : $"{c.Name} ({c.State})"),
-                Output.Text(Rate(c.WrittenPerSecond)),
-                Output.Text(Rate(c.ReadPerSecond)),
-                Output.Text(Rate(c.DroppedPerSecond)),
-                Output.Text(c.Capacity is { } capacity ? $"{Format.Number(c.Count)}/{Format.Number(capacity)}" : Format.Number(c.Count)),
-                Output.Text(Format.Number(c.Written)),
-                Output.Text(Format.Number(c.Read)),
-                Output.Text(Format.Number(c.Dropped)),
-                Output.Text($"{Format.Number(c.WaitingReaders)}/{Format.Number(c.WaitingWriters)}"),
-                c.Completion == "faulted" ? new Text($"faulted: {c.CompletionError}", Bad) : Output.Text(c.Completion));
+            table.Row(
+                c.State == "ready" ? c.Name : $"{c.Name} ({c.State})",
+                Rate(c.WrittenPerSecond),
+                Rate(c.ReadPerSecond),
+                Rate(c.DroppedPerSecond),
+                c.Capacity is { } capacity ? $"{Format.Number(c.Count)}/{Format.Number(capacity)}" : Format.Number(c.Count),
+                Format.Number(c.Written),
+                Format.Number(c.Read),
+                Format.Number(c.Dropped),
+                $"{Format.Number(c.WaitingReaders)}/{Format.Number(c.WaitingWriters)}",
+                c.Completion == "faulted" ? new WatchTable.Cell($"faulted: {c.CompletionError}", Bad) : c.Completion);
         }
 
-        return table;
+        return table.Render(width);
     }
 
-    private static Table Topics(IReadOnlyList<WatchTopic> topics)
+    private static Table Topics(IReadOnlyList<WatchTopic> topics, int width)
     {
-        Table table = Output.Table("TOPIC", "MESSAGES/S", "MESSAGES", "PUBLISHER", "SUBSCRIBERS");
+        var table = new WatchTable()
+            .Column("TOPIC", "TOPIC", int.MaxValue, numbers: false)
+            .Column("MESSAGES/S", "MSG/S", 5)
+            .Column("MESSAGES", "MSGS", 2)
+            .Column("PUBLISHER", "PUB", 4, numbers: false)
+            .Column("SUBSCRIBERS", "SUBS", 3);
         foreach (WatchTopic t in topics)
         {
-            table.AddRow(
-                Output.Text(t.State == "ready" ? t.Name : $"{t.Name} ({t.State})"),
-                Output.Text(Rate(t.MessagesPerSecond)),
-                Output.Text(Format.Number(t.MessageCount)),
-                !t.HasPublisher ? Output.Text("none")
-                    : t.PublisherLiveness == ProcessLiveness.Dead ? new Text($"{Pid(t.PublisherProcessId)} DEAD", Bad)
-                    : Output.Text($"{Pid(t.PublisherProcessId)} alive"),
-                Output.Text(Format.Number(t.Subscribers.Count)));
+            table.Row(
+                t.State == "ready" ? t.Name : $"{t.Name} ({t.State})",
+                Rate(t.MessagesPerSecond),
+                Format.Number(t.MessageCount),
+                !t.HasPublisher ? "none"
+                    : t.PublisherLiveness == ProcessLiveness.Dead ? new WatchTable.Cell($"{Pid(t.PublisherProcessId)} DEAD", Bad)
+                    : $"{Pid(t.PublisherProcessId)} alive",
+                Format.Number(t.Subscribers.Count));
         }
 
-        return table;
+        return table.Render(width);
     }
 
-    private static Table Subscribers(IReadOnlyList<WatchTopic> topics)
+    private static Table Subscribers(IReadOnlyList<WatchTopic> topics, int width)
     {
-        Table table = Output.Table("TOPIC", "SUBSCRIBER", "LAG", "DROPS", "DROPS/S");
+        var table = new WatchTable()
+            .Column("TOPIC", "TOPIC", int.MaxValue, numbers: false)
+            .Column("SUBSCRIBER", "PID", 5, numbers: false)
+            .Column("LAG", "LAG", 4)
+            .Column("DROPS", "DROPS", 2)
+            .Column("DROPS/S", "DROPS/S", 3);
         foreach (WatchTopic t in topics)
         {
             foreach (WatchSubscriber sub in t.Subscribers)
             {
-                table.AddRow(
-                    Output.Text(t.Name),
-                    sub.Liveness == ProcessLiveness.Dead ? new Text($"{Pid(sub.ProcessId)} DEAD", Bad) : Output.Text(Pid(sub.ProcessId)),
-                    Output.Text(Format.Number(sub.Lag)),
-                    Output.Text(Format.Number(sub.Drops)),
-                    Output.Text(Rate(sub.DropsPerSecond)));
+                table.Row(
+                    t.Name,
+                    sub.Liveness == ProcessLiveness.Dead ? new WatchTable.Cell($"{Pid(sub.ProcessId)} DEAD", Bad) : Pid(sub.ProcessId),
+                    Format.Number(sub.Lag),
+                    Format.Number(sub.Drops),
+                    Rate(sub.DropsPerSecond));
             }
         }
 
-        return table;
+        return table.Render(width);
     }
 
-    private static string Pid(int processId) => processId == 0 ? "?" : Format.Number(processId);
+    private static string Pid(int processId) => processId == 0 ? "?" : Format.Id(processId);
 }

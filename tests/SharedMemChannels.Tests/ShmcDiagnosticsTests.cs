@@ -95,7 +95,6 @@ public class ShmcDiagnosticsTests : SegmentTest
     }
 
     [Theory]
-    [InlineData]
     [InlineData("inspect", "a", "b")]
     [InlineData("list", "extra")]
     [InlineData("demo", "--name", "no/slash")]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Threading.Channels;
 using SharedMemChannels.Tests.Infrastructure;
 
 namespace SharedMemChannels.Tests;
@@ -150,6 +151,63 @@ public class ShmcWatchTests : SegmentTest
         Assert.Contains("MESSAGES/S", output, StringComparison.Ordinal);
         Assert.Contains("DROPS/S", output, StringComparison.Ordinal);
         Assert.DoesNotContain("stderr:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Watch_fits_80_columns_without_breaking_a_header_or_a_number_and_counters_have_thousands_separators()
+    {
+        SharedSegment segment = NewSegment("watch");
+        using SharedChannel<long> orders = SharedChannel.CreateBounded<long>(segment, "orders", new SharedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropOldest });
+        for (int i = 0; i < 1_234_567; i++)
+        {
+            orders.Writer.TryWrite(i);
+        }
+
+        using SharedChannel<long> longName = SharedChannel.CreateBounded<long>(segment, "a-rather-long-channel-name-for-an-80-column-terminal", new SharedChannelOptions(16));
+        using SharedTopic topic = SharedTopic.Create(segment, "quotes", new SharedTopicOptions { BufferCount = 2 });
+        using TopicSubscriber subscriber = topic.Subscribe();
+
+        string narrow = Watch(80);
+        string[] lines = narrow.Split('\n');
+        Assert.All(lines, l => Assert.True(l.Length <= 80, $"{l.Length} columns: {l}\n{narrow}"));
+        Assert.DoesNotContain("stderr:", narrow, StringComparison.Ordinal);
+        string[] headers = ["CHANNEL", "WRITTEN/S", "WRITE/S", "READ/S", "DROPPED/S", "DROP/S", "COUNT", "QUEUED", "WRITTEN", "READ", "DROPPED", "WAITING R/W", "WAIT R/W", "COMPLETION", "STATE"];
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (!lines[i].Contains("│ CHANNEL ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            // The header is one line of whole headers, the rates and the queue among them.
+            Assert.StartsWith("├", lines[i + 1].TrimStart(), StringComparison.Ordinal);
+            string[] header = Cells(lines[i]);
+            Assert.All(header, h => Assert.Contains(h, headers));
+            Assert.Contains(header, h => h is "WRITTEN/S" or "WRITE/S");
+            Assert.Contains(header, h => h is "READ/S");
+            Assert.Contains(header, h => h is "COUNT" or "QUEUED");
+        }
+
+        // The orders row holds whole numbers with separators: its queue is 1,000 of 1,000.
+        string[] rows = [.. lines.Where(l => l.Contains("│ orders ", StringComparison.Ordinal))];
+        Assert.Equal(2, rows.Length);
+        Assert.Contains("1,000/1,000", Cells(rows[1]));
+        Assert.All(Cells(rows[1]).Skip(1), c => Assert.Matches(@"^(-|\d{1,3}(,\d{3})*(\.\d+)?(/\d{1,3}(,\d{3})*)?|open)$", c));
+
+        // Given room, every column is there, and the totals read 1,234,567 written and 1,233,567 dropped.
+        string wide = Watch(200);
+        string row = wide.Split('\n').Last(l => l.Contains("│ orders ", StringComparison.Ordinal));
+        Assert.Contains("1,234,567", Cells(row));
+        Assert.Contains("1,233,567", Cells(row));
+        Assert.Contains("WAITING R/W", wide, StringComparison.Ordinal);
+        Assert.Contains("COMPLETION", wide, StringComparison.Ordinal);
+
+        string Watch(int columns)
+        {
+            ChildProcess watch = Shmc(new Dictionary<string, string> { ["COLUMNS"] = columns.ToString(System.Globalization.CultureInfo.InvariantCulture) }, "watch", segment.Name, "--count", "2", "--interval", "200ms");
+            Assert.True(watch.WaitForExit() == 0, watch.Transcript);
+            return watch.Transcript;
+        }
     }
 
     [Fact]

@@ -66,6 +66,13 @@ internal sealed class BenchContext(BenchOptions options, NativeReferences native
 /// </summary>
 internal static class BenchPlan
 {
+    /// <summary>Every id <c>--only</c> takes: each scenario's, then each row's, once, in the report's order.</summary>
+    public static string[] Ids => [.. BenchScenario.All.Select(s => s.Id).Concat(Default.Select(e => e.Id)).Distinct(StringComparer.Ordinal)];
+
+    /// <summary>The ids of a comma-separated list (<c>--only a,b</c>), blanks dropped.</summary>
+    public static IReadOnlySet<string> SplitIds(string? list) =>
+        (list ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+
     public static IReadOnlyList<BenchEntry> Default { get; } =
     [
         new(BenchScenario.LatencySpin, NativeReferences.RingId, "C SPSC ring, 2 processes (bench/native/spsc_ring.c)", true,

@@ -96,6 +96,18 @@ internal sealed class ChildProcess : IDisposable
     /// <summary>Starts the shmc tool.</summary>
     public static ChildProcess Shmc(params string[] args) => new(DotnetStart(Path.Combine(AppContext.BaseDirectory, "shmc.dll"), args));
 
+    /// <summary>Starts the shmc tool with these environment variables set (COLUMNS, for example).</summary>
+    public static ChildProcess Shmc(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        ProcessStartInfo start = DotnetStart(Path.Combine(AppContext.BaseDirectory, "shmc.dll"), args);
+        foreach ((string name, string value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return new ChildProcess(start);
+    }
+
     /// <summary>Starts the dotnet CLI itself (for example <c>dotnet msbuild ...</c>) in <paramref name="workingDirectory"/>.</summary>
     public static ChildProcess Dotnet(string workingDirectory, params string[] args)
     {

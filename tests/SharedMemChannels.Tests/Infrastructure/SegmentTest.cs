@@ -136,6 +136,14 @@ public abstract class SegmentTest : IDisposable
         return child;
     }
 
+    /// <summary>Starts the shmc tool with these environment variables, killed when the test ends.</summary>
+    internal ChildProcess Shmc(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        ChildProcess child = ChildProcess.Shmc(environment, args);
+        _children.Add(child);
+        return child;
+    }
+
     public void Dispose()
     {
         foreach (ChildProcess child in _children)
