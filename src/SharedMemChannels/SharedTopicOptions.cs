@@ -42,7 +42,10 @@ public sealed class SharedTopicOptions
         }
     }
 
-    /// <summary>Bytes added to every buffer beyond <see cref="MinSize"/> (eCAL's over-provisioning <c>reserve</c>); 0 by default.</summary>
+    /// <summary>
+    /// Bytes added to every buffer beyond <see cref="MinSize"/> (eCAL's over-provisioning <c>reserve</c>, which eCAL
+    /// gives as a percentage: a reserve of P % is <c>MinSize * P / 100</c> here); 0 by default.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Negative, or more than 64 MiB.</exception>
     public int Reserve
     {

@@ -100,6 +100,11 @@ public static class SegmentDiagnostics
         {
             return report with { Status = SegmentStatus.Inaccessible, Problem = e.Message };
         }
+        catch (InvalidSegmentException e)
+        {
+            // A FIFO, a socket, a directory or a symbolic link of the name: not opened, never followed.
+            return report with { Status = SegmentStatus.Foreign, Problem = e.Message };
+        }
 
         if (backing is null)
         {

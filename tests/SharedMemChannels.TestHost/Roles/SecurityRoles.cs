@@ -13,6 +13,7 @@ internal static class SecurityRoles
         roles.Add("create-shared", o => CreateShared(o.Args));
         roles.Add("open-foreign", o => OpenForeign(o.Args));
         roles.Add("probe", o => Probe(o.Args));
+        roles.Add("probe-every-path", o => ProbeEveryPath(o.Args));
     }
 
     /// <summary>
@@ -56,6 +57,31 @@ internal static class SecurityRoles
         Console.WriteLine($"open-backend result={Try(() => { SharedSegment.Open(name, options).Dispose(); return "ok"; })}");
         Console.WriteLine($"remove result={Try(() => SharedSegment.Remove(name, options.Backend))}");
         return 0;
+    }
+
+    /// <summary>
+    /// Every entry point that looks at a POSIX name, one line each as it returns (so that a test sees which
+    /// one hangs): "exists", "list", "open", "open-or-create", "create", "inspect", "inspect-posix",
+    /// "diagnostics-list", "remove", each with "result=..." (True/False, "ok", a status, or the exception's
+    /// type name), then "done".
+    /// </summary>
+    public static int ProbeEveryPath(string[] args)
+    {
+        string name = args[0];
+        var posix = new SegmentOptions { Backend = SharedMemoryBackend.Posix, Capacity = 256 * 1024, MaxCapacity = 64 * 1024 * 1024, OpenTimeout = TimeSpan.FromSeconds(5) };
+        Line("exists", () => SharedSegment.Exists(name) || SharedSegment.Exists(name, SharedMemoryBackend.Posix));
+        Line("list", () => Platform.PlatformServices.GetProvider(SharedMemoryBackend.Posix).List().Contains(name));
+        Line("open", () => { SharedSegment.Open(name, posix).Dispose(); return "ok"; });
+        Line("open-or-create", () => { SharedSegment.OpenOrCreate(name, posix).Dispose(); return "ok"; });
+        Line("create", () => { SharedSegment.Create(name, posix).Dispose(); return "ok"; });
+        Line("inspect", () => Diagnostics.SegmentDiagnostics.Inspect(name).Status);
+        Line("inspect-posix", () => Diagnostics.SegmentDiagnostics.Inspect(name, SharedMemoryBackend.Posix).Status);
+        Line("diagnostics-list", () => Diagnostics.SegmentDiagnostics.List().Any(r => r.Name == name));
+        Line("remove", () => SharedSegment.Remove(name, SharedMemoryBackend.Posix));
+        Console.WriteLine("done");
+        return 0;
+
+        static void Line<T>(string what, Func<T> call) => Console.WriteLine($"{what} result={Try(call)}");
     }
 
     private static string Try<T>(Func<T> call)

@@ -16,6 +16,7 @@ internal static unsafe partial class LibC
     public const int O_CREAT = 0x40;
     public const int O_EXCL = 0x80;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800; // 04000 on x86_64 and arm64: an open of a FIFO never waits for a writer
 
     public const int PROT_NONE = 0;
     public const int PROT_READ = 1;
@@ -43,6 +44,12 @@ internal static unsafe partial class LibC
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const int S_IFMT = 0xF000;   // the file-type bits of st_mode
     public const int S_IFREG = 0x8000;  // a regular file
+    public const int S_IFIFO = 0x1000;  // a FIFO (named pipe)
+    public const int S_IFCHR = 0x2000;  // a character device
+    public const int S_IFDIR = 0x4000;  // a directory
+    public const int S_IFBLK = 0x6000;  // a block device
+    public const int S_IFLNK = 0xA000;  // a symbolic link
+    public const int S_IFSOCK = 0xC000; // a socket
     public const uint STATX_BASIC_STATS = 0x7ff;
 
     public const int CLOCK_MONOTONIC = 1;

@@ -65,7 +65,10 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
     public override SharedMemoryObject? TryOpen(string name, bool writable)
     {
         string shmName = ShmName(name);
-        int fd = LibC.ShmOpen(shmName, (writable ? LibC.O_RDWR : LibC.O_RDONLY) | LibC.O_CLOEXEC, 0);
+        // O_NONBLOCK: anyone can make a FIFO of the name in the world-writable /dev/shm, and a read-only
+        // open of a FIFO waits for a writer forever (an inspector, a monitor would hang). With the flag the
+        // open returns at once and the type check below refuses it; on a regular file it changes nothing.
+        int fd = LibC.ShmOpen(shmName, (writable ? LibC.O_RDWR : LibC.O_RDONLY) | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
         if (fd < 0)
         {
             int errno = Errno.Last;
@@ -75,8 +78,9 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
             }
 
             // glibc opens with O_NOFOLLOW: a symbolic link fails with ELOOP and is never followed; a
-            // directory fails with EINVAL (glibc's word for EISDIR here).
-            if (errno is Errno.ELOOP or Errno.EISDIR or Errno.EINVAL && KindOf(PathOf(name)) == EntryKind.Other)
+            // directory fails with EINVAL (glibc's word for EISDIR here); a socket with ENXIO. Whatever the
+            // error, an entry of the name that is not a regular file is reported as such.
+            if (KindOf(PathOf(name)) == EntryKind.Other)
             {
                 throw NotAnObject(name);
             }
@@ -87,7 +91,8 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
         var opened = new PosixSharedMemory(name, shmName, new SafeFileHandle(fd, ownsHandle: true), lockState: 0) { Writable = writable };
         if (!opened.IsRegularFile)
         {
-            // A fifo, a device node, a socket: nothing this library made, nothing to map.
+            // Checked on the descriptor, not the name (which may have changed since): a FIFO, a device
+            // node, a directory: nothing this library made, nothing to map.
             opened.Dispose();
             throw NotAnObject(name);
         }
@@ -162,7 +167,27 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
     }
 
     private static InvalidSegmentException NotAnObject(string name) =>
-        new(name, $"{PathOf(name)} is not a shared-memory object (a symbolic link, a directory or another special file); it is left alone.");
+        new(name, $"{PathOf(name)} is not a shared-memory object ({What(PathOf(name))}); it is left alone.");
+
+    /// <summary>What a non-regular entry is, in words, for a message (<c>lstat</c>: a link is a link).</summary>
+    private static string What(string path)
+    {
+        if (LibC.Statx(LibC.AT_FDCWD, path, LibC.AT_SYMLINK_NOFOLLOW, LibC.STATX_BASIC_STATS, out LibC.StatxBuffer stat) != 0)
+        {
+            return "it changed while it was looked at";
+        }
+
+        return (stat.Mode & LibC.S_IFMT) switch
+        {
+            LibC.S_IFIFO => "a FIFO",
+            LibC.S_IFSOCK => "a socket",
+            LibC.S_IFDIR => "a directory",
+            LibC.S_IFLNK => "a symbolic link",
+            LibC.S_IFCHR or LibC.S_IFBLK => "a device node",
+            LibC.S_IFREG => "it changed while it was looked at",
+            _ => "a special file",
+        };
+    }
 
     internal static string PathOf(string name) => Directory + "/" + ObjectPrefix + name;
 }
