@@ -27,16 +27,136 @@ internal sealed partial class ChannelCore<T>
             throw new InvalidOperationException($"Channel '{name}' already has {ChannelControl.EndpointCount} references, the most it records.");
         }
 
-        // A dead holder's row taken over hands its (still counted) reference to us; a free row, or one a
-        // damaged word held, is a new reference.
+        // A dead holder's row taken over hands its (still counted) reference to us, and its waiters'
+        // announcements are taken back; a free row, or one a damaged word held, is a new reference.
         ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        ref int roles = ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, row)).Roles;
         if (replaced == 0 || !segment.Processes.CouldHaveBeen(new OwnerId(replaced)))
         {
             Interlocked.Increment(ref c.References);
         }
+        else
+        {
+            TakeBackWaiters(segment, control, Interlocked.Exchange(ref roles, 0));
+        }
 
-        Volatile.Write(ref segment.Memory.Ref<ChannelEndpoint>(ChannelLayout.EndpointOffset(control, row)).Roles, 0);
+        Volatile.Write(ref roles, 0);
         return row;
+    }
+
+    // ---------------------------------------------------------------- waiters of dead processes
+
+    /// <summary>
+    /// Records in this instance's endpoint row whether its waiters are announced on the ring's readers'
+    /// (writers') event (the <see cref="WaiterLedger"/>'s callback). One compare-and-swap of the whole row,
+    /// and only while the row still names this process: a row given back (or taken by another process
+    /// meanwhile) never gets a bit of ours.
+    /// </summary>
+    private void RecordWaiting(int bit, bool announced)
+    {
+        int endpoint = _endpoint;
+        if (endpoint < 0 || _segment.IsDetached)
+        {
+            return;
+        }
+
+        uint me = _segment.Owner.Value;
+        ref long row = ref _segment.Memory.Int64(ChannelLayout.EndpointOffset(_control, endpoint));
+        while (true)
+        {
+            long seen = Volatile.Read(ref row);
+            if ((uint)seen != me)
+            {
+                return;
+            }
+
+            int roles = (int)(seen >> 32);
+            int next = announced ? roles | bit : roles & ~bit;
+            if (next == roles || Interlocked.CompareExchange(ref row, ((long)next << 32) | me, seen) == seen)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes back the waiter announcements that processes which died while waiting left on the channel's
+    /// ring (their rows say so), under the directory's lock: run by the dead-reference sweep at every
+    /// attach and <c>ReclaimDeadProcesses</c>. Returns how many it took back.
+    /// </summary>
+    internal static int TakeBackDeadWaitersLocked(SegmentAttachment segment, long control)
+    {
+        int taken = 0;
+        for (int i = 0; i < ChannelControl.EndpointCount; i++)
+        {
+            ref long row = ref segment.Memory.Int64(ChannelLayout.EndpointOffset(control, i));
+            long seen = Volatile.Read(ref row);
+            var owner = new OwnerId((uint)seen);
+            int roles = (int)(seen >> 32);
+            int waiting = roles & (ChannelEndpoint.WaitingReaders | ChannelEndpoint.WaitingWriters);
+            if (waiting == 0 || owner.IsNone || segment.Processes.IsAlive(owner) || !segment.Processes.CouldHaveBeen(owner))
+            {
+                continue;
+            }
+
+            // Unrecord, then decrement (the ledger's order): the dead cannot race us, and a second sweep finds nothing.
+            if (Interlocked.CompareExchange(ref row, ((long)(roles & ~waiting) << 32) | (uint)seen, seen) == seen)
+            {
+                taken += TakeBackWaiters(segment, control, waiting);
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>Takes one announcement off each ring event <paramref name="roles"/> names as waited on (never below zero); how many it took.</summary>
+    private static int TakeBackWaiters(SegmentAttachment segment, long control, int roles)
+    {
+        ref ChannelControl c = ref segment.Memory.Ref<ChannelControl>(control);
+        if ((roles & (ChannelEndpoint.WaitingReaders | ChannelEndpoint.WaitingWriters)) == 0 || Volatile.Read(ref c.State) == ChannelControl.StateInitializing)
+        {
+            return 0;
+        }
+
+        RingHeader header;
+        try
+        {
+            header = RingHeader.Attach(segment.Memory, c.RingOffset, c.RingLength, (RingKind)c.RingKind, c.ElementSize, segment.Processes);
+        }
+        catch (Exception e) when (e is InvalidSegmentException or ArgumentException)
+        {
+            return 0; // a damaged ring: its counts mean nothing
+        }
+
+        int taken = 0;
+        if ((roles & ChannelEndpoint.WaitingReaders) != 0)
+        {
+            taken += DecrementToZero(ref segment.Memory.Int32(header.Offset + RingLayout.ReadersEventWaitersOffset));
+        }
+
+        if ((roles & ChannelEndpoint.WaitingWriters) != 0)
+        {
+            taken += DecrementToZero(ref segment.Memory.Int32(header.Offset + RingLayout.WritersEventWaitersOffset));
+        }
+
+        return taken;
+    }
+
+    private static int DecrementToZero(ref int count)
+    {
+        while (true)
+        {
+            int seen = Volatile.Read(ref count);
+            if (seen <= 0)
+            {
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref count, seen - 1, seen) == seen)
+            {
+                return 1;
+            }
+        }
     }
 
     /// <summary>

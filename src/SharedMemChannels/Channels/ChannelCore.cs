@@ -404,6 +404,8 @@ internal sealed partial class ChannelCore<T>
         Options.Notifier = notifier;
         _ring ??= ChannelRing<T>.Attach(kind, _segment, c.RingOffset, c.RingLength, singleReader, singleWriter, _order);
         _header = _ring.Header;
+        _header.ReadersEvent.Ledger = new WaiterLedger(on => RecordWaiting(ChannelEndpoint.WaitingReaders, on));
+        _header.WritersEvent.Ledger = new WaiterLedger(on => RecordWaiting(ChannelEndpoint.WaitingWriters, on));
         _spsc = _ring as SpscRing<T>;
         _notifierHold ??= NotifierSemaphores.Attach(_segment.Name, c.Notifier, _header.ReadersEvent, _header.WritersEvent);
         _completionEvent = new EventCount(_segment.Memory, _control + ChannelControl.CompletionSequenceOffset, _control + ChannelControl.CompletionWaitersOffset);

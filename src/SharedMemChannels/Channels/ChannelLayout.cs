@@ -140,10 +140,20 @@ internal struct ChannelEndpoint
     public const int RoleReader = 1;
     public const int RoleWriter = 2;
 
+    /// <summary>The process has readers asleep on the ring's readers' event: its one announcement is in that event's waiter count.</summary>
+    public const int WaitingReaders = 4;
+
+    /// <summary>The process has writers asleep on the ring's writers' event (as <see cref="WaitingReaders"/>).</summary>
+    public const int WaitingWriters = 8;
+
     /// <summary>The attached process's <see cref="Segments.OwnerId"/>; 0 for a free row.</summary>
     [FieldOffset(0)] public uint Owner;
 
-    /// <summary>Which ends the process has used (<see cref="RoleReader"/>, <see cref="RoleWriter"/>).</summary>
+    /// <summary>
+    /// Which ends the process has used (<see cref="RoleReader"/>, <see cref="RoleWriter"/>), and whether its
+    /// waiters are announced on the ring's events (<see cref="WaitingReaders"/>, <see cref="WaitingWriters"/>),
+    /// which the survivors take back when it dies.
+    /// </summary>
     [FieldOffset(4)] public int Roles;
 }
 

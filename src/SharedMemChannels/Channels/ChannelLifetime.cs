@@ -11,7 +11,8 @@ namespace SharedMemChannels.Channels;
 /// reclaims dead processes, it destroys every channel that does not persist and whose references are all
 /// dead, unless it still holds items or a completion no reader has seen (then it is retained, as after a
 /// clean last dispose: see <see cref="ChannelCore{T}.DestroyIfUnreferencedLocked"/>), and every channel
-/// whose creator died before it was ready.
+/// whose creator died before it was ready. It also takes back the waiter announcements of processes that
+/// died asleep on a channel (<see cref="ChannelCore{T}.TakeBackDeadWaitersLocked"/>).
 /// </summary>
 internal static class ChannelLifetime
 {
@@ -48,7 +49,15 @@ internal static class ChannelLifetime
             {
                 using (segment.Directory.Lock())
                 {
-                    if (segment.Directory.TryFindLocked<ChannelControl>(info.Name, out ObjectRef found) && HasDeadReferenceOnly(segment, found.ValueOffset) &&
+                    if (!segment.Directory.TryFindLocked<ChannelControl>(info.Name, out ObjectRef found))
+                    {
+                        continue;
+                    }
+
+                    // Waiters that died asleep are taken off the ring's counts (their rows recorded them),
+                    // so that signallers stop paying a wake-up for them.
+                    ChannelCore<byte>.TakeBackDeadWaitersLocked(segment, found.ValueOffset);
+                    if (HasDeadReferenceOnly(segment, found.ValueOffset) &&
                         ChannelCore<byte>.DestroyIfUnreferencedLocked(segment, name, found.Block, found.ValueOffset))
                     {
                         destroyed++;

@@ -114,10 +114,14 @@ public sealed record ChannelReport
     /// <summary>Cells a writer claimed and died before filling (skipped; nothing was written).</summary>
     public long Skipped { get; init; }
 
-    /// <summary>Readers sleeping until something is written (any process).</summary>
+    /// <summary>
+    /// Holders with readers sleeping until something is written: each process (each instance of the
+    /// channel in it) counts once, however many of its reads wait. A process killed while waiting is taken
+    /// off at the next attach or <see cref="SharedSegment.ReclaimDeadProcesses"/>.
+    /// </summary>
     public int WaitingReaders { get; init; }
 
-    /// <summary>Writers sleeping until something is read (any process).</summary>
+    /// <summary>Holders with writers sleeping until something is read (counted as <see cref="WaitingReaders"/>).</summary>
     public int WaitingWriters { get; init; }
 
     /// <summary>"open", "completed", "faulted" or "canceled".</summary>

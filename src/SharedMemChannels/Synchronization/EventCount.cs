@@ -20,8 +20,10 @@ namespace SharedMemChannels.Synchronization;
 /// (the kernel compares seq with token atomically with queueing) or is woken if it had; or S's load came
 /// first, and then W's re-check after its own fence sees what S published and W does not sleep.
 /// A waiter that dies leaves the count high: signallers then wake for nothing until the count is reset,
-/// which costs a syscall but never a missed wake-up. Broadcast wake: every waiter re-checks its own
-/// condition; waking one could hand the wake to a waiter whose condition is still false.
+/// which costs a syscall but never a missed wake-up; a holder with a <see cref="Ledger"/> records its
+/// announcement where the survivors take it back (channels: at the next attach or ReclaimDeadProcesses).
+/// Broadcast wake: every waiter re-checks its own condition; waking one could hand the wake to a waiter
+/// whose condition is still false.
 /// </remarks>
 internal sealed class EventCount
 {
@@ -47,6 +49,12 @@ internal sealed class EventCount
     /// </summary>
     public SemaphoreNotifier? Notifier { get; set; }
 
+    /// <summary>
+    /// The holder's share of the waiter count, or null for a count every waiter moves by one (the default).
+    /// Set by the owner before anyone waits through this instance (see <see cref="WaiterLedger"/>).
+    /// </summary>
+    public WaiterLedger? Ledger { get; set; }
+
     /// <summary>The futex word's offset in the segment.</summary>
     public long SequenceOffset => _sequenceOffset;
 
@@ -64,12 +72,30 @@ internal sealed class EventCount
     {
         int token = Volatile.Read(ref Sequence);
         // Interlocked: the full fence between announcing and the caller's re-check (the Dekker half of the waiter).
-        Interlocked.Increment(ref _memory.Int32(_waitersOffset));
+        if (Ledger is { } ledger)
+        {
+            ledger.Announce(ref _memory.Int32(_waitersOffset));
+        }
+        else
+        {
+            Interlocked.Increment(ref _memory.Int32(_waitersOffset));
+        }
+
         return token;
     }
 
     /// <summary>Withdraws the announcement of <see cref="PrepareWait"/>.</summary>
-    public void CancelWait() => Interlocked.Decrement(ref _memory.Int32(_waitersOffset));
+    public void CancelWait()
+    {
+        if (Ledger is { } ledger)
+        {
+            ledger.Withdraw(ref _memory.Int32(_waitersOffset));
+        }
+        else
+        {
+            Interlocked.Decrement(ref _memory.Int32(_waitersOffset));
+        }
+    }
 
     /// <summary>
     /// Sleeps in the kernel while the sequence still equals <paramref name="token"/>, then withdraws the
