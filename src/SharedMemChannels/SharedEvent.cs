@@ -1,3 +1,4 @@
+using SharedMemChannels.Segments;
 using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels;
@@ -23,14 +24,21 @@ public sealed class SharedEvent : SharedSyncObject
     private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>Whether the event resets itself when a wait succeeds (as stored with it).</summary>
-    public bool AutoReset => (Core.Control.Flags & SyncControl.FlagAutoReset) != 0;
+    public bool AutoReset
+    {
+        get
+        {
+            using SegmentAttachment.Use use = Core.EnterUse();
+            return (Core.Control.Flags & SyncControl.FlagAutoReset) != 0;
+        }
+    }
 
     /// <summary>Whether the event is set now.</summary>
     public bool IsSet
     {
         get
         {
-            Core.ThrowIfDisposed();
+            using SegmentAttachment.Use use = Core.EnterUse();
             Core.CheckIdentity();
             return Volatile.Read(ref Core.State) != 0;
         }
@@ -67,7 +75,7 @@ public sealed class SharedEvent : SharedSyncObject
         if (made.AutoReset != autoReset)
         {
             made.Dispose();
-            throw new ArgumentException($"Event '{name}' exists with {(made.AutoReset ? "auto" : "manual")} reset.", nameof(autoReset));
+            throw new ArgumentException($"Event '{name}' exists with {(autoReset ? "manual" : "auto")} reset.", nameof(autoReset));
         }
 
         return made;
@@ -76,7 +84,7 @@ public sealed class SharedEvent : SharedSyncObject
     /// <summary>Sets the event: waiters in every process pass (one of them, for auto reset). True if it was not set.</summary>
     public bool Set()
     {
-        Core.ThrowIfDisposed();
+        using SegmentAttachment.Use use = Core.EnterUse();
         Core.CheckIdentity();
         bool changed = Interlocked.Exchange(ref Core.State, 1) == 0;
         Core.Signal();
@@ -86,7 +94,7 @@ public sealed class SharedEvent : SharedSyncObject
     /// <summary>Resets the event. True if it was set.</summary>
     public bool Reset()
     {
-        Core.ThrowIfDisposed();
+        using SegmentAttachment.Use use = Core.EnterUse();
         Core.CheckIdentity();
         return Interlocked.Exchange(ref Core.State, 0) != 0;
     }

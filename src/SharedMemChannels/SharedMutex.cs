@@ -34,7 +34,14 @@ public sealed class SharedMutex : SharedSyncObject
     private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>Whether a thread of this process holds the mutex now.</summary>
-    public bool IsHeldByThisProcess => Volatile.Read(ref Core.State) == (int)Core.Owner.Value;
+    public bool IsHeldByThisProcess
+    {
+        get
+        {
+            using SegmentAttachment.Use use = Core.EnterUse();
+            return Volatile.Read(ref Core.State) == (int)Core.Owner.Value;
+        }
+    }
 
     /// <summary>Creates the mutex <paramref name="name"/> in <paramref name="segment"/>, free.</summary>
     /// <param name="segment">The segment that holds it.</param>
@@ -60,7 +67,7 @@ public sealed class SharedMutex : SharedSyncObject
     /// <exception cref="SynchronizationLockException">This process does not hold the mutex.</exception>
     public void Release()
     {
-        Core.ThrowIfDisposed();
+        using SegmentAttachment.Use use = Core.EnterUse();
         Core.CheckIdentity();
         int me = (int)Core.Owner.Value;
         if (Interlocked.CompareExchange(ref Core.State, 0, me) != me)

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SharedMemChannels.Channels;
 using SharedMemChannels.Records;
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels;
 
@@ -109,6 +110,7 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
     public ShmRecord Allocate(int size)
     {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         if (!_records.TryAllocate(size, out ShmRecord record))
         {
             throw new OutOfSharedMemoryException($"Out of shared memory: a record of {size} bytes for channel '{_core.Name}' in segment '{_core.Segment.Name}'.");
@@ -122,10 +124,18 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
     /// <param name="record">The record, or a default one.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is less than 1 or above the channel's largest record.</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
-    public bool TryAllocate(int size, out ShmRecord record) => _records.TryAllocate(size, out record);
+    public bool TryAllocate(int size, out ShmRecord record)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _records.TryAllocate(size, out record);
+    }
 
     /// <inheritdoc />
-    public override bool TryComplete(Exception? error = null) => _core.TryComplete(error);
+    public override bool TryComplete(Exception? error = null)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.TryComplete(error);
+    }
 
     /// <summary>Writes the record if there is room (or a drop mode makes room): ownership passes to the channel.</summary>
     /// <param name="item">A record this writer allocated and still owns.</param>
@@ -134,11 +144,18 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
     /// <exception cref="ObjectDisposedException">The record was written already, or disposed.</exception>
     /// <exception cref="InvalidOperationException">The record was read from a channel (not allocated by a writer).</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public override bool TryWrite(ShmRecord item) => _core.TryWrite(_records.SlotFor(in item));
+    public override bool TryWrite(ShmRecord item)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.TryWrite(_records.SlotFor(in item));
+    }
 
     /// <inheritdoc />
-    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) =>
-        _core.WaitToWriteAsync(cancellationToken);
+    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.WaitToWriteAsync(cancellationToken);
+    }
 
     /// <summary>Writes the record, waiting for room; ownership passes to the channel when it is written.</summary>
     /// <param name="item">A record this writer allocated and still owns.</param>
@@ -153,6 +170,7 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
             return ValueTask.FromCanceled(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         RecordSlot slot = _records.SlotFor(in item);
         if (_core.TryWrite(slot))
         {
@@ -181,7 +199,14 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
     }
 
     /// <inheritdoc />
-    public override Task Completion => _core.Completion;
+    public override Task Completion
+    {
+        get
+        {
+            using SegmentAttachment.Use use = _core.Segment.EnterUse();
+            return _core.Completion;
+        }
+    }
 
     /// <inheritdoc />
     public override bool CanCount => true;
@@ -194,6 +219,7 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
     {
         get
         {
+            using SegmentAttachment.Use use = _core.Segment.EnterUse();
             _core.ThrowIfDetached();
             return _core.Count;
         }
@@ -206,6 +232,7 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override bool TryRead(out ShmRecord item)
     {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         if (_core.TryRead(out RecordSlot slot))
         {
             item = _records.ReaderRecord(in slot);
@@ -229,6 +256,7 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
             return new ValueTask<ShmRecord>(item);
         }
 
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         return _core.IsCompleted && _core.Count == 0
             ? ValueTask.FromException<ShmRecord>(_core.ClosedException())
             : ReadPendingAsync(cancellationToken);
@@ -254,12 +282,20 @@ public sealed class SharedRecordReader : ChannelReader<ShmRecord>, ISlotTaker<Sh
     private SlotReadOperation<ShmRecord>? _cachedRead;
 
     /// <inheritdoc />
-    ShmRecord ISlotTaker<ShmRecord>.Take(in RecordSlot slot) => _records.ReaderRecord(in slot);
+    ShmRecord ISlotTaker<ShmRecord>.Take(in RecordSlot slot)
+    {
+        // Runs where the pending read resumed (a pool thread): inside a use like any operation.
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _records.ReaderRecord(in slot);
+    }
 
     /// <inheritdoc />
     void ISlotTaker<ShmRecord>.Return(SlotReadOperation<ShmRecord> operation) => Volatile.Write(ref _cachedRead, operation);
 
     /// <inheritdoc />
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
-        _core.WaitToReadAsync(cancellationToken);
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.WaitToReadAsync(cancellationToken);
+    }
 }

@@ -1,3 +1,4 @@
+using SharedMemChannels.Segments;
 using SharedMemChannels.Common;
 using SharedMemChannels.Heap;
 
@@ -52,7 +53,7 @@ public sealed partial class SharedSegment
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is 0 or less, or above the maximum.</exception>
     public bool TryAllocate(int size, ShmOwnership ownership, out ShmHandle handle)
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         if ((uint)ownership > (uint)ShmOwnership.Segment)
         {
             ThrowUnknownOwnership(ownership);
@@ -67,7 +68,7 @@ public sealed partial class SharedSegment
     /// <exception cref="InvalidOperationException">The block was freed already, or the handle is stale.</exception>
     public void Free(ShmHandle handle)
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         _heap.Free(handle);
     }
 
@@ -77,7 +78,7 @@ public sealed partial class SharedSegment
     /// <exception cref="InvalidOperationException">The block was freed, or the handle is stale.</exception>
     public Span<byte> GetSpan(ShmHandle handle)
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return _heap.GetSpan(handle);
     }
 
@@ -91,7 +92,7 @@ public sealed partial class SharedSegment
     /// <exception cref="InvalidOperationException">The block was freed, or the handle is stale.</exception>
     public void SetOwnership(ShmHandle handle, ShmOwnership ownership)
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         if ((uint)ownership > (uint)ShmOwnership.Segment)
         {
             ThrowUnknownOwnership(ownership);
@@ -106,7 +107,7 @@ public sealed partial class SharedSegment
     /// <exception cref="InvalidOperationException">The block was freed, or the handle is stale.</exception>
     public ShmOwnership GetOwnership(ShmHandle handle)
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return _heap.GetOwner(handle).IsNone ? ShmOwnership.Segment : ShmOwnership.Process;
     }
 
@@ -129,14 +130,14 @@ public sealed partial class SharedSegment
     /// <summary>Counts the heap's blocks and bytes (one walk over the heap, under its lock).</summary>
     public HeapStatistics GetHeapStatistics()
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return _heap.GetStatistics();
     }
 
     /// <summary>Checks every invariant of the heap; throws <see cref="InvalidSegmentException"/> at the first broken one.</summary>
     internal void ValidateHeap()
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         _heap.Validate();
     }
 

@@ -49,7 +49,7 @@ public sealed partial class SharedSegment
         where T : unmanaged
     {
         ValidateObjectName(name);
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: false, mayCreate: true, out _));
     }
 
@@ -77,7 +77,7 @@ public sealed partial class SharedSegment
         where T : unmanaged
     {
         ValidateObjectName(name);
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return PtrTo<T>(Objects.FindOrConstruct(name, in value, mayFind: true, mayCreate: true, out created));
     }
 
@@ -91,7 +91,7 @@ public sealed partial class SharedSegment
         where T : unmanaged
     {
         ValidateObjectName(name);
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         found = PtrTo<T>(Objects.FindOrConstruct(name, default(T), mayFind: true, mayCreate: false, out _));
         return !found.IsNull;
     }
@@ -106,7 +106,7 @@ public sealed partial class SharedSegment
     public bool Destroy(string name)
     {
         ValidateObjectName(name);
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return Objects.Destroy(name);
     }
 
@@ -129,7 +129,7 @@ public sealed partial class SharedSegment
     public ShmPtr<T> ConstructAnonymous<T>(in T value)
         where T : unmanaged
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         ShmHandle block = Objects.AllocateObject(ReadOnlySpan<byte>.Empty, TypeLayout<T>.Info, in value, ShmOwnership.Segment, out long valueOffset);
         return new ShmPtr<T>(this, block, valueOffset, 1);
     }
@@ -168,7 +168,7 @@ public sealed partial class SharedSegment
     /// <summary>The named objects of the segment, by name.</summary>
     public IReadOnlyList<NamedObjectInfo> GetNamedObjects()
     {
-        ThrowIfDisposed();
+        using SegmentAttachment.Use use = _attachment.EnterUse();
         return Objects.List();
     }
 

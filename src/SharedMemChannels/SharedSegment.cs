@@ -244,6 +244,16 @@ public sealed partial class SharedSegment : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
+    /// <summary>
+    /// Enters an operation on <paramref name="segment"/>'s mapping (see <see cref="SegmentAttachment.EnterUse"/>):
+    /// a dispose on another thread waits for it; after one, <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    internal static SegmentAttachment.Use EnterUse(SharedSegment segment)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        return segment._attachment.EnterUse();
+    }
+
     /// <summary>Builds the facade on what the opener opened; if that fails, the opened object is given up.</summary>
     private static SharedSegment Attach(OpenedSegment opened)
     {

@@ -1,3 +1,4 @@
+using SharedMemChannels.Segments;
 using SharedMemChannels.Synchronization;
 
 namespace SharedMemChannels;
@@ -24,14 +25,21 @@ public sealed class SharedSemaphore : SharedSyncObject
     private protected override Func<SyncCore, bool, TakeResult> TakeStep => s_take;
 
     /// <summary>The most units the semaphore holds (as stored with it).</summary>
-    public int MaximumCount => Core.Control.Maximum;
+    public int MaximumCount
+    {
+        get
+        {
+            using SegmentAttachment.Use use = Core.EnterUse();
+            return Core.Control.Maximum;
+        }
+    }
 
     /// <summary>The units available now.</summary>
     public int CurrentCount
     {
         get
         {
-            Core.ThrowIfDisposed();
+            using SegmentAttachment.Use use = Core.EnterUse();
             Core.CheckIdentity();
             return Volatile.Read(ref Core.State);
         }
@@ -87,7 +95,7 @@ public sealed class SharedSemaphore : SharedSyncObject
     public int Release(int releaseCount)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(releaseCount, 1);
-        Core.ThrowIfDisposed();
+        using SegmentAttachment.Use use = Core.EnterUse();
         Core.CheckIdentity();
         int maximum = Core.Control.Maximum;
         ref int state = ref Core.State;

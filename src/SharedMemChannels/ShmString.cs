@@ -1,3 +1,4 @@
+using SharedMemChannels.Segments;
 using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
@@ -46,8 +47,7 @@ public struct ShmString : IEquatable<ShmString>
     /// <exception cref="InvalidSegmentException">The storage is damaged.</exception>
     public void Assign(SharedSegment segment, ReadOnlySpan<char> value)
     {
-        ArgumentNullException.ThrowIfNull(segment);
-        segment.ThrowIfDisposed();
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         if (_storage != 0)
         {
             long chars = ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.StringTag, sizeof(char), CharTag, Kind, out _, out int capacity);
@@ -69,8 +69,7 @@ public struct ShmString : IEquatable<ShmString>
     /// <exception cref="InvalidSegmentException">The storage is damaged.</exception>
     public void Append(SharedSegment segment, ReadOnlySpan<char> value)
     {
-        ArgumentNullException.ThrowIfNull(segment);
-        segment.ThrowIfDisposed();
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         if (_storage == 0)
         {
             Assign(segment, value);
@@ -99,8 +98,7 @@ public struct ShmString : IEquatable<ShmString>
     /// <param name="segment">The segment the string lives in.</param>
     public readonly int GetLength(SharedSegment segment)
     {
-        ArgumentNullException.ThrowIfNull(segment);
-        segment.ThrowIfDisposed();
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         if (_storage == 0)
         {
             return 0;
@@ -114,8 +112,7 @@ public struct ShmString : IEquatable<ShmString>
     /// <param name="segment">The segment the string lives in.</param>
     public readonly ReadOnlySpan<char> AsSpan(SharedSegment segment)
     {
-        ArgumentNullException.ThrowIfNull(segment);
-        segment.ThrowIfDisposed();
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         if (_storage == 0)
         {
             return ReadOnlySpan<char>.Empty;
@@ -131,7 +128,11 @@ public struct ShmString : IEquatable<ShmString>
 
     /// <summary>Returns the storage to the heap; the string becomes empty.</summary>
     /// <param name="segment">The segment the string lives in.</param>
-    public void Free(SharedSegment segment) => ContainerStorage.Free(segment.Attachment, ref _storage);
+    public void Free(SharedSegment segment)
+    {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
+        ContainerStorage.Free(segment.Attachment, ref _storage);
+    }
 
     /// <inheritdoc />
     public readonly bool Equals(ShmString other) => _storage == other._storage;

@@ -1,7 +1,6 @@
 using SharedMemChannels.Common;
 using System.Runtime.InteropServices;
 using SharedMemChannels.Objects;
-
 using SharedMemChannels.Segments;
 
 namespace SharedMemChannels;
@@ -55,6 +54,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <param name="segment">The segment the vector lives in.</param>
     public readonly int GetCount(SharedSegment segment)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         if (Open(segment, out int count, out _) == 0)
         {
             return 0;
@@ -67,6 +67,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <param name="segment">The segment the vector lives in.</param>
     public readonly int GetCapacity(SharedSegment segment)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         Open(segment, out _, out int capacity);
         return capacity;
     }
@@ -75,6 +76,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <param name="segment">The segment the vector lives in.</param>
     public readonly Span<T> AsSpan(SharedSegment segment)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         long elements = Open(segment, out int count, out _);
         return elements == 0 ? Span<T>.Empty : ElementSpan(segment, elements, count);
     }
@@ -85,6 +87,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <exception cref="ArgumentOutOfRangeException">The index is outside the vector.</exception>
     public readonly ref T GetRef(SharedSegment segment, int index)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         long elements = Open(segment, out int count, out _);
         if ((uint)index >= (uint)count)
         {
@@ -106,6 +109,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <exception cref="OutOfSharedMemoryException">No room to grow.</exception>
     public void AddRange(SharedSegment segment, ReadOnlySpan<T> items)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         long elements = Open(segment, out int count, out int capacity);
         long needed = (long)count + items.Length;
         if (needed > int.MaxValue)
@@ -137,6 +141,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <exception cref="ArgumentOutOfRangeException">The index is outside the vector.</exception>
     public void RemoveAt(SharedSegment segment, int index)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         long elements = Open(segment, out int count, out _);
         if ((uint)index >= (uint)count)
         {
@@ -152,6 +157,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <param name="segment">The segment the vector lives in.</param>
     public void Clear(SharedSegment segment)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         long elements = Open(segment, out _, out _);
         if (elements != 0)
         {
@@ -166,6 +172,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     /// <exception cref="OutOfSharedMemoryException">No room to grow.</exception>
     public void Reserve(SharedSegment segment, int capacity)
     {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         long elements = Open(segment, out _, out int current);
         if (elements == 0 || capacity > current)
@@ -176,7 +183,11 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
 
     /// <summary>Returns the storage to the heap; the vector becomes empty.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
-    public void Free(SharedSegment segment) => ContainerStorage.Free(segment.Attachment, ref _storage);
+    public void Free(SharedSegment segment)
+    {
+        using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
+        ContainerStorage.Free(segment.Attachment, ref _storage);
+    }
 
     /// <inheritdoc />
     public readonly bool Equals(ShmVector<T> other) => _storage == other._storage;

@@ -47,7 +47,8 @@ internal static class Program
         RecordRoles.Register,
         SerializedRoles.Register,
         TopicRoles.Register,
-        TopicStreamRoles.Register);
+        TopicStreamRoles.Register,
+        DisposeRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

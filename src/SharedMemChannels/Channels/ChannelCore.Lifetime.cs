@@ -188,14 +188,14 @@ internal sealed partial class ChannelCore<T>
     /// <summary>Gives up this process's endpoint row and leases. The channel stays for the others.</summary>
     public void Detach()
     {
-        if (Interlocked.Exchange(ref _detached, 1) != 0 || _segment.IsDetached)
+        // The next read or write of this instance takes the slow path, which sees it detached; other threads'
+        // operations on it have ended when this returns true, and this thread is inside a use of the segment.
+        if (Interlocked.Exchange(ref _detached, 1) != 0 || !TryBeginDetach(out SegmentAttachment.Use use))
         {
             return;
         }
 
-        // The next read or write of this instance takes the slow path, which sees it detached.
-        _roles = 0;
-
+        using (use)
         try
         {
             // This process's pending operations on the channel end with it (unless another instance here

@@ -618,25 +618,6 @@ internal sealed partial class ChannelCore<T>
         return written;
     }
 
-    /// <summary>A drop mode discarded <paramref name="dropped"/>: the user's callback sees it, then its storage is freed.</summary>
-    private void OnDropped(in T dropped)
-    {
-        if (_ownership is null)
-        {
-            _itemDropped?.Invoke(dropped);
-            return;
-        }
-
-        try
-        {
-            _itemDropped?.Invoke(dropped);
-        }
-        finally
-        {
-            _ownership.Discard(in dropped);
-        }
-    }
-
     /// <summary>TryWrite past the SPSC fast path: the general ring (full, drop modes, MPMC).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TryWriteSlow(T item)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels.Channels;
 
@@ -31,14 +32,25 @@ internal sealed class UnmanagedChannelBackend<T> : SharedChannelBackend<T>
 
     public override void Detach() => Core.Detach();
 
-    public override void Release(in T item) => (Core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);
+    public override void Release(in T item)
+    {
+        using SegmentAttachment.Use use = Core.Segment.EnterUse();
+        (Core.Ownership as OwnedFieldsOwnership<T>)?.Release(in item, requireOwner: true);
+    }
 }
 
 /// <summary>The reading end of a channel of unmanaged items.</summary>
 internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelReader<T>
     where T : unmanaged
 {
-    public override Task Completion => core.Completion;
+    public override Task Completion
+    {
+        get
+        {
+            using SegmentAttachment.Use use = core.Segment.EnterUse();
+            return core.Completion;
+        }
+    }
 
     public override bool CanCount => true;
 
@@ -48,15 +60,24 @@ internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelRe
     {
         get
         {
+            using SegmentAttachment.Use use = core.Segment.EnterUse();
             core.ThrowIfDetached();
             return core.Count;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public override bool TryRead(out T item) => core.TryRead(out item);
+    public override bool TryRead(out T item)
+    {
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
+        return core.TryRead(out item);
+    }
 
-    public override bool TryPeek(out T item) => core.TryPeek(out item);
+    public override bool TryPeek(out T item)
+    {
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
+        return core.TryPeek(out item);
+    }
 
     /// <summary>
     /// The BCL's enumeration; for elements that own heap storage (<see cref="ShmString"/> /
@@ -78,10 +99,16 @@ internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelRe
                 }
                 finally
                 {
-                    owned.ReleaseIfHeld(in item);
+                    ReleaseIfHeld(owned, in item);
                 }
             }
         }
+    }
+
+    private void ReleaseIfHeld(OwnedFieldsOwnership<T> owned, in T item)
+    {
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
+        owned.ReleaseIfHeld(in item);
     }
 
     public override ValueTask<T> ReadAsync(CancellationToken cancellationToken = default)
@@ -91,6 +118,7 @@ internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelRe
             return ValueTask.FromCanceled<T>(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
         if (core.TryRead(out T item))
         {
             return new ValueTask<T>(item);
@@ -108,6 +136,7 @@ internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelRe
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
         core.EnsureReader();
         if (core.Count > 0)
         {
@@ -139,10 +168,18 @@ internal sealed class UnmanagedChannelReader<T>(ChannelCore<T> core) : ChannelRe
 internal sealed class UnmanagedChannelWriter<T>(ChannelCore<T> core) : ChannelWriter<T>
     where T : unmanaged
 {
-    public override bool TryComplete(Exception? error = null) => core.TryComplete(error);
+    public override bool TryComplete(Exception? error = null)
+    {
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
+        return core.TryComplete(error);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public override bool TryWrite(T item) => core.TryWrite(item);
+    public override bool TryWrite(T item)
+    {
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
+        return core.TryWrite(item);
+    }
 
     public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
     {
@@ -151,6 +188,7 @@ internal sealed class UnmanagedChannelWriter<T>(ChannelCore<T> core) : ChannelWr
             return ValueTask.FromCanceled<bool>(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
         core.EnsureWriter();
         if (core.IsCompleted)
         {
@@ -168,6 +206,7 @@ internal sealed class UnmanagedChannelWriter<T>(ChannelCore<T> core) : ChannelWr
             return ValueTask.FromCanceled(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = core.Segment.EnterUse();
         if (core.TryWrite(item))
         {
             return default;

@@ -174,6 +174,7 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     /// <summary>The payload of a record its holder still owns.</summary>
     public Span<byte> GetSpan(ShmRecord record)
     {
+        using SegmentAttachment.Use use = _segment.EnterUse(); // a holder's record may outlive the segment: ObjectDisposedException then
         long payload = Resolve(in record);
         return _memory.Span(payload + RecordHeader.Size, record.Length);
     }
@@ -216,6 +217,7 @@ internal sealed class RecordOwnership : ElementOwnership<RecordSlot>
     /// <summary>Frees a record its holder still owns (a reader done with it, a writer abandoning it).</summary>
     public void Dispose(in ShmRecord record)
     {
+        using SegmentAttachment.Use use = _segment.EnterUse(); // a holder's record may outlive the segment: ObjectDisposedException then
         long payload = Resolve(in record);
         ulong freed = RecordHeader.Word(RecordHeader.TicketOf(record.Word), RecordHeader.StateFreed);
         if (Interlocked.CompareExchange(ref _memory.Ref<RecordHeader>(payload).Ownership, freed, record.Word) != record.Word)

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using SharedMemChannels.Common;
 using SharedMemChannels.Heap;
 using SharedMemChannels.Objects;
@@ -103,7 +105,74 @@ internal sealed class SegmentAttachment
     /// <summary>Whether <see cref="Detach"/> has run.</summary>
     public bool IsDetached => Volatile.Read(ref _detached) != 0;
 
+    private static int s_lastId;
+    private readonly int _id = Interlocked.Increment(ref s_lastId);
     private int _blockingUses;
+
+    /// <summary>This attachment's number in the process (what <see cref="SegmentUse"/> records).</summary>
+    public int Id => _id;
+
+    /// <summary>How long detaching waits for operations and blocked waits of other threads to leave the mapping.</summary>
+    private static readonly TimeSpan s_drainLimit = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Enters an operation that touches the mapping (a channel's read or write, a container's update...):
+    /// until the returned scope is disposed, <see cref="Detach"/> on another thread waits before it unmaps.
+    /// Two plain stores and a load (<see cref="SegmentUse"/>): cheap enough for every hot path.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The segment was detached.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Use EnterUse()
+    {
+        SegmentUse.Slot slot = SegmentUse.Current;
+        int previous = slot.Attachment;
+        Volatile.Write(ref slot.Attachment, _id);
+        if (Volatile.Read(ref _detached) != 0)
+        {
+            slot.Attachment = previous;
+            ThrowDisposed();
+        }
+
+        return new Use(slot, previous);
+    }
+
+    /// <summary>
+    /// Leaves the operation this thread is in while user code runs (an item-dropped callback), so that the
+    /// callback may dispose the segment; disposing the scope enters again, throwing
+    /// <see cref="ObjectDisposedException"/> if the segment was detached meanwhile.
+    /// </summary>
+    public Suspended SuspendUse()
+    {
+        SegmentUse.Slot slot = SegmentUse.Current;
+        int previous = slot.Attachment;
+        Volatile.Write(ref slot.Attachment, 0);
+        return new Suspended(this, slot, previous);
+    }
+
+    /// <summary>The scope of <see cref="EnterUse"/>.</summary>
+    internal readonly ref struct Use(SegmentUse.Slot slot, int previous)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Dispose() => Volatile.Write(ref slot.Attachment, previous);
+    }
+
+    /// <summary>The scope of <see cref="SuspendUse"/>.</summary>
+    internal readonly ref struct Suspended(SegmentAttachment attachment, SegmentUse.Slot slot, int previous)
+    {
+        public void Dispose()
+        {
+            Volatile.Write(ref slot.Attachment, previous);
+            if (previous != 0 && attachment.IsDetached)
+            {
+                slot.Attachment = 0;
+                attachment.ThrowDisposed();
+            }
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowDisposed() => throw new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed.");
 
     /// <summary>
     /// Enters an operation that blocks a thread on words of this mapping (a synchronous wait of a topic or
@@ -168,9 +237,11 @@ internal sealed class SegmentAttachment
     }
 
     /// <summary>
-    /// Returns the thread caches, frees the blocks this attachment still owns, gives back the slot,
-    /// unmaps, and removes the name if this was the last live attachment of a remove-on-last-detach
-    /// segment. Runs once; later calls do nothing.
+    /// Ends this process's use of the segment: pending asynchronous waits on it fail, threads blocked in its
+    /// waits and operations of other threads on it are waited for (they end with
+    /// <see cref="ObjectDisposedException"/>), then the thread caches are returned, the blocks this
+    /// attachment still owns freed, the slot given back, the mapping unmapped, and the name removed if this
+    /// was the last live attachment of a remove-on-last-detach segment. Runs once; later calls do nothing.
     /// </summary>
     public void Detach()
     {
@@ -179,8 +250,34 @@ internal sealed class SegmentAttachment
             return;
         }
 
+        // Every thread's next look at the flag sees it now; one already inside an operation is in its slot.
+        Interlocked.MemoryBarrierProcessWide();
+        if (SegmentUse.IsUsedHere(_id) || AsyncWaiter.IsCompletingHere)
+        {
+            // Disposed by user code that runs inside an operation on this segment (a serializer, a
+            // continuation run synchronously): that operation must end before the mapping goes, so the rest
+            // runs on the pool and waits for it there.
+            ThreadPool.UnsafeQueueUserWorkItem(static attachment => attachment.FinishDetach(), this, preferLocal: false);
+            return;
+        }
+
+        FinishDetach();
+    }
+
+    private void FinishDetach()
+    {
+        SegmentUse.WaitUntilUnused(_id, s_drainLimit);
         try
         {
+            // Pending asynchronous waits on this mapping end first (their retries run operations on it), and
+            // no new one can start: the waiter threads never watch an unmapped word.
+            var disposed = new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited.");
+            AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, disposed, close: true);
+            SemaphoreNotifier.FailWaits(Memory, disposed);
+
+            // Threads blocked in synchronous waits on this mapping see the detach after their current sleep
+            // and leave without touching it again.
+            SpinWait.SpinUntil(() => Volatile.Read(ref _blockingUses) == 0, s_drainLimit);
             try
             {
                 // Like the memory of an exiting process, blocks owned by the process end with its attachment.
@@ -196,14 +293,6 @@ internal sealed class SegmentAttachment
         }
         finally
         {
-            // Pending asynchronous waits on this mapping end here, before the words they watch go away.
-            var disposed = new ObjectDisposedException(nameof(SharedSegment), $"Segment '{Name}' was disposed while the operation waited.");
-            AsyncWaiter.Shared.FailWaits(Memory, 0, Memory.MaxCapacity, disposed);
-            SemaphoreNotifier.FailWaits(Memory, disposed);
-
-            // Threads blocked in synchronous waits on this mapping see the detach after their current sleep
-            // (a slice of at most half a second) and leave without touching it again.
-            SpinWait.SpinUntil(() => Volatile.Read(ref _blockingUses) == 0, TimeSpan.FromSeconds(10));
             bool removeName = false;
             try
             {

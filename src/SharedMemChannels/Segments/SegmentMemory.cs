@@ -39,6 +39,12 @@ internal sealed unsafe class SegmentMemory
     /// <summary>Where the segment starts in this process. Stable for the life of the attachment.</summary>
     public nint BaseAddress => (nint)_base;
 
+    /// <summary>
+    /// Set (under the waiter's lock) when the attachment is detaching and its pending asynchronous waits were
+    /// failed: no wait on a word of this mapping may be registered after that, for the words go away next.
+    /// </summary>
+    public bool IsClosed { get; set; }
+
     /// <summary>How many bytes this process has mapped.</summary>
     public long MappedLength => Volatile.Read(ref _mapped);
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using SharedMemChannels.Channels;
 using SharedMemChannels.Records;
+using SharedMemChannels.Segments;
 
 namespace SharedMemChannels.Serialization;
 
@@ -48,7 +49,14 @@ internal sealed class SerializedChannelBackend<T> : SharedChannelBackend<T>
     /// the channel once this returns) and hands the value to the user's callback.
     /// </summary>
     public static Action<RecordSlot> DropCallback(RecordOwnership records, ISharedSerializer<T> serializer, Action<T> itemDropped) =>
-        slot => itemDropped(SerializedChannelReader<T>.Deserialize(records, serializer, records.QueuedSpan(in slot)));
+        slot => itemDropped(DeserializeDropped(records, serializer, in slot));
+
+    /// <summary>The dropped record's value, read inside a use of the segment (the callback itself runs outside one).</summary>
+    private static T DeserializeDropped(RecordOwnership records, ISharedSerializer<T> serializer, in RecordSlot slot)
+    {
+        using SegmentAttachment.Use use = records.Core.Segment.EnterUse();
+        return SerializedChannelReader<T>.Deserialize(records, serializer, records.QueuedSpan(in slot));
+    }
 }
 
 /// <summary>The reading end of a serialized channel: each record read is deserialized and freed at once.</summary>
@@ -57,7 +65,14 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     private readonly ChannelCore<RecordSlot> _core = records.Core;
     private SlotReadOperation<T>? _cachedRead;
 
-    public override Task Completion => _core.Completion;
+    public override Task Completion
+    {
+        get
+        {
+            using SegmentAttachment.Use use = _core.Segment.EnterUse();
+            return _core.Completion;
+        }
+    }
 
     public override bool CanCount => true;
 
@@ -65,6 +80,7 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     {
         get
         {
+            using SegmentAttachment.Use use = _core.Segment.EnterUse();
             _core.ThrowIfDetached();
             return _core.Count;
         }
@@ -73,6 +89,7 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override bool TryRead(out T item)
     {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         if (_core.TryRead(out RecordSlot slot))
         {
             item = Take(in slot);
@@ -90,6 +107,7 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
             return ValueTask.FromCanceled<T>(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         if (_core.TryRead(out RecordSlot slot))
         {
             return new ValueTask<T>(Take(in slot));
@@ -115,12 +133,17 @@ internal sealed class SerializedChannelReader<T>(RecordOwnership records, IShare
     /// <summary>A pending read is done: its operation serves the next one (one kept; more at once are made and dropped).</summary>
     public void Return(SlotReadOperation<T> operation) => Volatile.Write(ref _cachedRead, operation);
 
-    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) =>
-        _core.WaitToReadAsync(cancellationToken);
+    public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.WaitToReadAsync(cancellationToken);
+    }
 
     /// <summary>The record just read, now this process's: deserialized from its bytes, then freed whatever happens.</summary>
     public T Take(in RecordSlot slot)
     {
+        // Also where a pending read resumed (a pool thread): inside a use like any operation.
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         ShmRecord record = records.ReaderRecord(in slot);
         try
         {
@@ -161,11 +184,16 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
     /// <summary>The last item's size and a half: where the next item's record starts (racy on purpose: a hint).</summary>
     private int _sizeEstimate = MinInitialSize;
 
-    public override bool TryComplete(Exception? error = null) => _core.TryComplete(error);
+    public override bool TryComplete(Exception? error = null)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.TryComplete(error);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override bool TryWrite(T item)
     {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         _core.EnsureWriter();
         if (_core.IsCompleted || !_core.HasSpace)
         {
@@ -196,8 +224,11 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
         return written;
     }
 
-    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) =>
-        _core.WaitToWriteAsync(cancellationToken);
+    public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default)
+    {
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
+        return _core.WaitToWriteAsync(cancellationToken);
+    }
 
     public override ValueTask WriteAsync(T item, CancellationToken cancellationToken = default)
     {
@@ -206,6 +237,7 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
             return ValueTask.FromCanceled(cancellationToken);
         }
 
+        using SegmentAttachment.Use use = _core.Segment.EnterUse();
         _core.EnsureWriter();
         if (_core.IsCompleted)
         {

@@ -52,6 +52,9 @@ internal sealed class AsyncWaiter
     /// <summary>The process's waiter.</summary>
     public static AsyncWaiter Shared { get; } = new(PlatformServices.Futex);
 
+    /// <summary>Whether this thread is completing waits (a continuation run synchronously may be user code).</summary>
+    public static bool IsCompletingHere => t_completing > 0;
+
     /// <summary>Waits registered and not yet completed or canceled.</summary>
     public int PendingCount
     {
@@ -139,6 +142,14 @@ internal sealed class AsyncWaiter
         bool ring = false;
         lock (_lock)
         {
+            if (events.Memory.IsClosed)
+            {
+                // The segment is being detached and its waits were failed: a retry that comes after must
+                // not watch a word that is about to be unmapped.
+                events.CancelWait();
+                return ValueTask.FromException<bool>(new ObjectDisposedException(nameof(SharedSegment), $"Segment '{events.Memory.Name}' was disposed while the operation waited."));
+            }
+
             registration = _registrations.Count > 0 ? _registrations.Pop() : new Registration(this);
             registration.Prepare(events, deadline, runContinuationsAsynchronously);
             thread = ThreadFor(address, out Bucket? bucket);
@@ -227,19 +238,23 @@ internal sealed class AsyncWaiter
         return roomy;
     }
 
-    /// <summary>Takes a detached chain off the pending counts. Under the lock.</summary>
     /// <summary>
     /// Fails, with <paramref name="error"/>, every pending wait on a word of <paramref name="memory"/> in
     /// [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>), and stops
     /// watching those words. Called before the words go away (a channel detached, a segment unmapped),
     /// so that the waiter threads never read memory that is no longer mapped.
     /// </summary>
-    public void FailWaits(SegmentMemory memory, long start, long length, Exception error)
+    public void FailWaits(SegmentMemory memory, long start, long length, Exception error, bool close = false)
     {
         Registration? failed = null;
         List<WaiterThread>? ring = null;
         lock (_lock)
         {
+            if (close)
+            {
+                memory.IsClosed = true;
+            }
+
             foreach (WaiterThread thread in _threads)
             {
                 List<nint>? gone = null;
@@ -305,6 +320,7 @@ internal sealed class AsyncWaiter
         Interlocked.Decrement(ref _completing);
     }
 
+    /// <summary>Takes a detached chain off the pending counts. Under the lock.</summary>
     private void Unpend(Registration? chain)
     {
         for (; chain is not null; chain = chain.Next)

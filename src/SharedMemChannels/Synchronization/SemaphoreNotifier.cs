@@ -63,6 +63,13 @@ internal sealed class SemaphoreNotifier : IDisposable
                 return ValueTask.FromException<bool>(new ObjectDisposedException(nameof(SemaphoreNotifier), $"The channel's {Semaphore.Description} was closed."));
             }
 
+            if (events.Memory.IsClosed)
+            {
+                // Its segment is being detached (closed before its semaphore waits are failed): never wait on it again.
+                events.CancelWait();
+                return ValueTask.FromException<bool>(new ObjectDisposedException(nameof(SharedSegment), $"Segment '{events.Memory.Name}' was disposed while the operation waited."));
+            }
+
             _pending.Add(pending);
             if (_pump is null)
             {

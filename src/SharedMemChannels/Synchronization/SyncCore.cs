@@ -193,6 +193,8 @@ internal sealed class SyncCore
     {
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
+        // The whole wait, first try included, is a blocking use: a detach waits for it before it unmaps.
+        using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
         TakeResult result = Attempt(take, afterSlice: false);
         if (result != TakeResult.NotYet)
         {
@@ -201,7 +203,6 @@ internal sealed class SyncCore
 
         long deadline = Deadline(timeout);
         var spinner = default(SpinWait);
-        using SegmentAttachment.BlockingUse use = _segment.EnterBlocking();
         while (true)
         {
             if (!spinner.NextSpinWillYield)
@@ -249,30 +250,70 @@ internal sealed class SyncCore
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
         long deadline = Deadline(timeout);
+        bool woken = true;
+        bool retry = false;
         while (true)
         {
-            int token = _event.PrepareWait();
-            TakeResult result = Attempt(take, afterSlice: false, announced: true);
-            if (result != TakeResult.NotYet)
+            // Everything that touches the mapping runs in a use of the segment, also after a wake on a pool
+            // thread: a detach on another thread waits for it, or it sees the detach and throws.
+            if (StepAsync(take, deadline, retry, afterSlice: !woken, cancellationToken, out ValueTask<bool> wait) is { } result)
             {
-                _event.CancelWait();
                 return result;
             }
 
-            TimeSpan? slice = Slice(deadline);
-            if (slice == TimeSpan.Zero)
-            {
-                _event.CancelWait();
-                return TakeResult.NotYet;
-            }
+            woken = await wait.ConfigureAwait(false);
+            retry = true;
+        }
+    }
 
-            bool woken = await _event.WaitAsync(token, slice, cancellationToken).ConfigureAwait(false);
-            result = Attempt(take, afterSlice: !woken);
+    /// <summary>
+    /// One round of <see cref="WaitAsync"/>: after a wake, try (with what the sleep told); announce, try again,
+    /// and register the next sleep in <paramref name="wait"/>. A result ends the wait (NotYet: the deadline passed).
+    /// </summary>
+    private TakeResult? StepAsync(Func<SyncCore, bool, TakeResult> take, long deadline, bool retry, bool afterSlice, CancellationToken cancellationToken, out ValueTask<bool> wait)
+    {
+        wait = default;
+        using SegmentAttachment.Use use = EnterUse();
+        TakeResult result;
+        if (retry)
+        {
+            result = Attempt(take, afterSlice);
             if (result != TakeResult.NotYet)
             {
                 return result;
             }
         }
+
+        int token = _event.PrepareWait();
+        result = Attempt(take, afterSlice: false, announced: true);
+        if (result != TakeResult.NotYet)
+        {
+            _event.CancelWait();
+            return result;
+        }
+
+        TimeSpan? slice = Slice(deadline);
+        if (slice == TimeSpan.Zero)
+        {
+            _event.CancelWait();
+            return TakeResult.NotYet;
+        }
+
+        wait = _event.WaitAsync(token, slice, cancellationToken);
+        return null;
+    }
+
+    /// <summary>Enters a use of the segment for an operation on the object (<see cref="ObjectDisposedException"/> when it or its segment was disposed).</summary>
+    public SegmentAttachment.Use EnterUse()
+    {
+        SegmentAttachment.Use use = _segment.EnterUse();
+        if (IsDisposed)
+        {
+            use.Dispose();
+            ThrowIfDisposed();
+        }
+
+        return use;
     }
 
     private TakeResult Attempt(Func<SyncCore, bool, TakeResult> take, bool afterSlice, bool announced = false)
