@@ -14,9 +14,10 @@ internal struct HardwareInfoGetCmd
 }
 
 /// <summary>
-/// One feature record of the seed's <c>Vector&lt;FeatureInfo&gt;</c>: plain data, stored in the vector's
-/// storage block. (A vector of elements that own storage themselves is refused by the channel: freeing
-/// the vector would leak their strings. Strings go in the element.)
+/// One feature record of the seed's <c>Vector&lt;FeatureInfo&gt;</c>, stored in the vector's storage block,
+/// with a name of its own in the segment: a vector of elements that own storage themselves (the seed's
+/// scoped allocator reaches into the vector's elements). The vector's storage records which fields its
+/// elements own, so the channel frees each name with the vector, exactly once.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct FeatureInfo
@@ -25,6 +26,7 @@ internal struct FeatureInfo
     public int Version;
     public long Flags;
     public int Enabled;
+    public ShmString Name;
 }
 
 /// <summary>

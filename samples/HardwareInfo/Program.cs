@@ -213,7 +213,17 @@ internal static class Program
             reply.Features.Reserve(segment, features);
             for (int k = 0; k < features; k++)
             {
-                reply.Features.Add(segment, Expected.Feature(id, k));
+                FeatureInfo feature = Expected.Feature(id, k);
+                feature.Name = ShmString.Create(segment, Expected.FeatureName(k));
+                try
+                {
+                    reply.Features.Add(segment, feature); // the vector owns the name from here on
+                }
+                catch (OutOfSharedMemoryException)
+                {
+                    feature.Name.Free(segment);
+                    throw;
+                }
             }
 
             return reply;
@@ -262,7 +272,8 @@ internal static class Program
         for (int k = 0; k < features.Length; k++)
         {
             FeatureInfo expected = Expected.Feature(id, k);
-            if (features[k].FeatureId != expected.FeatureId || features[k].Version != expected.Version || features[k].Flags != expected.Flags || features[k].Enabled != expected.Enabled)
+            if (features[k].FeatureId != expected.FeatureId || features[k].Version != expected.Version || features[k].Flags != expected.Flags || features[k].Enabled != expected.Enabled
+                || !features[k].Name.AsSpan(segment).SequenceEqual(Expected.FeatureName(k)))
             {
                 return $"reply {id}: feature {k} differs";
             }
@@ -278,7 +289,7 @@ internal static class Program
         text.Append(CultureInfo.InvariantCulture, $"{info.Vendor.ToString(segment)} {info.Model.ToString(segment)}, serial {info.SerialNumber.ToString(segment)}, firmware {info.FirmwareVersion.ToString(segment)}, {info.MemoryBytes >> 30} GiB, {features.Length} features");
         if (features.Length <= 4)
         {
-            text.Append(": ").AppendJoin(", ", features.ToArray().Select(f => string.Create(CultureInfo.InvariantCulture, $"#{f.FeatureId} v{f.Version} {(f.Enabled != 0 ? "on" : "off")}")));
+            text.Append(": ").AppendJoin(", ", features.ToArray().Select(f => string.Create(CultureInfo.InvariantCulture, $"#{f.FeatureId} {f.Name.ToString(segment)} v{f.Version} {(f.Enabled != 0 ? "on" : "off")}")));
         }
         else
         {
@@ -304,6 +315,9 @@ internal static class Program
         /// <summary>1 to 12 features; request 5 gets <see cref="BigFeatureCount"/>.</summary>
         public static int FeatureCount(int id) => id == 5 ? BigFeatureCount : 1 + (id % 12);
 
+        public static string FeatureName(int k) => string.Create(CultureInfo.InvariantCulture, $"feature-{k}");
+
+        /// <summary>Feature <paramref name="k"/> of reply <paramref name="id"/>, without its name (made in the segment by the service).</summary>
         public static FeatureInfo Feature(int id, int k) => new()
         {
             FeatureId = k,

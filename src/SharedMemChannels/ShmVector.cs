@@ -34,6 +34,14 @@ public static class ShmVector
 /// Call the mutating methods on the struct where it lives in shared memory (through a <c>ref</c>). Not
 /// thread-safe: synchronize writers as for any shared data. The storage belongs to the segment;
 /// <see cref="Free"/> returns it.
+/// <para>
+/// Elements may own storage themselves (<see cref="ShmString"/> and <see cref="ShmVector{T}"/> fields, up
+/// to 8 levels of vectors of such elements), as a C++ vector with a scoped allocator owns its elements':
+/// the vector owns what its elements own. <see cref="Free"/>, <see cref="Clear"/>, <see cref="RemoveAt"/>
+/// and <see cref="Assign"/> free what the elements they remove own; adding an element hands its storage to
+/// the vector (add it once). The storage records which handles its elements own, so any process, and a
+/// channel carrying such vectors, frees all of it exactly once.
+/// </para>
 /// </remarks>
 [StructLayout(LayoutKind.Sequential)]
 public struct ShmVector<T> : IEquatable<ShmVector<T>>
@@ -49,6 +57,9 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
     public readonly bool IsNull => _storage == 0;
 
     private static uint ElementTag => TypeLayout<T>.Info.Tag;
+
+    /// <summary>The offsets of the handles each element owns (empty for plain elements).</summary>
+    private static int[] Owned => TypeLayout<T>.Owned.Offsets;
 
     /// <summary>The number of elements.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
@@ -123,10 +134,10 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         }
 
         items.CopyTo(ElementSpan(segment, elements + ((long)count * SegmentMemory.SizeOf<T>()), items.Length));
-        ContainerStorage.SetCount(segment.Attachment, elements, (int)needed);
+        ContainerStorage.SetCount(segment.Attachment, elements, Owned.Length, (int)needed);
     }
 
-    /// <summary>Replaces all elements with <paramref name="items"/>.</summary>
+    /// <summary>Replaces all elements with <paramref name="items"/> (freeing what the old ones own; the new ones' storage becomes the vector's).</summary>
     /// <param name="segment">The segment the vector lives in.</param>
     /// <param name="items">The new elements.</param>
     public void Assign(SharedSegment segment, ReadOnlySpan<T> items)
@@ -135,7 +146,7 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         AddRange(segment, items);
     }
 
-    /// <summary>Removes the element at <paramref name="index"/>, moving the later ones down.</summary>
+    /// <summary>Removes the element at <paramref name="index"/> (freeing what it owns), moving the later ones down.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
     /// <param name="index">0 to count - 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The index is outside the vector.</exception>
@@ -148,20 +159,22 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
             ThrowHelper.ThrowArgumentOutOfRange(nameof(index), index, $"The vector has {count} elements.");
         }
 
+        FreeOwned(segment, elements, index, 1);
         Span<T> span = ElementSpan(segment, elements, count);
         span[(index + 1)..].CopyTo(span[index..]);
-        ContainerStorage.SetCount(segment.Attachment, elements, count - 1);
+        ContainerStorage.SetCount(segment.Attachment, elements, Owned.Length, count - 1);
     }
 
-    /// <summary>Removes every element and keeps the storage.</summary>
+    /// <summary>Removes every element (freeing what they own) and keeps the storage.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
     public void Clear(SharedSegment segment)
     {
         using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
-        long elements = Open(segment, out _, out _);
+        long elements = Open(segment, out int count, out _);
         if (elements != 0)
         {
-            ContainerStorage.SetCount(segment.Attachment, elements, 0);
+            FreeOwned(segment, elements, 0, count);
+            ContainerStorage.SetCount(segment.Attachment, elements, Owned.Length, 0);
         }
     }
 
@@ -181,12 +194,24 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         }
     }
 
-    /// <summary>Returns the storage to the heap; the vector becomes empty.</summary>
+    /// <summary>Returns the storage to the heap, with what the elements own; the vector becomes empty.</summary>
     /// <param name="segment">The segment the vector lives in.</param>
+    /// <exception cref="InvalidOperationException">The storage, or storage an element owns, was freed already.</exception>
+    /// <exception cref="InvalidSegmentException">The storage (or storage below it) is damaged.</exception>
     public void Free(SharedSegment segment)
     {
         using SegmentAttachment.Use use = SharedSegment.EnterUse(segment);
-        ContainerStorage.Free(segment.Attachment, ref _storage);
+        if (Owned.Length == 0 || _storage == 0)
+        {
+            ContainerStorage.Free(segment.Attachment, ref _storage);
+            return;
+        }
+
+        Open(segment, out _, out _); // this vector's storage, checked as a vector of T
+        ulong storage = _storage;
+        _storage = 0;
+        long budget = OwnedStorage.Budget(segment.Attachment);
+        OwnedStorage.Free(segment.Attachment, storage, ref budget);
     }
 
     /// <inheritdoc />
@@ -216,20 +241,30 @@ public struct ShmVector<T> : IEquatable<ShmVector<T>>
         capacity = 0;
         return _storage == 0
             ? 0
-            : ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, Kind, out count, out capacity);
+            : ContainerStorage.Open(segment.Attachment, _storage, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, Owned.Length, TypeLayout<T>.VectorNesting, Kind, out count, out capacity);
+    }
+
+    /// <summary>Frees what elements <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 own (nothing for plain elements).</summary>
+    private static void FreeOwned(SharedSegment segment, long elements, int first, int count)
+    {
+        if (Owned.Length != 0 && count > 0)
+        {
+            OwnedStorage.FreeElements(segment.Attachment, elements, SegmentMemory.SizeOf<T>(), Owned, first, count);
+        }
     }
 
     /// <summary>Moves the elements to new storage of <paramref name="capacity"/>: fill, publish the handle, free the old block.</summary>
     private long Grow(SharedSegment segment, int capacity)
     {
         long oldElements = Open(segment, out int count, out _);
-        ShmHandle handle = ContainerStorage.Allocate(segment.Attachment, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, capacity, Kind, out long elements);
+        ShmHandle handle = ContainerStorage.Allocate(
+            segment.Attachment, ContainerStorage.VectorTag, SegmentMemory.SizeOf<T>(), ElementTag, capacity, Kind, Owned, TypeLayout<T>.VectorNesting, out long elements);
         if (oldElements != 0)
         {
             ElementSpan(segment, oldElements, count).CopyTo(ElementSpan(segment, elements, count));
         }
 
-        ContainerStorage.SetCount(segment.Attachment, elements, count);
+        ContainerStorage.SetCount(segment.Attachment, elements, Owned.Length, count);
         ContainerStorage.Publish(segment.Attachment, ref _storage, handle);
 
         return elements;

@@ -48,7 +48,8 @@ internal static class Program
         SerializedRoles.Register,
         TopicRoles.Register,
         TopicStreamRoles.Register,
-        DisposeRoles.Register);
+        DisposeRoles.Register,
+        NestedRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

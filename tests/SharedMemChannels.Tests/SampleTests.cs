@@ -52,7 +52,7 @@ public class SampleTests : SegmentTest
         (int code, string output) = RunSample("HardwareInfo", "--name", name, "--count", "500");
 
         Assert.True(code == 0, $"exit code {code}:\n{output}");
-        Assert.Contains("client: reply 1: Fabrikam Accelerator X100 rev 1, serial SN-01-000001, firmware 1.1.1, 8 GiB, 2 features: #0 v1 on, #1 v2 off", output, StringComparison.Ordinal);
+        Assert.Contains("client: reply 1: Fabrikam Accelerator X100 rev 1, serial SN-01-000001, firmware 1.1.1, 8 GiB, 2 features: #0 feature-0 v1 on, #1 feature-1 v2 off", output, StringComparison.Ordinal);
         Assert.Contains("50000 features", output, StringComparison.Ordinal);
         Assert.Contains("service    | answered 500 requests", output, StringComparison.Ordinal);
         Assert.Contains("client: 500 replies, every string and all", output, StringComparison.Ordinal);

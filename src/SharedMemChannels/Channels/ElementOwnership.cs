@@ -53,9 +53,11 @@ internal abstract class ElementOwnership<T>
 
 /// <summary>
 /// Ownership for a <see cref="SharedChannel{T}"/> whose unmanaged <typeparamref name="T"/> has
-/// <see cref="ShmString"/> / <see cref="ShmVector{T}"/> fields (found by <see cref="TypeLayout{T}.OwnedHandleOffsets"/>).
-/// A write gives each field's block to the segment, a read gives it to the reading process (the heap
-/// block's owner), and <see cref="Release"/>, a drop, or the channel's destruction frees it.
+/// <see cref="ShmString"/> / <see cref="ShmVector{T}"/> fields (found by <see cref="TypeLayout{T}.OwnedHandleOffsets"/>),
+/// vectors of elements that own storage themselves included (<see cref="OwnedStorage"/> walks them).
+/// A write gives each field's storage, all the way down, to the segment, a read gives it to the reading
+/// process (each heap block's owner, so a dead reader's reclaim frees all of it), and <see cref="Release"/>,
+/// a drop, or the channel's destruction frees it.
 /// </summary>
 internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     where T : unmanaged
@@ -76,18 +78,25 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
         _channel = core.Name;
     }
 
-    /// <summary>Each field's block becomes the segment's: a dead writer's reclaim must not free what is queued.</summary>
+    /// <summary>
+    /// Each field's storage, with what a vector's elements own below it, becomes the segment's: a dead
+    /// writer's reclaim must not free what is queued. A field whose storage was freed (or is of another
+    /// segment) is refused here, and what was handed over already goes back.
+    /// </summary>
     public override void HandOver(in T item)
     {
-        SharedHeap heap = _segment.Heap;
-        foreach (int offset in _offsets)
+        long budget = OwnedStorage.Budget(_segment);
+        try
         {
-            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
-            if (handle != 0)
+            foreach (int offset in _offsets)
             {
-                // Validates the handle: a field whose storage was freed (or of another segment) is refused here.
-                heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Segment);
+                OwnedStorage.SetOwnership(_segment, SegmentMemory.ReadUInt64(in item, offset), ShmOwnership.Segment, ref budget, tolerant: false);
             }
+        }
+        catch
+        {
+            TakeBack(in item);
+            throw;
         }
     }
 
@@ -97,38 +106,22 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     /// </summary>
     public override void TakeBack(in T item)
     {
-        SharedHeap heap = _segment.Heap;
+        // Tolerant: storage dropped and freed by the write itself (DropWrite) is not there to take back.
+        long budget = OwnedStorage.Budget(_segment);
         foreach (int offset in _offsets)
         {
-            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
-            if (handle != 0)
-            {
-                try
-                {
-                    heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Process);
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-                {
-                    // Dropped and freed by the write itself (DropWrite): nothing to take back.
-                }
-            }
+            OwnedStorage.SetOwnership(_segment, SegmentMemory.ReadUInt64(in item, offset), ShmOwnership.Process, ref budget, tolerant: true);
         }
     }
 
     public override void Receive(ref T item)
     {
-        SharedHeap heap = _segment.Heap;
+        long budget = OwnedStorage.Budget(_segment);
         foreach (int offset in _offsets)
         {
-            ulong handle = SegmentMemory.ReadUInt64(in item, offset);
-            if (handle == 0)
-            {
-                continue;
-            }
-
             try
             {
-                heap.SetOwnership(ShmHandle.FromValue(handle), ShmOwnership.Process);
+                OwnedStorage.SetOwnership(_segment, SegmentMemory.ReadUInt64(in item, offset), ShmOwnership.Process, ref budget, tolerant: false);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
@@ -148,13 +141,14 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     }
 
     /// <summary>
-    /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds (the
-    /// enumeration's release: the loop body may have released the element itself already).
+    /// Frees the storage of the owned fields of <paramref name="item"/> that this process still holds, with
+    /// what it owns below (the enumeration's release: the loop body may have released the element itself already).
     /// </summary>
     public void ReleaseIfHeld(in T item)
     {
         ThrowIfSegmentGone();
         SharedHeap heap = _segment.Heap;
+        long budget = OwnedStorage.Budget(_segment);
         foreach (int offset in _offsets)
         {
             ulong handle = SegmentMemory.ReadUInt64(in item, offset);
@@ -167,7 +161,7 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
             {
                 if (heap.GetOwner(ShmHandle.FromValue(handle)) == heap.Owner)
                 {
-                    heap.Free(ShmHandle.FromValue(handle));
+                    OwnedStorage.Free(_segment, handle, ref budget);
                 }
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
@@ -178,7 +172,8 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
     }
 
     /// <summary>
-    /// Frees the storage of every owned field of <paramref name="item"/>. With <paramref name="requireOwner"/>,
+    /// Frees the storage of every owned field of <paramref name="item"/>, with what its vectors' elements own
+    /// (each block once, children first). With <paramref name="requireOwner"/>,
     /// only storage this process owns (an item it read) is accepted: an item still queued, or built and
     /// never written, is an <see cref="InvalidOperationException"/>, and nothing is freed.
     /// </summary>
@@ -200,6 +195,7 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
         }
 
         Exception? first = null;
+        long budget = OwnedStorage.Budget(_segment);
         foreach (int offset in _offsets)
         {
             ulong handle = SegmentMemory.ReadUInt64(in item, offset);
@@ -210,7 +206,7 @@ internal sealed class OwnedFieldsOwnership<T> : ElementOwnership<T>
 
             try
             {
-                heap.Free(ShmHandle.FromValue(handle));
+                OwnedStorage.Free(_segment, handle, ref budget);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using SharedMemChannels.Heap;
+using SharedMemChannels.Objects;
 using SharedMemChannels.Records;
 using SharedMemChannels.Rings;
 using SharedMemChannels.Segments;
@@ -112,6 +113,8 @@ internal static class OwnedHandles
 
     private static void ReleaseElement(SegmentAttachment segment, long element, int elementSize, ReadOnlySpan<int> offsets, ulong channelId)
     {
+        long budget = OwnedStorage.Budget(segment);
+        var visitor = new QueuedVisitor(channelId);
         foreach (int offset in offsets)
         {
             if (offset < 0 || offset > elementSize - sizeof(ulong))
@@ -119,12 +122,35 @@ internal static class OwnedHandles
                 continue; // a damaged table entry
             }
 
+            // The field's storage and, for a vector whose elements own storage, theirs below it (children
+            // first); tolerant: whatever is not an allocated block, damaged, nested too deep or shared is
+            // left alone, and the destruction goes on.
             ulong handle = BinaryPrimitives.ReadUInt64LittleEndian(segment.Memory.Span(element + offset, sizeof(ulong)));
-            if (handle != 0)
+            OwnedStorage.Walk(segment, handle, ref budget, ref visitor, tolerant: true);
+        }
+    }
+
+    /// <summary>
+    /// The destruction's visit: only storage the segment owns is the channel's to free (a block a live
+    /// process holds is left with everything below it), and only container storage and this channel's
+    /// queued records (never a block of another kind a damaged handle names: another object's ring, say).
+    /// </summary>
+    private readonly struct QueuedVisitor(ulong channelId) : IStorageVisitor
+    {
+        public bool Enter(SegmentAttachment segment, ShmHandle block, uint tag)
+        {
+            try
             {
-                ReleaseQueuedBlock(segment, ShmHandle.FromValue(handle), channelId);
+                return segment.Heap.GetOwner(block).IsNone &&
+                       tag is ContainerStorage.StringTag or ContainerStorage.VectorTag or RecordHeader.BlockTag;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                return false;
             }
         }
+
+        public void Leave(SegmentAttachment segment, ShmHandle block, uint tag) => ReleaseQueuedBlock(segment, block, channelId);
     }
 
     /// <summary>Frees one block a queued item owns: only if the segment owns it, and for a record only if it is this channel's and queued.</summary>

@@ -19,7 +19,7 @@ internal static class TypeLayout<T>
 {
     private static TypeLayoutInfo? s_info;
 
-    private static int[]? s_owned;
+    private static OwnedLayout? s_owned;
 
     /// <summary>The layout of <typeparamref name="T"/>; throws <see cref="ArgumentException"/> for a type that cannot live in shared memory.</summary>
     public static TypeLayoutInfo Info => s_info ??= TypeLayout.Describe(typeof(T));
@@ -28,8 +28,22 @@ internal static class TypeLayout<T>
     /// The offsets inside <typeparamref name="T"/> of the heap handles it owns: each <see cref="ShmString"/>
     /// and <see cref="ShmVector{T}"/> field, nested structs included, in offset order.
     /// </summary>
-    public static int[] OwnedHandleOffsets => s_owned ??= TypeLayout.OwnedHandleOffsets(typeof(T));
+    public static int[] OwnedHandleOffsets => Owned.Offsets;
+
+    /// <summary>The handles <typeparamref name="T"/> owns and how deep the vectors among them nest.</summary>
+    public static OwnedLayout Owned => s_owned ??= TypeLayout.Owned(typeof(T));
+
+    /// <summary>
+    /// The nesting a <see cref="ShmVector{T}"/> of <typeparamref name="T"/> records in its storage: 0 when
+    /// <typeparamref name="T"/> owns nothing, else one more than the deepest vector among its fields.
+    /// </summary>
+    public static int VectorNesting => Owned.Offsets.Length == 0 ? 0 : 1 + Owned.Depth;
 }
+
+/// <summary>The heap handles a type owns.</summary>
+/// <param name="Offsets">Offsets of its <see cref="ShmString"/> and <see cref="ShmVector{T}"/> fields (nested structs and inline arrays included), sorted.</param>
+/// <param name="Depth">The deepest nesting among those fields' containers: 0 for strings and vectors of plain elements, n + 1 for a vector of elements of depth n that own storage.</param>
+internal sealed record OwnedLayout(int[] Offsets, int Depth);
 
 /// <summary>The layout identity of a type.</summary>
 /// <param name="Size">Bytes the type occupies.</param>
@@ -48,38 +62,56 @@ internal static class TypeLayout
     public static TypeLayoutInfo Describe(Type type)
     {
         var description = new StringBuilder();
-        Append(type, description);
+        Append(type, description, 0);
         string text = description.ToString();
         return new TypeLayoutInfo(SizeOf(type), Fnv1a.Hash64(text), text, type.FullName ?? type.Name);
     }
 
     /// <summary>
     /// The offsets inside <paramref name="type"/> of the heap handles it owns (<see cref="ShmString"/> and
-    /// <see cref="ShmVector{T}"/> fields, nested structs and inline arrays included), sorted. A
-    /// <see cref="ShmVector{T}"/> whose elements themselves own handles is refused
-    /// (<see cref="ArgumentException"/>): freeing the vector would leak its elements' storage.
+    /// <see cref="ShmVector{T}"/> fields, nested structs and inline arrays included), sorted.
     /// </summary>
-    public static int[] OwnedHandleOffsets(Type type)
+    public static int[] OwnedHandleOffsets(Type type) => Owned(type).Offsets;
+
+    /// <summary>
+    /// The handles <paramref name="type"/> owns and the depth of its nested vectors. A vector of elements
+    /// that own storage is fine (its storage records their table, so it is freed with what they own); one
+    /// nested deeper than <see cref="ContainerStorage.MaxNesting"/> levels (a recursive type is), or whose
+    /// elements own more than <see cref="ContainerStorage.MaxOwnedPerElement"/> handles, is an
+    /// <see cref="ArgumentException"/>.
+    /// </summary>
+    public static OwnedLayout Owned(Type type) => Owned(type, type, 0);
+
+    private static OwnedLayout Owned(Type type, Type root, int level)
     {
         var offsets = new List<int>();
-        CollectOwned(type, 0, offsets, type);
+        int depth = 0;
+        CollectOwned(type, 0, offsets, ref depth, root, level);
         offsets.Sort();
-        return [.. offsets];
+        return new OwnedLayout([.. offsets], depth);
     }
 
-    private static void CollectOwned(Type type, int at, List<int> offsets, Type root)
+    private static void CollectOwned(Type type, int at, List<int> offsets, ref int depth, Type root, int level)
     {
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmVector<>))
         {
             Type element = type.GetGenericArguments()[0];
-            if (OwnedHandleOffsets(element).Length != 0)
+            if (level >= ContainerStorage.MaxNesting)
             {
                 throw new ArgumentException(
-                    $"Type {root} has a {type.Name} of {element}, whose elements own heap storage (ShmString / ShmVector fields): a channel frees a vector's own storage, " +
-                    "not its elements' (they would leak). Keep the strings in the element itself, or pass handles and free them yourself.");
+                    $"Type {root} nests vectors of elements that own storage more than {ContainerStorage.MaxNesting} levels deep (or is recursive: a vector of itself): " +
+                    "freeing it must walk every level, and shared memory cannot be trusted to end such a walk.");
+            }
+
+            OwnedLayout inner = Owned(element, root, level + 1);
+            if (inner.Offsets.Length > ContainerStorage.MaxOwnedPerElement)
+            {
+                throw new ArgumentException(
+                    $"Type {root} has a {type.Name} of {element}, whose elements own {inner.Offsets.Length} handles: a vector's storage records at most {ContainerStorage.MaxOwnedPerElement}.");
             }
 
             offsets.Add(at);
+            depth = Math.Max(depth, inner.Offsets.Length == 0 ? 0 : 1 + inner.Depth);
             return;
         }
 
@@ -101,7 +133,7 @@ internal static class TypeLayout
             int stride = SizeOf(fields[0].Field.FieldType);
             for (int i = 0; i < inline.Length; i++)
             {
-                CollectOwned(fields[0].Field.FieldType, at + (i * stride), offsets, root);
+                CollectOwned(fields[0].Field.FieldType, at + (i * stride), offsets, ref depth, root, level);
             }
 
             return;
@@ -109,16 +141,24 @@ internal static class TypeLayout
 
         foreach ((int offset, FieldInfo field) in fields)
         {
-            CollectOwned(field.FieldType, at + offset, offsets, root);
+            CollectOwned(field.FieldType, at + offset, offsets, ref depth, root, level);
         }
     }
 
-    private static void Append(Type type, StringBuilder description)
+    /// <summary>Vectors of vectors this deep are refused: only a recursive type (a vector of itself) gets there.</summary>
+    private const int MaxVectorLevels = 32;
+
+    private static void Append(Type type, StringBuilder description, int vectors)
     {
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ShmVector<>))
         {
+            if (vectors >= MaxVectorLevels)
+            {
+                throw new ArgumentException($"Type {type} nests vectors {MaxVectorLevels} levels deep: a recursive type (a vector of itself) has no layout in shared memory.");
+            }
+
             description.Append("vec<");
-            Append(type.GetGenericArguments()[0], description);
+            Append(type.GetGenericArguments()[0], description, vectors + 1);
             description.Append('>');
             return;
         }
@@ -158,7 +198,7 @@ internal static class TypeLayout
         foreach ((int offset, FieldInfo field) in FieldsByOffset(type))
         {
             description.Append(offset).Append(':');
-            Append(field.FieldType, description);
+            Append(field.FieldType, description, vectors);
             description.Append(';');
         }
 
