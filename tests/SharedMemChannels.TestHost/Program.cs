@@ -44,6 +44,7 @@ internal static class Program
         ChannelRoles.Register,
         SyncRoles.Register,
         UnboundedRoles.Register,
+        PriorityRoles.Register,
         RecordRoles.Register,
         SerializedRoles.Register,
         TopicRoles.Register,

@@ -25,6 +25,7 @@ public class BenchToolTests : SegmentTest
         ("stream-spsc", "bcl-channel"),
         ("stream-mpmc", "bcl-channel-mpmc"),
         ("serialized-trade", "bcl-channel-trade"),
+        ("prioritized", "bcl-prioritized"),
     ];
 
     /// <summary>The measured rows: SharedChannel&lt;T&gt; in every scenario, after that scenario's references.</summary>
@@ -37,6 +38,7 @@ public class BenchToolTests : SegmentTest
         ("stream-mpmc", "shared-channel"),
         ("serialized-trade", "shared-memorypack"),
         ("serialized-trade", "shared-stj"),
+        ("prioritized", "shared-prioritized"),
     ];
 
     private static readonly string[] NativeIds = ["c-spsc-ring", "c-futex-pingpong"];

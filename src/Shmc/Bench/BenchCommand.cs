@@ -112,6 +112,7 @@ internal static class BenchCommand
         [TopicRows.PeerKind, string segment, string count, string bound, string mode] => RunPeer(() => TopicRows.Peer(segment, count, bound, mode)),
         [RecordRows.PeerKind, string segment, string size, string mode, string bound] => RunPeer(() => RecordRows.Peer(segment, size, mode, bound)),
         [SerializedRows.PeerKind, string segment, string format, string bound] => RunPeer(() => SerializedRows.Peer(segment, format, bound)),
+        [PrioritizedRows.PeerKind, string segment, string bound] => RunPeer(() => PrioritizedRows.Peer(segment, bound)),
         _ => Program.Fail("bench-peer: unknown arguments", Program.ExitUsage),
     };
 

@@ -33,11 +33,14 @@ internal sealed record BenchScenario(string Id, string Title, BenchKind Kind)
     /// <summary>A small record type (a few fields and a string) streamed from one process to another, serialized.</summary>
     public static readonly BenchScenario SerializedTrade = new("serialized-trade", "a record type (4 fields and a string), 1 writer 1 reader", BenchKind.Throughput);
 
+    /// <summary>Keys in a random order through a prioritized channel, read smallest first.</summary>
+    public static readonly BenchScenario Prioritized = new("prioritized", "prioritized, 1 writer 1 reader, random keys", BenchKind.Throughput);
+
     /// <summary>One publisher, four subscribers, every message to every subscriber.</summary>
     public static readonly BenchScenario FanOut = new("fanout-1x4", "fan-out, 1 publisher to 4 subscribers", BenchKind.Throughput);
 
     /// <summary>Every scenario, in the order of the report.</summary>
-    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M, SerializedTrade, FanOut];
+    public static IReadOnlyList<BenchScenario> All { get; } = [LatencySpin, LatencySleep, LatencyAsync, StreamSpsc, StreamMpmc, Records64, Records64K, Records1M, SerializedTrade, Prioritized, FanOut];
 }
 
 /// <summary>One row to measure: what it is and how to measure it.</summary>
@@ -138,5 +141,10 @@ internal static class BenchPlan
             (e, c) => SerializedRows.RunShared(e, c.Options, "memorypack")),
         new(BenchScenario.SerializedTrade, SerializedRows.JsonId, "SharedChannel<T> with SystemTextJsonSharedSerializer (source-generated), writer here, reader in a 2nd process", false,
             (e, c) => SerializedRows.RunShared(e, c.Options, "stj")),
+
+        new(BenchScenario.Prioritized, PrioritizedRows.BclId, "BCL Channel.CreateUnboundedPrioritized<long>, 2 tasks of 1 process (SingleReader, SingleWriter)", true,
+            (e, c) => PrioritizedRows.RunBcl(e, c.Options)),
+        new(BenchScenario.Prioritized, PrioritizedRows.SharedId, "SharedChannel.CreateUnboundedPrioritized<long>, writer here, reader in a 2nd process (SingleReader, SingleWriter)", false,
+            (e, c) => PrioritizedRows.RunShared(e, c.Options)),
     ];
 }
