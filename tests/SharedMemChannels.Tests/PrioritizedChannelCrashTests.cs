@@ -338,4 +338,49 @@ public sealed class PrioritizedChannelCrashTests(ITestOutputHelper output) : Seg
         Assert.True(opened.Reader.TryRead(out long one));
         Assert.Equal(1, one);
     }
+
+    /// <summary>
+    /// Two writer processes fill the channel at once with keys of random priority, a reader process takes
+    /// some, and this process reads the rest: each reader gets the smallest key there at each read, so
+    /// what this process drains is sorted, and the keys read by anyone are exactly the keys written.
+    /// </summary>
+    [Fact]
+    public void Items_written_by_two_processes_at_once_are_read_smallest_first_in_a_third()
+    {
+        (SharedSegment segment, string name, SharedChannel<long> channel) = NewChannel(initialCapacity: 2);
+        ChildProcess first = HostOnBackend("prio-writer", segment.Name, "--channel", name, "--id", "1", "--count", "400", "--seed", "1");
+        ChildProcess second = HostOnBackend("prio-writer", segment.Name, "--channel", name, "--id", "2", "--count", "400", "--seed", "2");
+        Assert.Equal("end done", first.WaitForLine("end"));
+        Assert.Equal("end done", second.WaitForLine("end"));
+        Assert.Equal(0, first.WaitForExit());
+        Assert.Equal(0, second.WaitForExit());
+        Assert.Equal(800, channel.Reader.Count);
+
+        ChildProcess reader = HostOnBackend("prio-reader", segment.Name, "--channel", name, "--count", "300");
+        Assert.Equal("end done", reader.WaitForLine("end"));
+        Assert.Equal(0, reader.WaitForExit());
+        long[] readThere = [.. reader.Transcript.Split('\n').Where(l => l.StartsWith("got v=", StringComparison.Ordinal)).Select(l => long.Parse(l["got v=".Length..].Trim(), CultureInfo.InvariantCulture))];
+        Assert.Equal(300, readThere.Length);
+        Assert.Equal(readThere.Order(), readThere);
+
+        var readHere = new List<long>();
+        while (channel.Reader.TryRead(out long item))
+        {
+            readHere.Add(item);
+        }
+
+        Assert.Equal(readHere.Order(), readHere);
+        Assert.True(readThere[^1] <= readHere[0], "the reader process took the smallest 300");
+        var written = new List<long>();
+        foreach (long id in new long[] { 1, 2 })
+        {
+            var priorities = new Random((int)id);
+            for (long n = 0; n < 400; n++)
+            {
+                written.Add(((long)priorities.Next(0, 1024) << 40) | (id << 20) | n);
+            }
+        }
+
+        Assert.Equal(written.Order(), readThere.Concat(readHere).Order());
+    }
 }
