@@ -28,6 +28,7 @@ public sealed class DisposalTests : SegmentTest
     [InlineData("spsc")]
     [InlineData("mpmc")]
     [InlineData("unbounded")]
+    [InlineData("prioritized")]
     [InlineData("records")]
     [InlineData("serialized")]
     public void Every_channel_operation_after_its_segment_was_disposed_is_ObjectDisposedException(string kind)
@@ -53,6 +54,7 @@ public sealed class DisposalTests : SegmentTest
     [InlineData("spsc", "segment")]
     [InlineData("mpmc", "segment")]
     [InlineData("unbounded", "segment")]
+    [InlineData("prioritized", "segment")]
     [InlineData("records", "segment")]
     [InlineData("serialized", "segment")]
     [InlineData("mpmc", "channel")]

@@ -21,7 +21,7 @@ internal static class DisposeRoles
     private sealed record Ends(IDisposable Channel, Func<bool> TryWrite, Func<bool> TryRead, ChannelReader<object?> Reader, ChannelWriter<object?> Writer);
 
     /// <summary>
-    /// <c>after-dispose SEGMENT --kind spsc|mpmc|unbounded|records|serialized|sync|objects</c>: makes a segment
+    /// <c>after-dispose SEGMENT --kind spsc|mpmc|unbounded|prioritized|records|serialized|sync|objects</c>: makes a segment
     /// and the kind's objects, uses them once, disposes the segment, then calls every operation.
     /// </summary>
     private static int AfterDispose(Options o)
@@ -282,11 +282,15 @@ internal static class DisposeRoles
             case "spsc":
             case "mpmc":
             case "unbounded":
+            case "prioritized":
             {
                 var options = new SharedChannelOptions(64) { SingleReader = kind == "spsc", SingleWriter = kind == "spsc" };
-                SharedChannel<long> channel = kind == "unbounded"
-                    ? SharedChannel.CreateUnbounded<long>(segment, name, new SharedChannelOptions())
-                    : SharedChannel.CreateBounded<long>(segment, name, options);
+                SharedChannel<long> channel = kind switch
+                {
+                    "unbounded" => SharedChannel.CreateUnbounded<long>(segment, name, new SharedChannelOptions()),
+                    "prioritized" => SharedChannel.CreateUnboundedPrioritized<long>(segment, name, new SharedChannelOptions()),
+                    _ => SharedChannel.CreateBounded<long>(segment, name, options),
+                };
                 return new Ends(channel, () => channel.Writer.TryWrite(1), () => channel.Reader.TryRead(out _), new Boxing<long>(channel.Reader), new BoxingWriter<long>(channel.Writer, 1));
             }
 
