@@ -40,6 +40,15 @@ public sealed class OutOfSharedMemoryException : IOException
         LargestFreeBlock = largestFreeBlock;
     }
 
+    /// <summary>As the public overload, with the limit that was reached and what raises it.</summary>
+    internal OutOfSharedMemoryException(long requestedBytes, long freeBytes, long largestFreeBlock, string limit)
+        : base($"Out of shared memory: {requestedBytes} bytes requested, {freeBytes} bytes free, largest free block {largestFreeBlock} bytes.{limit}")
+    {
+        RequestedBytes = requestedBytes;
+        FreeBytes = freeBytes;
+        LargestFreeBlock = largestFreeBlock;
+    }
+
     /// <summary>The size that was asked for, or -1 when not an allocation.</summary>
     public long RequestedBytes { get; } = -1;
 

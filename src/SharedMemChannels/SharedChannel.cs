@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using SharedMemChannels.Channels;
+using SharedMemChannels.Platform.Linux;
 using SharedMemChannels.Rings;
 
 namespace SharedMemChannels;
@@ -274,10 +275,15 @@ public static partial class SharedChannel
         long ring = ChannelRing<T>.RequiredBytes(kind, options.Capacity) + RingLayout.LineSize;
         long capacity = Math.Max(SegmentOptions.MinCapacity, (2 * ring) + (256 * 1024));
         capacity = (capacity + Environment.SystemPageSize - 1) / Environment.SystemPageSize * Environment.SystemPageSize;
+        // No limit to know: the segment may grow to whatever /dev/shm holds. Reserving that much address
+        // space costs nothing until it is used; the tmpfs's size is the real bound, and the message of an
+        // OutOfSharedMemoryException names it.
+        long machine = PosixSharedMemoryProvider.FileSystemSpace() is { Total: > 0 } space ? space.Total : SegmentOptions.DefaultMaxCapacity;
+        long max = Math.Clamp(machine / Environment.SystemPageSize * Environment.SystemPageSize, capacity, SegmentOptions.MaxSupportedCapacity);
         return new SegmentOptions
         {
             Capacity = capacity,
-            MaxCapacity = Math.Max(capacity * 4, 64L << 20),
+            MaxCapacity = max,
             RemoveOnLastDetach = true,
         };
     }

@@ -113,7 +113,7 @@ public sealed class SharedRecordWriter : ChannelWriter<ShmRecord>
         using SegmentAttachment.Use use = _core.Segment.EnterUse();
         if (!_records.TryAllocate(size, out ShmRecord record))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: a record of {size} bytes for channel '{_core.Name}' in segment '{_core.Segment.Name}'.");
+            throw new OutOfSharedMemoryException($"Out of shared memory: a record of {size} bytes for channel '{_core.Name}' in segment '{_core.Segment.Name}'.{_core.Segment.DescribeMemoryLimit()}");
         }
 
         return record;

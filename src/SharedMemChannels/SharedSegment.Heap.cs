@@ -148,6 +148,6 @@ public sealed partial class SharedSegment
     private void ThrowOutOfMemory(int size)
     {
         HeapStatistics stats = _heap.GetStatistics();
-        throw new OutOfSharedMemoryException(size, stats.FreeBytes, stats.LargestFreeBlock);
+        throw new OutOfSharedMemoryException(size, stats.FreeBytes, stats.LargestFreeBlock, _attachment.DescribeMemoryLimit());
     }
 }

@@ -50,7 +50,8 @@ internal static class Program
         TopicRoles.Register,
         TopicStreamRoles.Register,
         DisposeRoles.Register,
-        NestedRoles.Register);
+        NestedRoles.Register,
+        FieldDamageRoles.Register);
 
     /// <summary>
     /// Ends this child when the test process that started it is gone (it was killed, or crashed): a

@@ -247,7 +247,7 @@ internal sealed partial class ChannelCore<T>
 
         if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, RingBlockTag, out ShmHandle block))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the ring of channel '{Name}' in segment '{_segment.Name}'.");
+            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the ring of channel '{Name}' in segment '{_segment.Name}'.{_segment.DescribeMemoryLimit()}");
         }
 
         try
@@ -339,11 +339,7 @@ internal sealed partial class ChannelCore<T>
     private void Attach(SharedChannelOptions? options, TypeLayoutInfo element)
     {
         ref ChannelControl c = ref Control;
-        if (Volatile.Read(ref c.Magic) != ChannelControl.MagicValue || c.Version != ChannelControl.CurrentVersion)
-        {
-            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block.");
-        }
-
+        CheckStoredValues(); // impossible values are damage before any comparison with this process's type
         if (c.ElementSize != element.Size || c.ElementFingerprint != element.Fingerprint)
         {
             throw new InvalidCastException(
@@ -428,12 +424,7 @@ internal sealed partial class ChannelCore<T>
         }
 
         int[] owned = _ownership?.OwnedOffsets ?? [];
-        int count = c.OwnedHandleCount;
-        if ((uint)count > ChannelControl.MaxOwnedHandles)
-        {
-            ThrowHelper.ThrowDamaged(_segment.Name, $"channel '{Name}' has a damaged control block (owned-handle count {count}).");
-        }
-
+        int count = c.OwnedHandleCount; // within bounds: CheckStoredValues
         for (int i = 0; i < ChannelControl.MaxOwnedHandles; i++)
         {
             int stored = _segment.Memory.Int32(ChannelLayout.OwnedHandleOffset(_control, i));
@@ -923,7 +914,7 @@ internal sealed partial class ChannelCore<T>
         {
             // Writes never wait: a failed write on an open unbounded channel means the segment is out of memory.
             return ValueTask.FromException(new OutOfSharedMemoryException(
-                $"Out of shared memory: segment '{_segment.Name}' has no room for another chunk of unbounded channel '{Name}' (it reached its maximum capacity)."));
+                $"Out of shared memory: segment '{_segment.Name}' has no room for another chunk of unbounded channel '{Name}'.{_segment.DescribeMemoryLimit()}"));
         }
 
         WriteOperation<T>? op;

@@ -109,7 +109,7 @@ internal static class ContainerStorage
         SharedHeap heap = segment.Heap;
         if (!heap.TryAllocate((int)bytes, ShmOwnership.Segment, blockTag, out ShmHandle handle))
         {
-            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {bytes} bytes for a {kind} in segment '{segment.Name}'.");
+            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {bytes} bytes for a {kind} in segment '{segment.Name}'.{segment.DescribeMemoryLimit()}");
         }
 
         long payload = heap.GetPayloadOffset(handle, out _, out _);

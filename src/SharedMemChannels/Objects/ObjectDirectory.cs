@@ -241,7 +241,7 @@ internal sealed class ObjectDirectory : ILockRecovery
         int total = valueAt + Math.Max(type.Size, 1);
         ShmHandle block = _heap.TryAllocate(total, ownership, ObjectBlockTag, out ShmHandle handle)
             ? handle
-            : throw new OutOfSharedMemoryException($"Out of shared memory: {total} bytes for a {type.DisplayName} object in segment '{_segment.Name}'.");
+            : throw new OutOfSharedMemoryException($"Out of shared memory: {total} bytes for a {type.DisplayName} object in segment '{_segment.Name}'.{_segment.DescribeMemoryLimit()}");
         long payload = _heap.GetPayloadOffset(block, out _, out _);
         Span<byte> bytes = _m.Span(payload, total);
         bytes.Clear();
@@ -460,7 +460,7 @@ internal sealed class ObjectDirectory : ILockRecovery
         int size = (int)DirectoryLayout.TableSize(capacity);
         if (!_heap.TryAllocate(size, ownership, 0, out ShmHandle handle))
         {
-            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.");
+            ThrowHelper.ThrowOutOfMemory($"Out of shared memory: {size} bytes for the named-object directory of segment '{_segment.Name}'.{_segment.DescribeMemoryLimit()}");
         }
 
         long payload = _heap.GetPayloadOffset(handle, out _, out _);

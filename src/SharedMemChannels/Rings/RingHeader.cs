@@ -103,7 +103,7 @@ internal sealed class RingHeader
             ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), capacity, $"A ring holds 1 to {RingLayout.MaxCapacity} items.");
         }
 
-        if (elementSize is <= 0 or > 1 << 20)
+        if (elementSize is <= 0 or > RingLayout.MaxElementSize)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(elementSize), elementSize, "An element is 1 byte to 1 MiB.");
         }
@@ -149,9 +149,11 @@ internal sealed class RingHeader
     /// </summary>
     public static RingHeader Attach(SegmentMemory memory, long offset, long length, RingKind kind, int elementSize, ProcessTable processes)
     {
-        if (offset % RingLayout.LineSize != 0 || length < RingLayout.SlotsOffset)
+        // The offset and length come from a control block in shared memory: garbage there is damage, never
+        // an ArgumentException of the caller's.
+        if (offset <= 0 || offset % RingLayout.LineSize != 0 || length < RingLayout.SlotsOffset || length > memory.MaxCapacity - offset)
         {
-            ThrowHelper.ThrowArgument($"A ring block starts on a {RingLayout.LineSize}-byte boundary and holds at least its header.", nameof(offset));
+            Damaged(memory, offset, $"a ring block at offset {offset} of {length} bytes is not on a {RingLayout.LineSize}-byte boundary inside the segment, or cannot hold its header");
         }
 
         if (Volatile.Read(ref memory.Int64(offset + RingLayout.MagicOffset)) != RingLayout.MagicValue)

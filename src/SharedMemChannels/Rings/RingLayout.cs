@@ -55,6 +55,9 @@ internal static class RingLayout
     /// <summary>The largest capacity a ring accepts (the slot count must stay well inside the cell sequence's 39 bits).</summary>
     public const int MaxCapacity = 1 << 28;
 
+    /// <summary>The largest element a ring holds (1 MiB).</summary>
+    public const int MaxElementSize = 1 << 20;
+
     // Line 0: identity, written by the creator before Magic.
     public const int MagicOffset = 0;
     public const int VersionOffset = 8;

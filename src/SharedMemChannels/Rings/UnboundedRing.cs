@@ -154,7 +154,7 @@ internal sealed class UnboundedRing<T> : IRing<T>, ILockRecovery, IDisposable
         memory.Int64(offset + ChainLayout.ChunkBytesOffset) = ring._chunkAllocation;
         if (!segment.Heap.TryAllocate(ring._chunkAllocation, ShmOwnership.Process, ChainLayout.ChunkTag, out ShmHandle first))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: {ring._chunkAllocation} bytes for the first chunk of an unbounded channel in segment '{segment.Name}'.");
+            throw new OutOfSharedMemoryException($"Out of shared memory: {ring._chunkAllocation} bytes for the first chunk of an unbounded channel in segment '{segment.Name}'.{segment.DescribeMemoryLimit()}");
         }
 
         ring.InitChunk(first, 0);

@@ -90,6 +90,12 @@ internal sealed class SegmentAttachment
     /// <summary>This process's view of the segment's bytes: the only way to reach them.</summary>
     public SegmentMemory Memory { get; }
 
+    /// <summary>
+    /// Why the segment cannot give more, and what raises the limit, for an <see cref="OutOfSharedMemoryException"/>'s
+    /// message: its MaxCapacity (an option of its creation), System V's fixed size, or the tmpfs of /dev/shm.
+    /// </summary>
+    public string DescribeMemoryLimit() => MemoryLimits.Describe(Backend, Volatile.Read(ref Memory.Header.Capacity), Memory.MaxCapacity);
+
     /// <summary>The table of attached processes.</summary>
     public ProcessTable Processes { get; }
 

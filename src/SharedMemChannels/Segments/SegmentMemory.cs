@@ -199,7 +199,7 @@ internal sealed unsafe class SegmentMemory
 
             if (newCapacity > _maxCapacity)
             {
-                ThrowHelper.ThrowOutOfMemory($"Segment '{Name}' cannot grow to {newCapacity} bytes: its MaxCapacity is {_maxCapacity}.");
+                ThrowHelper.ThrowOutOfMemory($"Segment '{Name}' cannot grow to {newCapacity} bytes: its MaxCapacity is {_maxCapacity} (SegmentOptions.MaxCapacity, set when the segment is made).");
             }
 
             _object.Extend(newCapacity);

@@ -152,7 +152,7 @@ internal sealed class RecordBufferWriter : IBufferWriter<byte>
         if (!records.TryAllocate(length, out ShmRecord next))
         {
             OutOfMemory = true;
-            throw new OutOfSharedMemoryException($"Out of shared memory: a record of {length} bytes for channel '{records.Core.Name}' in segment '{records.Core.Segment.Name}'.");
+            throw new OutOfSharedMemoryException($"Out of shared memory: a record of {length} bytes for channel '{records.Core.Name}' in segment '{records.Core.Segment.Name}'.{records.Core.Segment.DescribeMemoryLimit()}");
         }
 
         long payload = records.PayloadOffset(in next);

@@ -246,7 +246,7 @@ internal sealed class SerializedChannelWriter<T>(RecordOwnership records, IShare
 
         if (!TrySerialize(in item, out ShmRecord record))
         {
-            return ValueTask.FromException(new OutOfSharedMemoryException($"Out of shared memory: no room for an item of channel '{_core.Name}' in segment '{_core.Segment.Name}'."));
+            return ValueTask.FromException(new OutOfSharedMemoryException($"Out of shared memory: no room for an item of channel '{_core.Name}' in segment '{_core.Segment.Name}'.{_core.Segment.DescribeMemoryLimit()}"));
         }
 
         RecordSlot slot = records.SlotFor(in record);

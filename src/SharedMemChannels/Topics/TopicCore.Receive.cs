@@ -148,7 +148,14 @@ internal sealed partial class TopicCore
     public bool TryBorrow(int index, out long payload, out long version, out TopicMessageInfo info)
     {
         ref TopicSubscriberRow row = ref Row(index);
-        if (Volatile.Read(ref row.HeldBuffer) != 0)
+        int held = Volatile.Read(ref row.HeldBuffer);
+        if ((uint)held > (uint)BufferCount)
+        {
+            // Index + 1 of a buffer, or 0: anything else was never written by a subscriber.
+            ThrowHelper.ThrowDamaged(_segment.Name, $"topic '{Name}' has a damaged subscriber row (held buffer {held} of {BufferCount}).");
+        }
+
+        if (held != 0)
         {
             throw new InvalidOperationException("This subscriber still holds a borrowed message: dispose it first.");
         }

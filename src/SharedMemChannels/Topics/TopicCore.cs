@@ -175,7 +175,7 @@ internal sealed partial class TopicCore
 
             if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, BufferAreaTag, out area))
             {
-                throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the buffers of topic '{name}' in segment '{attachment.Name}'.");
+                throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes for the buffers of topic '{name}' in segment '{attachment.Name}'.{attachment.DescribeMemoryLimit()}");
             }
 
             long areaPayload = heap.GetPayloadOffset(area, out _, out _);
@@ -343,7 +343,7 @@ internal sealed partial class TopicCore
         SharedHeap heap = _segment.Heap;
         if (!heap.TryAllocate((int)bytes, ShmOwnership.Process, BufferAreaTag, out ShmHandle block))
         {
-            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes to grow the buffers of topic '{Name}' in segment '{_segment.Name}'.");
+            throw new OutOfSharedMemoryException($"Out of shared memory: {bytes} bytes to grow the buffers of topic '{Name}' in segment '{_segment.Name}'.{_segment.DescribeMemoryLimit()}");
         }
 
         long payload = heap.GetPayloadOffset(block, out _, out _);
@@ -539,7 +539,7 @@ internal sealed partial class TopicCore
             return false;
         }
 
-        if (OwnerRows.Count(segment, control, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset).Live != 0)
+        if (OwnerRows.Census(segment, control, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset) is not (0, _, 0)) // a live or a damaged row (maybe a live holder's) keeps it
         {
             return false;
         }
@@ -590,8 +590,8 @@ internal sealed partial class TopicCore
             return false;
         }
 
-        (int live, int dead) = OwnerRows.Count(segment, found.ValueOffset, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset);
-        return live == 0 && dead > 0 && DestroyIfUnreferencedLocked(segment, objectName[TopicLayout.ObjectPrefix.Length..], found.Block, found.ValueOffset);
+        (int live, int dead, int damaged) = OwnerRows.Census(segment, found.ValueOffset, TopicControl.ReferenceCount, TopicLayout.ReferenceOffset);
+        return live == 0 && damaged == 0 && dead > 0 && DestroyIfUnreferencedLocked(segment, objectName[TopicLayout.ObjectPrefix.Length..], found.Block, found.ValueOffset);
     }
 
     /// <summary>

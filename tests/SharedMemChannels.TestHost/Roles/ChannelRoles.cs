@@ -448,14 +448,7 @@ internal static class ChannelRoles
                     outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
                 }
 
-                try
-                {
-                    channel.Dispose();
-                }
-                catch (InvalidSegmentException)
-                {
-                    outcomes["dispose-damaged"] = outcomes.GetValueOrDefault("dispose-damaged") + 1;
-                }
+                channel.Dispose(); // never throws, damage or not: an exception here ends the role with an error
             }
             finally
             {

@@ -147,6 +147,20 @@ internal sealed class PosixSharedMemoryProvider : SharedMemoryProvider
 
     public override string Describe(string name) => PathOf(name);
 
+    /// <summary>The size and the free bytes of the tmpfs at <c>/dev/shm</c> (what every POSIX segment takes its pages from), or null when it cannot be read.</summary>
+    internal static (long Total, long Free)? FileSystemSpace()
+    {
+        try
+        {
+            var drive = new DriveInfo(Directory);
+            return (drive.TotalSize, drive.AvailableFreeSpace);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
     internal static string ShmName(string name) => "/" + ObjectPrefix + name;
 
     /// <summary>What <paramref name="path"/> itself is (<c>lstat</c>: a symbolic link is not followed).</summary>
@@ -341,8 +355,11 @@ internal sealed class PosixSharedMemory : SharedMemoryObject
         {
             // tmpfs may have allocated part of the range before failing; give it back.
             LibC.FTruncate((int)_fd.DangerousGetHandle(), current);
+            (long Total, long Free)? space = PosixSharedMemoryProvider.FileSystemSpace();
             throw new OutOfSharedMemoryException(
-                $"No room in {PosixSharedMemoryProvider.Directory} for segment '{Name}' to reach {newSize} bytes: {Errno.Describe(errno)}. Free space there, or ask for less.");
+                $"No room in {PosixSharedMemoryProvider.Directory} for segment '{Name}' to reach {newSize} bytes: {Errno.Describe(errno)}" +
+                (space is { } s ? $" ({s.Free} of its {s.Total} bytes free)" : string.Empty) +
+                $". The size of the {PosixSharedMemoryProvider.Directory} tmpfs is the limit: free space there, or raise it (mount -o remount,size=... {PosixSharedMemoryProvider.Directory}).");
         }
 
         if (errno == Errno.EOPNOTSUPP)
