@@ -57,8 +57,6 @@ public sealed class DisposalTests : SegmentTest
     [InlineData("prioritized", "segment")]
     [InlineData("records", "segment")]
     [InlineData("serialized", "segment")]
-    [InlineData("mpmc", "channel")]
-    [InlineData("records", "channel")]
     public void Threads_racing_a_dispose_end_with_ObjectDisposedException(string kind, string target)
     {
         Dictionary<string, string> results = Run("dispose-race", NewName("race"), "--kind", kind, "--target", target, "--rounds", "12");
